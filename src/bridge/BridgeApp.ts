@@ -1,0 +1,185 @@
+/**
+ * Puts the pieces together and runs them: the store, the Matrix side (library Bridge with
+ * the durable AS listener), one IRC pool per network, and the two relays between them.
+ */
+import { AppServiceRegistration, Bridge, Logger as LibraryLogger } from "matrix-appservice-bridge";
+import type { BridgeConfig } from "../config/schema.js";
+import { templateRegex } from "../format/template.js";
+import { NetworkPool } from "../irc/NetworkPool.js";
+import { getLogger } from "../logging.js";
+import { DurableAppService, type MatrixEvent } from "../matrix/DurableAppService.js";
+import { Ghosts } from "../matrix/Ghosts.js";
+import { installHttpTimeout } from "../matrix/httpTimeout.js";
+import { withRetry } from "../matrix/retry.js";
+import { collectProcessMetrics, metrics, registry } from "../metrics/metrics.js";
+import type { Registration } from "../registration.js";
+import { NedbDataStore } from "../store/NedbDataStore.js";
+import type { DataStore } from "../store/DataStore.js";
+import { IrcToMatrix } from "./IrcToMatrix.js";
+import { KeyedQueue } from "./KeyedQueue.js";
+import { MatrixToIrc } from "./MatrixToIrc.js";
+import { RoomLinks } from "./RoomLinks.js";
+
+const log = getLogger("bridge");
+
+const TXN_RETENTION_MS = 24 * 60 * 60_000;
+const SHUTDOWN_DRAIN_MS = 10_000;
+
+export class BridgeApp {
+  private readonly store: DataStore;
+  private readonly links: RoomLinks;
+  private readonly roomQueue = new KeyedQueue((depth) => metrics.roomQueueDepth.set(depth));
+  private readonly pools = new Map<string, NetworkPool>();
+  private readonly bridgeUserPatterns: RegExp[];
+  private readonly botUserId: string;
+  private matrixBridge!: Bridge;
+  private appService!: DurableAppService;
+  private matrixToIrc!: MatrixToIrc;
+  private pruneTimer: NodeJS.Timeout | null = null;
+  private stopping: Promise<void> | null = null;
+
+  constructor(
+    private readonly config: BridgeConfig,
+    private readonly registration: Registration,
+  ) {
+    this.store = new NedbDataStore(config.store.dataDir);
+    this.links = new RoomLinks(this.store);
+    const domain = config.homeserver.domain;
+    this.botUserId = `@${registration.sender_localpart}:${domain}`;
+    this.bridgeUserPatterns = Object.values(config.networks).map((n) => new RegExp(`^${templateRegex("@", n.ghostUserTemplate, domain)}$`));
+  }
+
+  /** A user the bridge itself puppets on the Matrix side (the bot or a ghost). */
+  isBridgeUser(userId: string): boolean {
+    return userId === this.botUserId || this.bridgeUserPatterns.some((re) => re.test(userId));
+  }
+
+  async start(): Promise<void> {
+    const { config } = this;
+    installHttpTimeout(config.homeserver.requestTimeoutMs);
+    LibraryLogger.configure({ console: config.logging.level === "debug" ? "info" : "warn", json: config.logging.format === "json" });
+    if (config.metrics.enabled) collectProcessMetrics();
+    await this.store.open();
+    await this.links.load(config);
+    await this.store.pruneTransactions(TXN_RETENTION_MS);
+
+    this.matrixBridge = new Bridge({
+      homeserverUrl: config.homeserver.url,
+      domain: config.homeserver.domain,
+      registration: AppServiceRegistration.fromObject(this.registration as never),
+      disableStores: true,
+      disableContext: true,
+      suppressEcho: false,
+      queue: { type: "none", perRequest: false },
+      controller: { onEvent: (request) => request.resolve(undefined) },
+    });
+    await withRetry(() => this.matrixBridge.initialise(), {
+      giveUpAfterMs: 5 * 60_000,
+      onRetry: (err, attempt) => log.warn("Homeserver not reachable yet; retrying", { attempt, error: (err as Error).message }),
+    });
+
+    this.appService = new DurableAppService(this.registration.hs_token, this.store);
+    if (config.metrics.enabled) {
+      this.appService.expressApp.get("/metrics", async (_req, res) => {
+        res.type(registry.contentType).send(await registry.metrics());
+      });
+    }
+    await this.matrixBridge.listen(config.appservice.port, config.appservice.bindAddress, 10, this.appService);
+    this.appService.finishRoutes();
+    log.info("Appservice listening", { address: config.appservice.bindAddress, port: config.appservice.port });
+
+    const ghosts = new Ghosts(this.matrixBridge, this.store, config.homeserver.domain);
+    const ircToMatrix = new IrcToMatrix(config, this.links, ghosts, this.roomQueue);
+    for (const [networkId, network] of Object.entries(config.networks)) {
+      const pool = new NetworkPool(networkId, network, this.store);
+      ircToMatrix.attach(pool);
+      this.pools.set(networkId, pool);
+    }
+    this.matrixToIrc = new MatrixToIrc(config, this.links, this.pools, this.roomQueue, {
+      notice: async (roomId, text) => {
+        await this.matrixBridge.getIntent().sendMessage(roomId, { msgtype: "m.notice", body: text });
+      },
+      displayNameOf: async (userId) => {
+        const profile = await this.matrixBridge.getIntent().getProfileInfo(userId, "displayname").catch(() => null);
+        return profile?.displayname ?? null;
+      },
+    });
+
+    this.appService.setSink((event) => this.onMatrixEvent(event));
+    await this.appService.replayJournal();
+    this.pruneTimer = setInterval(() => void this.store.pruneTransactions(TXN_RETENTION_MS).catch(() => undefined), 60 * 60_000);
+    this.pruneTimer.unref();
+
+    await Promise.all([this.joinLinkedRooms(), ...[...this.pools].map(([id, pool]) => this.startPool(id, pool))]);
+    await this.pingFromHomeserver();
+    log.info("Bridge started", { networks: [...this.pools.keys()], rooms: this.links.allRooms().length });
+  }
+
+  private async startPool(networkId: string, pool: NetworkPool): Promise<void> {
+    try {
+      await pool.startBot(this.links.channelsOfNetwork(networkId));
+    } catch (err) {
+      // The bot's connection retries by itself; the bridge keeps serving the other networks.
+      log.error("Bridge bot could not connect yet", { network: networkId, error: (err as Error).message });
+    }
+  }
+
+  private async joinLinkedRooms(): Promise<void> {
+    const bot = this.matrixBridge.getIntent();
+    await Promise.all(
+      this.links.allRooms().map((roomId) =>
+        bot.join(roomId).catch((err: Error) =>
+          log.warn("Bot could not join a linked room; invite it there", { roomId, error: err.message }),
+        ),
+      ),
+    );
+  }
+
+  /** Asks the homeserver to ping us: it confirms the link and makes it retry queued transactions now. */
+  private async pingFromHomeserver(): Promise<void> {
+    const url = `${this.config.homeserver.url}/_matrix/client/v1/appservice/${encodeURIComponent(this.registration.id)}/ping`;
+    try {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${this.registration.as_token}`, "Content-Type": "application/json" },
+        body: "{}",
+        signal: AbortSignal.timeout(this.config.homeserver.requestTimeoutMs),
+      });
+      if (!res.ok) log.warn("Homeserver could not reach the bridge", { status: res.status, body: await res.text() });
+      else log.info("Homeserver reaches the bridge", await res.json());
+    } catch (err) {
+      log.warn("Could not ask the homeserver for a ping", { error: (err as Error).message });
+    }
+  }
+
+  private async onMatrixEvent(event: MatrixEvent): Promise<void> {
+    const sender = event.sender as string | undefined;
+    const roomId = event.room_id;
+    if (!sender || !roomId || this.isBridgeUser(sender)) return;
+    if (event.type === "m.room.member" && event.state_key === this.botUserId) {
+      const membership = (event.content as { membership?: string } | undefined)?.membership;
+      if (membership === "invite" && this.links.channelsOf(roomId).length > 0) {
+        await this.matrixBridge.getIntent().join(roomId);
+      }
+      return;
+    }
+    if (event.type === "m.room.message") await this.matrixToIrc.onMessage(event);
+  }
+
+  /** Stops taking transactions, lets work in hand finish (bounded), says QUIT on IRC, closes the store. */
+  stop(reason: string): Promise<void> {
+    this.stopping ??= this.shutdown(reason);
+    return this.stopping;
+  }
+
+  private async shutdown(reason: string): Promise<void> {
+    log.info("Shutting down", { reason });
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    await this.appService?.close().catch(() => undefined);
+    await this.appService?.drain(SHUTDOWN_DRAIN_MS);
+    await Promise.race([this.roomQueue.idle(), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
+    await Promise.all([...this.pools.values()].map((p) => p.stop()));
+    await this.store.close();
+    log.info("Stopped");
+  }
+}

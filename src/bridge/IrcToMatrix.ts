@@ -1,0 +1,64 @@
+/**
+ * IRC → Matrix: lines the bot's connection sees in a linked channel are sent into every
+ * room of that channel by the speaker's ghost, one ordered queue per room. A slow or briefly
+ * unreachable homeserver delays the queue (with retries) instead of dropping lines.
+ */
+import type { BridgeConfig } from "../config/schema.js";
+import { isChannelName, stripIrcFormatting } from "../format/ircText.js";
+import type { IrcMessage, IrcMessageKind } from "../irc/IrcConnection.js";
+import type { NetworkPool } from "../irc/NetworkPool.js";
+import { getLogger } from "../logging.js";
+import type { Ghosts } from "../matrix/Ghosts.js";
+import { withRetry } from "../matrix/retry.js";
+import { metrics } from "../metrics/metrics.js";
+import type { KeyedQueue } from "./KeyedQueue.js";
+import type { RoomLinks } from "./RoomLinks.js";
+
+const log = getLogger("bridge/irc-to-matrix");
+
+const MSGTYPES: Record<IrcMessageKind, string> = { privmsg: "m.text", notice: "m.notice", action: "m.emote" };
+/** How long a line keeps being retried while the homeserver is failing, before it is logged as lost. */
+const GIVE_UP_AFTER_MS = 30 * 60_000;
+
+export class IrcToMatrix {
+  constructor(
+    private readonly config: BridgeConfig,
+    private readonly links: RoomLinks,
+    private readonly ghosts: Ghosts,
+    private readonly roomQueue: KeyedQueue,
+  ) {}
+
+  attach(pool: NetworkPool): void {
+    pool.on("botMessage", (msg) => this.onChannelLine(pool, msg));
+  }
+
+  private onChannelLine(pool: NetworkPool, msg: IrcMessage): void {
+    if (!isChannelName(msg.target, pool.bot.chanTypes) || pool.isOwnNick(msg.nick)) return;
+    const rooms = this.links.roomsOf(pool.networkId, pool.bot.casefold(msg.target));
+    for (const roomId of rooms) {
+      this.roomQueue
+        .push(roomId, () => this.deliver(pool, roomId, msg))
+        .catch((err: Error) => {
+          metrics.messagesFailed.inc({ direction: "irc_to_matrix", network: pool.networkId });
+          log.error("Line from IRC could not be delivered to Matrix", { network: pool.networkId, channel: msg.target, nick: msg.nick, roomId, error: err.message });
+        });
+    }
+  }
+
+  private async deliver(pool: NetworkPool, roomId: string, msg: IrcMessage): Promise<void> {
+    const network = this.config.networks[pool.networkId];
+    const content = { msgtype: MSGTYPES[msg.kind], body: stripIrcFormatting(msg.text) };
+    await withRetry(
+      async () => {
+        const intent = await this.ghosts.intentFor(pool.networkId, network, msg.nick, pool.bot.caseMapping);
+        await intent.sendMessage(roomId, content);
+      },
+      {
+        giveUpAfterMs: GIVE_UP_AFTER_MS,
+        onRetry: (err, attempt, delayMs) => log.warn("Homeserver refused a line; retrying", { roomId, attempt, delayMs, error: (err as Error).message }),
+      },
+    );
+    metrics.messagesRelayed.inc({ direction: "irc_to_matrix", network: pool.networkId });
+    metrics.ircToMatrixLatency.observe((Date.now() - msg.receivedAt) / 1000);
+  }
+}

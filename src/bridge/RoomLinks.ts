@@ -1,0 +1,79 @@
+/**
+ * Which Matrix rooms are linked to which IRC channels, indexed both ways in memory and kept
+ * in the store. Static mappings from the config are written in at start-up; links that came
+ * from the config but are no longer in it are removed.
+ */
+import type { BridgeConfig } from "../config/schema.js";
+import { casefold } from "../format/casemap.js";
+import type { DataStore, RoomLink } from "../store/DataStore.js";
+
+export interface ChannelRef {
+  networkId: string;
+  /** Casefolded with the network's case mapping. */
+  channel: string;
+  channelName: string;
+}
+
+const channelKey = (networkId: string, channel: string) => `${networkId}\u0000${channel}`;
+
+export class RoomLinks {
+  private readonly byRoom = new Map<string, RoomLink[]>();
+  private readonly byChannel = new Map<string, RoomLink[]>();
+  /** Channel keys from the config; held in memory only, never written to the store. */
+  private readonly keys = new Map<string, string>();
+
+  constructor(private readonly store: DataStore) {}
+
+  async load(config: BridgeConfig): Promise<void> {
+    const fromConfig: RoomLink[] = Object.entries(config.networks).flatMap(([networkId, network]) =>
+      Object.entries(network.mappings).flatMap(([channelName, mapping]) =>
+        mapping.roomIds.map((roomId) => ({ roomId, networkId, channel: casefold(channelName), channelName, origin: "config" as const })),
+      ),
+    );
+    this.keys.clear();
+    for (const [networkId, network] of Object.entries(config.networks)) {
+      for (const [channelName, mapping] of Object.entries(network.mappings)) {
+        if (mapping.key) this.keys.set(channelKey(networkId, casefold(channelName)), mapping.key);
+      }
+    }
+    const wanted = new Set(fromConfig.map((l) => `${l.roomId} ${channelKey(l.networkId, l.channel)}`));
+    for (const link of await this.store.getRoomLinks()) {
+      if (link.origin === "config" && !wanted.has(`${link.roomId} ${channelKey(link.networkId, link.channel)}`)) {
+        await this.store.removeRoomLink(link.roomId, link.networkId, link.channel);
+      }
+    }
+    for (const link of fromConfig) await this.store.upsertRoomLink(link);
+    this.byRoom.clear();
+    this.byChannel.clear();
+    for (const link of await this.store.getRoomLinks()) this.index(link);
+  }
+
+  private index(link: RoomLink): void {
+    const add = (map: Map<string, RoomLink[]>, key: string) => map.set(key, [...(map.get(key) ?? []), link]);
+    add(this.byRoom, link.roomId);
+    add(this.byChannel, channelKey(link.networkId, link.channel));
+  }
+
+  channelsOf(roomId: string): ChannelRef[] {
+    return (this.byRoom.get(roomId) ?? []).map(({ networkId, channel, channelName }) => ({ networkId, channel, channelName }));
+  }
+
+  roomsOf(networkId: string, foldedChannel: string): string[] {
+    return (this.byChannel.get(channelKey(networkId, foldedChannel)) ?? []).map((l) => l.roomId);
+  }
+
+  keyOf(networkId: string, foldedChannel: string): string | null {
+    return this.keys.get(channelKey(networkId, foldedChannel)) ?? null;
+  }
+
+  allRooms(): string[] {
+    return [...this.byRoom.keys()];
+  }
+
+  /** The channels of a network that have rooms, each with its key (for the bot to hold). */
+  channelsOfNetwork(networkId: string): { name: string; key: string | null }[] {
+    return [...this.byChannel.values()].flatMap(([first]) =>
+      first.networkId === networkId ? [{ name: first.channelName, key: this.keyOf(networkId, first.channel) }] : [],
+    );
+  }
+}

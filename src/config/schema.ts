@@ -1,0 +1,117 @@
+/**
+ * The one schema of the bridge's config file. It gives the TypeScript types (`BridgeConfig`),
+ * the validation (with key-path errors, see load.ts) and the defaults. Every object is
+ * strict, so a misspelt key is an error rather than a silently ignored setting.
+ */
+import { z } from "zod";
+
+const positiveInt = () => z.number().int().positive();
+const port = () => z.number().int().min(1).max(65535);
+
+/** Channel names as IRC servers accept them: a prefix, then no space, comma or BEL. */
+export const CHANNEL_NAME = /^[#&!+][^\s,\x07\0\r\n]{1,199}$/;
+/** Matrix room IDs look like `!opaque:server.name`. */
+const ROOM_ID = /^![^:\s]+:\S+$/;
+const NETWORK_ID = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+const logging = z
+  .object({
+    level: z.enum(["error", "warn", "info", "debug"]).default("info"),
+    format: z.enum(["console", "json"]).default("console"),
+    file: z.string().min(1).nullable().default(null),
+  })
+  .strict();
+
+const homeserver = z
+  .object({
+    url: z.url({ protocol: /^https?$/, error: "expected an http(s) URL such as http://localhost:8008" }),
+    domain: z.string().regex(/^[a-zA-Z0-9.:[\]-]+$/, "expected a server name such as example.org"),
+    requestTimeoutMs: positiveInt().default(30_000),
+  })
+  .strict();
+
+const appservice = z
+  .object({
+    bindAddress: z.string().min(1).default("127.0.0.1"),
+    port: port().default(9995),
+    id: z.string().regex(/^[A-Za-z0-9_.-]+$/, "expected letters, digits, _, . or -").default("irc"),
+    botLocalpart: z.string().regex(/^[a-z0-9._=\-/]+$/, "expected a Matrix localpart such as ircbot").default("ircbot"),
+  })
+  .strict();
+
+const store = z
+  .object({
+    engine: z.literal("nedb").default("nedb"),
+    dataDir: z.string().min(1).default("./data"),
+  })
+  .strict();
+
+const metrics = z
+  .object({
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+
+const mapping = z
+  .object({
+    roomIds: z.array(z.string().regex(ROOM_ID, "expected a room ID such as !abc:example.org")).min(1),
+    key: z.string().min(1).nullable().default(null),
+  })
+  .strict();
+
+const tls = z
+  .object({
+    enabled: z.boolean().default(true),
+    rejectUnauthorized: z.boolean().default(true),
+  })
+  .strict();
+
+const sendRate = z
+  .object({
+    burst: positiveInt().default(5),
+    linesPerSecond: z.number().positive().default(2),
+  })
+  .strict();
+
+const template = (variable: string) =>
+  z.string().includes(variable, { message: `expected a template containing ${variable}` });
+
+const network = z
+  .object({
+    name: z.string().min(1),
+    address: z.string().min(1),
+    port: port().default(6697),
+    tls: tls.default({ enabled: true, rejectUnauthorized: true }),
+    botNick: z.string().regex(/^[A-Za-z[\]\\`_^{|}][A-Za-z0-9[\]\\`_^{|}-]{0,29}$/, "expected a valid IRC nick"),
+    botUsername: z.string().regex(/^[A-Za-z0-9_.-]{1,10}$/, "expected 1-10 letters, digits, '_', '.' or '-'").default("matrixbot"),
+    ghostUserTemplate: template("$NICK"),
+    aliasTemplate: template("$CHANNEL"),
+    puppetNickTemplate: z
+      .string()
+      .refine((s) => s.includes("$LOCALPART") || s.includes("$DISPLAY"), "expected a template containing $LOCALPART or $DISPLAY")
+      .default("$LOCALPART[m]"),
+    quitMessage: z.string().default("Matrix bridge shutting down"),
+    connectTimeoutMs: positiveInt().default(20_000),
+    sendRate: sendRate.default({ burst: 5, linesPerSecond: 2 }),
+    mappings: z
+      .record(z.string().regex(CHANNEL_NAME, "expected a channel name such as #chan"), mapping)
+      .default({}),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    homeserver,
+    appservice: appservice.default({ bindAddress: "127.0.0.1", port: 9995, id: "irc", botLocalpart: "ircbot" }),
+    store: store.default({ engine: "nedb", dataDir: "./data" }),
+    logging: logging.default({ level: "info", format: "console", file: null }),
+    metrics: metrics.default({ enabled: true }),
+    networks: z
+      .record(z.string().regex(NETWORK_ID, "expected a lower-case network id such as libera"), network)
+      .refine((n) => Object.keys(n).length > 0, "expected at least one network"),
+  })
+  .strict();
+
+export type BridgeConfig = z.infer<typeof configSchema>;
+export type NetworkConfig = BridgeConfig["networks"][string];
+export type LoggingConfig = BridgeConfig["logging"];

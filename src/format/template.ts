@@ -1,0 +1,56 @@
+import { casefold, type CaseMapping } from "./casemap.js";
+
+/** Characters a Matrix user ID localpart may hold (the spec's historical grammar, lower-case). */
+const LOCALPART_OK = /^[a-z0-9._\-/]$/;
+
+/**
+ * Escapes an IRC nick into a Matrix localpart: casefolded with the network's case mapping
+ * (so `Alice` and `alice`, one IRC user, are one ghost), then every character a localpart
+ * may not hold becomes `=xx`, the hex of its UTF-8 bytes. `=` never occurs in nicks, so
+ * `unescapeLocalpart` reverses it exactly.
+ */
+export function escapeNickForLocalpart(nick: string, mapping: CaseMapping = "rfc1459"): string {
+  let out = "";
+  for (const char of casefold(nick, mapping)) {
+    if (LOCALPART_OK.test(char)) out += char;
+    else for (const byte of Buffer.from(char, "utf8")) out += `=${byte.toString(16).padStart(2, "0")}`;
+  }
+  return out;
+}
+
+export function unescapeLocalpart(localpart: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < localpart.length; i++) {
+    if (localpart[i] === "=" && /^[0-9a-f]{2}$/.test(localpart.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(localpart.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(...Buffer.from(localpart[i], "utf8"));
+  }
+  return Buffer.from(bytes).toString("utf8");
+}
+
+/** Replaces `$NAME` placeholders; unknown placeholders are left as they are. */
+export function fillTemplate(template: string, values: Record<string, string>): string {
+  return template.replace(/\$([A-Z]+)/g, (whole, name: string) => values[name] ?? whole);
+}
+
+export function ghostUserId(template: string, nick: string, domain: string, mapping?: CaseMapping): string {
+  return `@${fillTemplate(template, { NICK: escapeNickForLocalpart(nick, mapping) })}:${domain}`;
+}
+
+export function portalAlias(template: string, channel: string, domain: string): string {
+  return `#${fillTemplate(template, { CHANNEL: channel })}:${domain}`;
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * The registration namespace regex that covers every ID a template can produce:
+ * each `$VAR` becomes `.*`, everything else is matched literally.
+ */
+export function templateRegex(sigil: "@" | "#", template: string, domain: string): string {
+  const body = template.split(/\$[A-Z]+/).map(escapeRegex).join(".*");
+  return `${sigil}${body}:${escapeRegex(domain)}`;
+}

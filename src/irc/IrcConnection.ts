@@ -1,0 +1,293 @@
+/**
+ * One IRC connection (the bridge bot's or a Matrix user's puppet), wrapping irc-framework:
+ * registration with a nick fallback, joins that resolve or fail with the server's reason,
+ * paced sends, and reconnection with jittered exponential backoff that rejoins channels.
+ */
+import { EventEmitter } from "node:events";
+import { Client, type IrcErrorEvent, type JoinEvent, type MessageEvent } from "irc-framework";
+import { casefold, parseCaseMapping, type CaseMapping } from "../format/casemap.js";
+import { DEFAULT_NICKLEN, fallbackNick } from "../format/nick.js";
+import { getLogger } from "../logging.js";
+import { SendPacer } from "./SendPacer.js";
+import { IrcFailure } from "./errors.js";
+
+const log = getLogger("irc/connection");
+
+export type ConnectionState = "idle" | "connecting" | "connected" | "disconnected" | "stopped";
+export type IrcMessageKind = "privmsg" | "notice" | "action";
+
+export interface IrcMessage {
+  kind: IrcMessageKind;
+  nick: string;
+  ident: string;
+  hostname: string;
+  target: string;
+  text: string;
+  tags: Record<string, string>;
+  receivedAt: number;
+}
+
+export interface IrcConnectionOptions {
+  networkId: string;
+  host: string;
+  port: number;
+  tls: boolean;
+  rejectUnauthorized: boolean;
+  nick: string;
+  username: string;
+  realname: string;
+  connectTimeoutMs: number;
+  sendRate: { burst: number; linesPerSecond: number };
+  /** Reconnect after an unexpected drop (with backoff) and rejoin channels. */
+  reconnect: boolean;
+}
+
+const JOIN_ERRORS = new Set(["channel_is_full", "invite_only_channel", "banned_from_channel", "bad_channel_key", "too_many_channels"]);
+const FATAL_ERRORS = new Set(["banned_from_network", "password_mismatch"]);
+const MAX_NICK_ATTEMPTS = 10;
+const BACKOFF_BASE_MS = 1_000;
+const BACKOFF_MAX_MS = 60_000;
+
+export interface IrcConnectionEvents {
+  message: [IrcMessage];
+  registered: [string];
+  disconnected: [string];
+}
+
+export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
+  state: ConnectionState = "idle";
+  private readonly client: Client;
+  private readonly pacer: SendPacer;
+  /** Channels this connection should be in (casefolded → name and key), rejoined on reconnect. */
+  private readonly wanted = new Map<string, { name: string; key: string | null }>();
+  private readonly joined = new Set<string>();
+  private connecting: Promise<void> | null = null;
+  private reconnectAttempt = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private lastError = "";
+
+  constructor(readonly options: IrcConnectionOptions) {
+    super();
+    this.pacer = new SendPacer(options.sendRate.burst, options.sendRate.linesPerSecond);
+    this.client = new Client({
+      host: options.host,
+      port: options.port,
+      tls: options.tls,
+      rejectUnauthorized: options.rejectUnauthorized,
+      nick: options.nick,
+      username: options.username,
+      gecos: options.realname,
+      auto_reconnect: false,
+      version: null,
+      message_max_length: 400,
+    });
+    this.wireEvents();
+  }
+
+  get nick(): string {
+    return this.client.user.nick;
+  }
+
+  /** The server's CASEMAPPING (rfc1459 until it says otherwise). */
+  get caseMapping(): CaseMapping {
+    return parseCaseMapping(this.client.network.options.CASEMAPPING as string | undefined);
+  }
+
+  /** The server's channel prefixes (CHANTYPES), e.g. "#&". */
+  get chanTypes(): string {
+    const types = this.client.network.options.CHANTYPES;
+    return Array.isArray(types) ? types.join("") : (types ?? "#&");
+  }
+
+  casefold(name: string): string {
+    return casefold(name, this.caseMapping);
+  }
+
+  isJoined(channel: string): boolean {
+    return this.joined.has(this.casefold(channel));
+  }
+
+  private wireEvents(): void {
+    const client = this.client;
+    const relay = (kind: IrcMessageKind) => (e: MessageEvent) => {
+      if (e.from_server || !e.nick) return;
+      this.emit("message", { kind, nick: e.nick, ident: e.ident, hostname: e.hostname, target: e.target, text: e.message, tags: e.tags ?? {}, receivedAt: Date.now() });
+    };
+    client.on("privmsg", relay("privmsg"));
+    client.on("notice", relay("notice"));
+    client.on("action", relay("action"));
+    client.on("join", (e: JoinEvent) => {
+      if (this.casefold(e.nick) === this.casefold(this.nick)) this.joined.add(this.casefold(e.channel));
+    });
+    client.on("part", (e: { nick: string; channel: string }) => {
+      if (this.casefold(e.nick) === this.casefold(this.nick)) this.joined.delete(this.casefold(e.channel));
+    });
+    client.on("kick", (e: { kicked: string; channel: string }) => {
+      if (this.casefold(e.kicked) === this.casefold(this.nick)) this.joined.delete(this.casefold(e.channel));
+    });
+    client.on("irc error", (e: IrcErrorEvent) => {
+      this.lastError = e.reason ?? e.error;
+    });
+    client.on("socket error", (err: Error) => {
+      this.lastError = err.message;
+    });
+    client.on("close", () => this.onClosed());
+  }
+
+  /** Connects and registers; resolves once the server has welcomed us. */
+  connect(): Promise<void> {
+    if (this.state === "connected") return Promise.resolve();
+    if (this.state === "stopped") return Promise.reject(new IrcFailure("stopped", "The connection has been shut down"));
+    this.connecting ??= this.attemptConnect().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private attemptConnect(): Promise<void> {
+    this.state = "connecting";
+    this.lastError = "";
+    const client = this.client;
+    const baseNick = this.options.nick;
+    let nickAttempt = 0;
+    return new Promise<void>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        client.off("registered", onRegistered);
+        client.off("close", onClose);
+        client.off("nick in use", onNickInUse);
+        client.off("irc error", onError);
+      };
+      const fail = (err: IrcFailure) => {
+        cleanup();
+        reject(err);
+      };
+      const onRegistered = () => {
+        cleanup();
+        this.state = "connected";
+        this.reconnectAttempt = 0;
+        log.info("Registered", { network: this.options.networkId, nick: this.nick });
+        this.emit("registered", this.nick);
+        this.rejoinWanted();
+        resolve();
+      };
+      const onClose = () => fail(new IrcFailure("connect_failed", `could not connect to ${this.options.host}:${this.options.port}${this.lastError ? ` (${this.lastError})` : ""}`));
+      const onNickInUse = () => {
+        nickAttempt += 1;
+        if (nickAttempt > MAX_NICK_ATTEMPTS) return client.quit("No free nick"), undefined;
+        const nicklen = Number(client.network.options.NICKLEN) || DEFAULT_NICKLEN;
+        client.changeNick(fallbackNick(baseNick, nickAttempt, nicklen));
+      };
+      const onError = (e: IrcErrorEvent) => {
+        if (FATAL_ERRORS.has(e.error)) fail(new IrcFailure(e.error, e.reason ?? e.error, true));
+      };
+      const timer = setTimeout(() => {
+        fail(new IrcFailure("connect_timeout", `no welcome from ${this.options.host}:${this.options.port} within ${this.options.connectTimeoutMs} ms`));
+        client.quit("Connect timeout");
+      }, this.options.connectTimeoutMs);
+      client.on("registered", onRegistered);
+      client.on("close", onClose);
+      client.on("nick in use", onNickInUse);
+      client.on("irc error", onError);
+      client.connect({ nick: baseNick });
+    });
+  }
+
+  private onClosed(): void {
+    const wasConnected = this.state === "connected";
+    this.joined.clear();
+    this.pacer.clear(new IrcFailure("disconnected", "the IRC connection was lost"));
+    if (this.state === "stopped") return;
+    this.state = "disconnected";
+    if (wasConnected) {
+      log.warn("Disconnected", { network: this.options.networkId, nick: this.nick, reason: this.lastError || undefined });
+      this.emit("disconnected", this.lastError || "connection closed");
+    }
+    if (this.options.reconnect && (wasConnected || this.reconnectAttempt > 0)) this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.reconnectTimer || this.state === "stopped") return;
+    this.reconnectAttempt += 1;
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (this.reconnectAttempt - 1));
+    const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2)); // "equal jitter"
+    log.info("Reconnecting", { network: this.options.networkId, nick: this.options.nick, attempt: this.reconnectAttempt, delayMs: delay });
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connect().catch((err: IrcFailure) => {
+        if (err.fatal) log.error("Not reconnecting after a fatal answer", { network: this.options.networkId, error: err.message });
+      });
+    }, delay);
+  }
+
+  private rejoinWanted(): void {
+    for (const { name, key } of this.wanted.values()) {
+      this.join(name, key).catch((err: Error) => log.warn("Rejoin failed", { network: this.options.networkId, channel: name, error: err.message }));
+    }
+  }
+
+  /** Joins a channel; resolves when the server confirms, rejects with its reason. */
+  join(name: string, key: string | null = null, timeoutMs = this.options.connectTimeoutMs): Promise<void> {
+    const folded = this.casefold(name);
+    this.wanted.set(folded, { name, key });
+    if (this.joined.has(folded)) return Promise.resolve();
+    const client = this.client;
+    return new Promise<void>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        client.off("join", onJoin);
+        client.off("irc error", onError);
+        client.off("close", onClose);
+      };
+      const onJoin = (e: JoinEvent) => {
+        if (this.casefold(e.channel) !== folded || this.casefold(e.nick) !== this.casefold(this.nick)) return;
+        cleanup();
+        resolve();
+      };
+      const onError = (e: IrcErrorEvent) => {
+        if (!e.channel || this.casefold(e.channel) !== folded || !JOIN_ERRORS.has(e.error)) return;
+        cleanup();
+        this.wanted.delete(folded);
+        reject(new IrcFailure(e.error, `cannot join ${name}: ${e.reason ?? e.error}`, true));
+      };
+      const onClose = () => {
+        cleanup();
+        reject(new IrcFailure("disconnected", `the connection closed while joining ${name}`));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new IrcFailure("join_timeout", `no answer from the server when joining ${name}`));
+      }, timeoutMs);
+      client.on("join", onJoin);
+      client.on("irc error", onError);
+      client.on("close", onClose);
+      client.join(name, key ?? undefined);
+    });
+  }
+
+  /** Sends one line (already free of CR/LF/NUL) through the flood-control pacer. */
+  send(kind: IrcMessageKind, target: string, text: string): Promise<void> {
+    if (this.state !== "connected") return Promise.reject(new IrcFailure("disconnected", "not connected to IRC"));
+    return this.pacer.send(() => {
+      if (kind === "action") this.client.action(target, text);
+      else if (kind === "notice") this.client.notice(target, text);
+      else this.client.say(target, text);
+    });
+  }
+
+  /** Says goodbye and stops for good (no reconnect). */
+  async quit(message: string): Promise<void> {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    const wasConnected = this.state === "connected" || this.state === "connecting";
+    this.state = "stopped";
+    if (!wasConnected) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2_000);
+      this.client.once("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.client.quit(message);
+    });
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * IRC users' Matrix ghosts: the user ID from the network's template, registered once, with
+ * the nick as display name (kept in the store so a restart does not set it again).
+ */
+import type { Bridge, Intent } from "matrix-appservice-bridge";
+import type { NetworkConfig } from "../config/schema.js";
+import type { CaseMapping } from "../format/casemap.js";
+import { ghostUserId } from "../format/template.js";
+import type { DataStore } from "../store/DataStore.js";
+
+export class Ghosts {
+  private readonly ready = new Map<string, Promise<Intent>>();
+
+  constructor(
+    private readonly bridge: Bridge,
+    private readonly store: DataStore,
+    private readonly domain: string,
+  ) {}
+
+  userIdFor(network: NetworkConfig, nick: string, mapping?: CaseMapping): string {
+    return ghostUserId(network.ghostUserTemplate, nick, this.domain, mapping);
+  }
+
+  /** The ghost's intent, registered and named after `nick`. */
+  async intentFor(networkId: string, network: NetworkConfig, nick: string, mapping?: CaseMapping): Promise<Intent> {
+    const userId = this.userIdFor(network, nick, mapping);
+    const key = `${userId}\u0000${nick}`;
+    let ready = this.ready.get(key);
+    if (!ready) {
+      ready = this.prepare(networkId, userId, nick);
+      this.ready.set(key, ready);
+      ready.catch(() => this.ready.delete(key));
+    }
+    return ready;
+  }
+
+  private async prepare(networkId: string, userId: string, nick: string): Promise<Intent> {
+    const intent = this.bridge.getIntent(userId);
+    await intent.ensureRegistered();
+    const stored = await this.store.getGhost(userId);
+    if (stored?.displayName !== nick) {
+      await intent.setDisplayName(nick);
+      await this.store.upsertGhost({ userId, networkId, nick, displayName: nick });
+    }
+    return intent;
+  }
+}

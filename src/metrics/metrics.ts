@@ -1,0 +1,52 @@
+/**
+ * Prometheus metrics, served at GET /metrics on the appservice port. One registry for the
+ * process; the names follow Prometheus conventions (`_total` for counters).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export const registry = new Registry();
+
+export const metrics = {
+  transactions: new Counter({
+    name: "bridge_appservice_transactions_total",
+    help: "Transactions received from the homeserver, by result (accepted, duplicate, failed)",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  }),
+  messagesRelayed: new Counter({
+    name: "bridge_messages_relayed_total",
+    help: "Messages relayed, by direction (matrix_to_irc, irc_to_matrix) and network",
+    labelNames: ["direction", "network"] as const,
+    registers: [registry],
+  }),
+  messagesFailed: new Counter({
+    name: "bridge_messages_failed_total",
+    help: "Messages that could not be relayed, by direction and network",
+    labelNames: ["direction", "network"] as const,
+    registers: [registry],
+  }),
+  ircConnections: new Gauge({
+    name: "bridge_irc_connections",
+    help: "IRC connections by network and state",
+    labelNames: ["network", "state"] as const,
+    registers: [registry],
+  }),
+  roomQueueDepth: new Gauge({
+    name: "bridge_room_queue_depth",
+    help: "Items waiting in the per-room ordered queues towards Matrix",
+    registers: [registry],
+  }),
+  ircToMatrixLatency: new Histogram({
+    name: "bridge_irc_to_matrix_delivery_seconds",
+    help: "Time from an IRC line arriving to its Matrix event being sent",
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  }),
+};
+
+let defaultsCollected = false;
+export function collectProcessMetrics(): void {
+  if (defaultsCollected) return;
+  collectDefaultMetrics({ register: registry });
+  defaultsCollected = true;
+}

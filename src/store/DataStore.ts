@@ -1,0 +1,62 @@
+/**
+ * What the bridge keeps between restarts. The NeDB implementation is the embedded default;
+ * PostgreSQL will implement the same interface for large deployments.
+ */
+
+/** A Matrix room linked to an IRC channel. `channel` is casefolded; `channelName` is as typed. */
+export interface RoomLink {
+  roomId: string;
+  networkId: string;
+  channel: string;
+  channelName: string;
+  origin: "config" | "portal" | "plumbed";
+}
+
+/** An IRC user's Matrix ghost and what the bridge has already set up for it. */
+export interface GhostRecord {
+  userId: string;
+  networkId: string;
+  nick: string;
+  displayName: string | null;
+}
+
+/** A Matrix user's IRC identity on one network. */
+export interface PuppetRecord {
+  userId: string;
+  networkId: string;
+  nick: string;
+  username: string;
+}
+
+/** One event of an acknowledged transaction that the bridge has not finished handling. */
+export interface PendingEvent {
+  txnId: string;
+  seq: number;
+  event: Record<string, unknown>;
+}
+
+export interface DataStore {
+  open(): Promise<void>;
+  close(): Promise<void>;
+
+  getRoomLinks(): Promise<RoomLink[]>;
+  upsertRoomLink(link: RoomLink): Promise<void>;
+  removeRoomLink(roomId: string, networkId: string, channel: string): Promise<void>;
+
+  getGhost(userId: string): Promise<GhostRecord | null>;
+  upsertGhost(ghost: GhostRecord): Promise<void>;
+
+  getPuppet(userId: string, networkId: string): Promise<PuppetRecord | null>;
+  upsertPuppet(puppet: PuppetRecord): Promise<void>;
+
+  /** Whether a transaction ID was seen before (handled or still pending). */
+  hasTransaction(txnId: string): Promise<boolean>;
+  /** Durably records a transaction and its events before it is acknowledged. */
+  recordTransaction(txnId: string, events: Record<string, unknown>[]): Promise<void>;
+  /** Marks one event handled; the transaction completes when its last event is. */
+  markEventDone(txnId: string, seq: number): Promise<void>;
+  /** Events acknowledged but not yet handled, oldest first: replayed at start-up. */
+  getPendingEvents(): Promise<PendingEvent[]>;
+  /** Forgets completed transactions older than `maxAgeMs`. */
+  pruneTransactions(maxAgeMs: number): Promise<number>;
+}

@@ -1,0 +1,119 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { createRequire } from "node:module";
+import type Nedb from "@seald-io/nedb";
+import type { DataStore, GhostRecord, PendingEvent, PuppetRecord, RoomLink } from "./DataStore.js";
+
+// @seald-io/nedb is CommonJS whose typings declare an ES default export; require() gets the class.
+const Datastore = createRequire(import.meta.url)("@seald-io/nedb") as typeof Nedb.default;
+type Datastore<T> = Nedb.default<T>;
+
+const COMPACT_EVERY_MS = 10 * 60_000;
+
+type JournalDoc =
+  | { _id: string; kind: "txn"; txnId: string; receivedAt: number; completedAt: number | null }
+  | { _id: string; kind: "event"; txnId: string; seq: number; receivedAt: number; event: Record<string, unknown> };
+
+/**
+ * NeDB files in the data directory: rooms.db, ghosts.db, puppets.db and journal.db.
+ *
+ * The journal holds a transaction's events from before it is acknowledged until each is
+ * handled. A transaction and its events are written by one insert, which NeDB appends to
+ * journal.db in one write: a crash leaves either all of it or none of it.
+ */
+export class NedbDataStore implements DataStore {
+  private readonly rooms: Datastore<RoomLink>;
+  private readonly ghosts: Datastore<GhostRecord>;
+  private readonly puppets: Datastore<PuppetRecord>;
+  private readonly journal: Datastore<JournalDoc>;
+
+  constructor(private readonly dataDir: string) {
+    const file = (name: string) => ({ filename: join(dataDir, name) });
+    this.rooms = new Datastore<RoomLink>(file("rooms.db"));
+    this.ghosts = new Datastore<GhostRecord>(file("ghosts.db"));
+    this.puppets = new Datastore<PuppetRecord>(file("puppets.db"));
+    this.journal = new Datastore<JournalDoc>(file("journal.db"));
+  }
+
+  private all() {
+    return [this.rooms, this.ghosts, this.puppets, this.journal] as Datastore<never>[];
+  }
+
+  async open(): Promise<void> {
+    mkdirSync(this.dataDir, { recursive: true });
+    for (const db of this.all()) {
+      await db.loadDatabaseAsync();
+      db.setAutocompactionInterval(COMPACT_EVERY_MS);
+    }
+    await this.rooms.ensureIndexAsync({ fieldName: "roomId" });
+    await this.ghosts.ensureIndexAsync({ fieldName: "userId", unique: true });
+    await this.journal.ensureIndexAsync({ fieldName: "txnId" });
+  }
+
+  async close(): Promise<void> {
+    for (const db of this.all()) {
+      db.stopAutocompaction();
+      await db.compactDatafileAsync();
+    }
+  }
+
+  async getRoomLinks(): Promise<RoomLink[]> {
+    const docs = await this.rooms.findAsync({});
+    return docs.map(({ roomId, networkId, channel, channelName, origin }) => ({ roomId, networkId, channel, channelName, origin }));
+  }
+
+  async upsertRoomLink(link: RoomLink): Promise<void> {
+    const { roomId, networkId, channel } = link;
+    await this.rooms.updateAsync({ roomId, networkId, channel }, { ...link }, { upsert: true });
+  }
+
+  async removeRoomLink(roomId: string, networkId: string, channel: string): Promise<void> {
+    await this.rooms.removeAsync({ roomId, networkId, channel }, { multi: true });
+  }
+
+  async getGhost(userId: string): Promise<GhostRecord | null> {
+    const doc = await this.ghosts.findOneAsync({ userId });
+    return doc ? { userId: doc.userId, networkId: doc.networkId, nick: doc.nick, displayName: doc.displayName } : null;
+  }
+
+  async upsertGhost(ghost: GhostRecord): Promise<void> {
+    await this.ghosts.updateAsync({ userId: ghost.userId }, { ...ghost }, { upsert: true });
+  }
+
+  async getPuppet(userId: string, networkId: string): Promise<PuppetRecord | null> {
+    const doc = await this.puppets.findOneAsync({ userId, networkId });
+    return doc ? { userId: doc.userId, networkId: doc.networkId, nick: doc.nick, username: doc.username } : null;
+  }
+
+  async upsertPuppet(puppet: PuppetRecord): Promise<void> {
+    await this.puppets.updateAsync({ userId: puppet.userId, networkId: puppet.networkId }, { ...puppet }, { upsert: true });
+  }
+
+  async hasTransaction(txnId: string): Promise<boolean> {
+    return (await this.journal.countAsync({ _id: `txn/${txnId}` })) > 0;
+  }
+
+  async recordTransaction(txnId: string, events: Record<string, unknown>[]): Promise<void> {
+    const receivedAt = Date.now();
+    const docs: JournalDoc[] = events.map((event, seq) => ({ _id: `ev/${txnId}/${seq}`, kind: "event", txnId, seq, receivedAt, event }));
+    docs.push({ _id: `txn/${txnId}`, kind: "txn", txnId, receivedAt, completedAt: events.length === 0 ? receivedAt : null });
+    await this.journal.insertAsync(docs);
+  }
+
+  async markEventDone(txnId: string, seq: number): Promise<void> {
+    await this.journal.removeAsync({ _id: `ev/${txnId}/${seq}` }, {});
+    if ((await this.journal.countAsync({ txnId, kind: "event" })) === 0) {
+      await this.journal.updateAsync({ _id: `txn/${txnId}` }, { $set: { completedAt: Date.now() } }, {});
+    }
+  }
+
+  async getPendingEvents(): Promise<PendingEvent[]> {
+    const docs = await this.journal.findAsync({ kind: "event" }).sort({ receivedAt: 1, seq: 1 });
+    return docs.flatMap((d) => (d.kind === "event" ? [{ txnId: d.txnId, seq: d.seq, event: d.event }] : []));
+  }
+
+  async pruneTransactions(maxAgeMs: number): Promise<number> {
+    const cutoff = Date.now() - maxAgeMs;
+    return this.journal.removeAsync({ kind: "txn", completedAt: { $ne: null, $lt: cutoff } }, { multi: true });
+  }
+}
