@@ -10,8 +10,8 @@ const port = () => z.number().int().min(1).max(65535);
 
 /** Channel names as IRC servers accept them: a prefix, then no space, comma or BEL. */
 export const CHANNEL_NAME = /^[#&!+][^\s,\x07\0\r\n]{1,199}$/;
-/** Matrix room IDs look like `!opaque:server.name`. */
-const ROOM_ID = /^![^:\s]+:\S+$/;
+/** Matrix room IDs: `!opaque:server.name`, or `!hash` from room version 12 on. */
+const ROOM_ID = /^![^\s:]+(:\S+)?$/; // room version 12 IDs have no server part
 const NETWORK_ID = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
 const logging = z

@@ -189,7 +189,8 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       client.on("close", onClose);
       client.on("nick in use", onNickInUse);
       client.on("irc error", onError);
-      client.connect({ nick: baseNick });
+      client.options.nick = baseNick; // connect(options) would replace every option
+      client.connect();
     });
   }
 

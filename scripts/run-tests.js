@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// Runs the compiled tests with Node's built-in runner: `node scripts/run-tests.js [unit|e2e]`.
+// Lists the files itself because `node --test <dir>` differs between Node 20 and 22+.
+import { spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+const only = process.argv[2];
+const roots = only ? [join("dist/spec", only)] : ["dist/spec/unit", "dist/spec/e2e"];
+const files = [];
+const walk = (dir) => {
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) walk(path);
+    else if (name.endsWith(".test.js")) files.push(path);
+  }
+};
+roots.forEach(walk);
+if (files.length === 0) {
+  console.error("No test files found under", roots.join(", "));
+  process.exit(1);
+}
+// e2e files each start their own Synapse and IRCd; one at a time keeps a 2-core machine calm.
+const result = spawnSync(process.execPath, ["--test", "--test-concurrency=1", ...files], { stdio: "inherit" });
+process.exit(result.status ?? 1);

@@ -1,0 +1,114 @@
+/**
+ * A Matrix user for tests, speaking the client-server API as a real client would. A sync
+ * loop collects every timeline event, so tests wait for what the user would see.
+ */
+import { waitFor } from "./wait.js";
+
+export interface TimelineEvent {
+  event_id: string;
+  type: string;
+  sender: string;
+  state_key?: string;
+  content: Record<string, unknown>;
+  origin_server_ts: number;
+}
+
+export class MatrixTestClient {
+  readonly timelines = new Map<string, TimelineEvent[]>();
+  readonly invites = new Set<string>();
+  private since: string | undefined;
+  private syncing = false;
+  private syncLoop: Promise<void> | null = null;
+  private txn = 0;
+
+  constructor(
+    readonly baseUrl: string,
+    readonly userId: string,
+    readonly accessToken: string,
+  ) {}
+
+  async request<T = Record<string, unknown>>(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<T> {
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${this.accessToken}`, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const json = (await res.json().catch(() => ({}))) as T & { errcode?: string; error?: string };
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${json.errcode} ${json.error}`);
+    return json;
+  }
+
+  async createRoom(options: Record<string, unknown> = {}): Promise<string> {
+    const { room_id } = await this.request<{ room_id: string }>("POST", "/_matrix/client/v3/createRoom", { preset: "public_chat", ...options });
+    return room_id;
+  }
+
+  async joinRoom(roomIdOrAlias: string): Promise<string> {
+    const { room_id } = await this.request<{ room_id: string }>("POST", `/_matrix/client/v3/join/${encodeURIComponent(roomIdOrAlias)}`, {});
+    return room_id;
+  }
+
+  async send(roomId: string, content: Record<string, unknown>, type = "m.room.message"): Promise<string> {
+    const txn = `${Date.now()}-${this.txn++}`;
+    const { event_id } = await this.request<{ event_id: string }>(
+      "PUT",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/${type}/${txn}`,
+      content,
+    );
+    return event_id;
+  }
+
+  sendText(roomId: string, body: string, msgtype = "m.text"): Promise<string> {
+    return this.send(roomId, { msgtype, body });
+  }
+
+  startSync(): void {
+    if (this.syncing) return;
+    this.syncing = true;
+    this.syncLoop = (async () => {
+      const filter = encodeURIComponent(JSON.stringify({ room: { timeline: { limit: 1000 } }, presence: { not_types: ["*"] } }));
+      while (this.syncing) {
+        try {
+          const query = `filter=${filter}&timeout=1000${this.since ? `&since=${this.since}` : ""}`;
+          const body = await this.request<SyncResponse>("GET", `/_matrix/client/v3/sync?${query}`, undefined, 10_000);
+          this.since = body.next_batch;
+          for (const [roomId, room] of Object.entries(body.rooms?.join ?? {})) {
+            const list = this.timelines.get(roomId) ?? [];
+            list.push(...(room.timeline?.events ?? []));
+            this.timelines.set(roomId, list);
+          }
+          for (const roomId of Object.keys(body.rooms?.invite ?? {})) this.invites.add(roomId);
+        } catch {
+          if (this.syncing) await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    })();
+  }
+
+  async stopSync(): Promise<void> {
+    this.syncing = false;
+    await this.syncLoop;
+  }
+
+  messages(roomId: string, filter: (e: TimelineEvent) => boolean = () => true): TimelineEvent[] {
+    return (this.timelines.get(roomId) ?? []).filter((e) => e.type === "m.room.message" && filter(e));
+  }
+
+  waitForMessage(roomId: string, match: (e: TimelineEvent) => boolean, timeoutMs = 20_000): Promise<TimelineEvent> {
+    return waitFor(`a message in ${roomId} seen by ${this.userId}`, () => this.messages(roomId).find(match), timeoutMs);
+  }
+
+  async displayName(userId: string): Promise<string | undefined> {
+    const profile = await this.request<{ displayname?: string }>("GET", `/_matrix/client/v3/profile/${encodeURIComponent(userId)}`);
+    return profile.displayname;
+  }
+}
+
+interface SyncResponse {
+  next_batch: string;
+  rooms?: {
+    join?: Record<string, { timeline?: { events?: TimelineEvent[] } }>;
+    invite?: Record<string, unknown>;
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * The whole system on loopback for one test file: InspIRCd, Synapse with the bridge's
+ * registration, and the bridge as a child process.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseConfig } from "../../src/config/load.js";
+import type { BridgeConfig } from "../../src/config/schema.js";
+import { buildRegistration, writeRegistration, type Registration } from "../../src/registration.js";
+import { BridgeProcess } from "./bridgeProcess.js";
+import { InspIRCd } from "./inspircd.js";
+import { IrcTestClient } from "./ircClient.js";
+import { MatrixTestClient } from "./matrixClient.js";
+import { freePort } from "./ports.js";
+import { Synapse } from "./synapse.js";
+
+export const NETWORK = "testnet";
+
+export class Stack {
+  readonly ircd: InspIRCd;
+  readonly synapse: Synapse;
+  readonly bridge: BridgeProcess;
+  registration!: Registration;
+  bridgePort = 0;
+  private readonly matrixUsers: MatrixTestClient[] = [];
+  private readonly ircUsers: IrcTestClient[] = [];
+  mappings: Record<string, { roomIds: string[]; key?: string | null }> = {};
+
+  constructor(readonly dir: string) {
+    this.ircd = new InspIRCd(join(dir, "ircd"));
+    this.synapse = new Synapse(join(dir, "synapse"));
+    this.bridge = new BridgeProcess(dir, join(dir, "registration.yaml"));
+  }
+
+  static async start(): Promise<Stack> {
+    const stack = new Stack(mkdtempSync(join(tmpdir(), "irc-bridge-e2e-")));
+    await stack.ircd.start();
+    stack.bridgePort = await freePort();
+    stack.synapse.port = await freePort();
+    stack.registration = buildRegistration(stack.config(), `http://127.0.0.1:${stack.bridgePort}`);
+    writeRegistration(stack.bridge.registrationFile, stack.registration);
+    await stack.synapse.start([stack.bridge.registrationFile]);
+    return stack;
+  }
+
+  /** The bridge config for this stack, validated by the real schema. */
+  config(overrides: Record<string, unknown> = {}): BridgeConfig {
+    return parseConfig({
+      homeserver: { url: this.synapse.url, domain: this.synapse.serverName, requestTimeoutMs: 15_000 },
+      appservice: { bindAddress: "127.0.0.1", port: this.bridgePort || 1 },
+      store: { dataDir: join(this.dir, "data") },
+      logging: { level: process.env.BRIDGE_LOG_LEVEL ?? "info", format: "console" },
+      networks: {
+        [NETWORK]: {
+          name: "TestNet",
+          address: "127.0.0.1",
+          port: this.ircd.port,
+          tls: { enabled: false },
+          botNick: "BridgeBot",
+          ghostUserTemplate: `irc_${NETWORK}_$NICK`,
+          aliasTemplate: `irc_${NETWORK}_$CHANNEL`,
+          puppetNickTemplate: "$LOCALPART[m]",
+          connectTimeoutMs: 15_000,
+          sendRate: { burst: 200, linesPerSecond: 200 },
+          mappings: this.mappings,
+        },
+      },
+      ...overrides,
+    });
+  }
+
+  async startBridge(): Promise<void> {
+    this.bridge.writeConfig(this.config());
+    await this.bridge.start();
+  }
+
+  async matrixUser(name: string): Promise<MatrixTestClient> {
+    const { userId, accessToken } = await this.synapse.registerUser(name);
+    const client = new MatrixTestClient(this.synapse.url, userId, accessToken);
+    client.startSync();
+    this.matrixUsers.push(client);
+    return client;
+  }
+
+  async ircUser(nick: string, channels: string[] = []): Promise<IrcTestClient> {
+    const client = new IrcTestClient(nick, this.ircd.port);
+    await client.connect();
+    for (const channel of channels) await client.join(channel);
+    this.ircUsers.push(client);
+    return client;
+  }
+
+  ghostId(nick: string): string {
+    return `@irc_${NETWORK}_${nick.toLowerCase()}:${this.synapse.serverName}`;
+  }
+
+  /** Tears everything down, even after a failure; keeps the directory when KEEP_E2E_DIR is set. */
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.matrixUsers.map((u) => u.stopSync()));
+    await Promise.allSettled(this.ircUsers.map((u) => u.quit()));
+    await Promise.allSettled([this.bridge.stop(), this.synapse.stop(), this.ircd.stop()]);
+    if (!process.env.KEEP_E2E_DIR) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
