@@ -3,12 +3,11 @@
  * Command line: `-r -u URL -c config.yaml -f registration.yaml` writes a registration;
  * `-c config.yaml -f registration.yaml` runs the bridge.
  */
-import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { BridgeApp } from "./bridge/BridgeApp.js";
 import { closeLogging, configureLogging, getLogger } from "./logging.js";
-import { buildRegistration, readRegistration, RegistrationError, registrationMismatches, writeRegistration } from "./registration.js";
+import { buildRegistration, holdsRealRegistration, readRegistration, RegistrationError, registrationMismatches, writeRegistration } from "./registration.js";
 
 const HELP = `matrix-irc-bridge: bridges IRC networks into Matrix (an application service).
 
@@ -69,7 +68,9 @@ async function run(): Promise<void> {
 
   if (args["generate-registration"]) {
     if (!args.url || !/^https?:\/\/\S+$/.test(args.url)) fail("-r needs -u <url>, e.g. -u http://127.0.0.1:9995", EXIT_USAGE);
-    if (existsSync(args.file) && !args.force) fail(`${args.file} exists; pass --force to overwrite it (Synapse must then be restarted)`, EXIT_USAGE);
+    if (holdsRealRegistration(args.file) && !args.force) {
+      fail(`${args.file} already holds a registration; pass --force to replace it (then restart Synapse)`, EXIT_USAGE);
+    }
     writeRegistration(args.file, buildRegistration(config, args.url));
     process.stdout.write(`Wrote ${args.file}. Add it to app_service_config_files in homeserver.yaml and restart Synapse.\n`);
     return;

@@ -76,7 +76,27 @@ export function readRegistration(file: string): Registration {
       throw new RegistrationError(`Registration ${file}: ${key} is required (expected a string); regenerate it with -r`);
     }
   }
+  if (isPlaceholder(reg as Registration)) {
+    throw new RegistrationError(`Registration ${file} is the documented sample with placeholder tokens; generate a real one with -r -u <url>`);
+  }
   return reg as Registration;
+}
+
+const PLACEHOLDER = "CHANGE_ME";
+
+/** The repository's sample registration carries placeholder tokens; real ones never do. */
+export function isPlaceholder(reg: Pick<Registration, "as_token" | "hs_token">): boolean {
+  return reg.as_token.startsWith(PLACEHOLDER) || reg.hs_token.startsWith(PLACEHOLDER);
+}
+
+/** True when `file` exists and holds a real registration (so -r must not overwrite it silently). */
+export function holdsRealRegistration(file: string): boolean {
+  try {
+    const reg = yaml.load(readFileSync(file, "utf8")) as Partial<Registration> | null;
+    return typeof reg?.as_token === "string" && typeof reg.hs_token === "string" && !isPlaceholder(reg as Registration);
+  } catch {
+    return false;
+  }
 }
 
 function matchesExclusive(namespaces: Namespace[] | undefined, id: string): boolean {

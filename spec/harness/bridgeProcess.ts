@@ -37,6 +37,7 @@ export class BridgeProcess {
 
   /** Starts the bridge and waits until it reports that it is up. */
   async start(readyTimeoutMs = 60_000): Promise<void> {
+    if (this.running) throw new Error("the bridge is already running; stop it first");
     this.output = "";
     const log = createWriteStream(this.logFile, { flags: "a" });
     const child = spawn(process.execPath, [MAIN_JS, "-c", this.configFile, "-f", this.registrationFile], { stdio: ["ignore", "pipe", "pipe"] });

@@ -23,6 +23,10 @@ export function describeIssue(issue: z.core.$ZodIssue): string[] {
   if (issue.code === "unrecognized_keys") {
     return issue.keys.map((key) => `${keyPath([...issue.path, key])}: unknown key`);
   }
+  if (issue.code === "invalid_key") {
+    // A bad record key (a network id, a channel name): report the key's own problem.
+    return issue.issues.map((inner) => `${keyPath(issue.path)}: ${inner.message.replace(/^Invalid input: /, "")}`);
+  }
   if (issue.code === "invalid_type" && issue.input === undefined) {
     return [`${keyPath(issue.path)}: is required (expected ${issue.expected})`];
   }

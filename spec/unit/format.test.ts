@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { casefold } from "../../src/format/casemap.js";
+import { isChannelName, stripIrcFormatting } from "../../src/format/ircText.js";
+import { toIrcLines } from "../../src/format/lines.js";
+import { fallbackNick, isValidNick, sanitiseNick } from "../../src/format/nick.js";
+import { escapeNickForLocalpart, fillTemplate, ghostUserId, portalAlias, templateRegex, unescapeLocalpart } from "../../src/format/template.js";
+
+describe("nicks", () => {
+  test("valid nicks pass, invalid ones do not", () => {
+    for (const nick of ["alice", "[m]bob", "a-b", "_x", "x^y{z}|"]) assert.ok(isValidNick(nick), nick);
+    for (const nick of ["", "1abc", "-abc", "a b", "ä", "a".repeat(31)]) assert.ok(!isValidNick(nick), nick);
+  });
+
+  test("sanitising makes any string a legal nick", () => {
+    assert.equal(sanitiseNick("alice[m]"), "alice[m]");
+    assert.equal(sanitiseNick("Zoë Müller"), "ZoeMuller");
+    assert.equal(sanitiseNick("42things"), "_42things");
+    assert.equal(sanitiseNick("-dash"), "_-dash");
+    assert.equal(sanitiseNick("日本"), "M");
+    assert.equal(sanitiseNick("averyveryverylongnickname", 9), "averyvery");
+    for (const input of ["a b\tc", "x\r\ny", "#chan", "@user:server"]) assert.ok(isValidNick(sanitiseNick(input)), input);
+  });
+
+  test("fallback nicks stay within the length limit and differ per attempt", () => {
+    assert.equal(fallbackNick("alice", 1), "alice_");
+    assert.equal(fallbackNick("alice", 2), "alice2");
+    assert.equal(fallbackNick("ninechars", 1, 9), "ninechar1");
+    assert.equal(fallbackNick("ninechars", 12, 9), "ninecha12");
+  });
+});
+
+describe("case mapping", () => {
+  test("rfc1459 folds []\\~ onto {}|^", () => {
+    assert.equal(casefold("Nick[A]\\~"), "nick{a}|^");
+    assert.equal(casefold("Nick[A]\\~", "strict-rfc1459"), "nick{a}|~");
+    assert.equal(casefold("Nick[A]\\~", "ascii"), "nick[a]\\~");
+  });
+});
+
+describe("templates and escaping", () => {
+  test("ghost user IDs are casefolded and escaped reversibly", () => {
+    assert.equal(ghostUserId("irc_libera_$NICK", "Alice", "example.org"), "@irc_libera_alice:example.org");
+    const local = escapeNickForLocalpart("We[i]rd^Nick|");
+    assert.match(local, /^[a-z0-9._=\-/]+$/);
+    assert.equal(unescapeLocalpart(local), casefold("We[i]rd^Nick|"));
+    assert.equal(escapeNickForLocalpart("a=b"), "a=3db");
+  });
+
+  test("aliases and fills", () => {
+    assert.equal(portalAlias("irc_libera_$CHANNEL", "#rust", "example.org"), "#irc_libera_#rust:example.org");
+    assert.equal(fillTemplate("$LOCALPART[m] $UNKNOWN", { LOCALPART: "bob" }), "bob[m] $UNKNOWN");
+  });
+
+  test("namespace regexes cover what the templates produce, and escape the rest", () => {
+    const re = new RegExp(`^${templateRegex("@", "irc.libera_$NICK", "example.org")}$`);
+    assert.ok(re.test(ghostUserId("irc.libera_$NICK", "Some[Nick]", "example.org")));
+    assert.ok(!re.test("@ircXlibera_x:example.org"));
+    assert.ok(!re.test("@irc.libera_x:exampleXorg"));
+  });
+});
+
+describe("lines from Matrix", () => {
+  test("CR, LF and NUL can never start a raw IRC line", () => {
+    assert.deepEqual(toIrcLines("a\r\nQUIT :bye"), ["a", "QUIT :bye"]);
+    assert.deepEqual(toIrcLines("a\rb\nc\r\n\r\nd"), ["a", "b", "c", "d"]);
+    assert.deepEqual(toIrcLines("nul\0byte"), ["nulbyte"]);
+    assert.deepEqual(toIrcLines("\x01VERSION\x01"), ["VERSION"]);
+    for (const line of toIrcLines("x\u2028y\r\n\0\nz")) assert.doesNotMatch(line, /[\r\n\0]/);
+  });
+});
+
+describe("IRC text", () => {
+  test("formatting codes are stripped from bodies", () => {
+    assert.equal(stripIrcFormatting("\x02bold\x02 \x0304,12red\x03 \x1ditalic\x0f \x04ff0000hex"), "bold red italic hex");
+  });
+
+  test("channel names by CHANTYPES", () => {
+    assert.ok(isChannelName("#rust"));
+    assert.ok(!isChannelName("alice"));
+    assert.ok(isChannelName("!abc", "#!"));
+  });
+});
