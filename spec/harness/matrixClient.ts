@@ -16,6 +16,8 @@ export interface TimelineEvent {
 export class MatrixTestClient {
   readonly timelines = new Map<string, TimelineEvent[]>();
   readonly invites = new Set<string>();
+  /** Called for each timeline event as the sync loop receives it (benchmarks time arrivals). */
+  onTimelineEvent: ((roomId: string, event: TimelineEvent) => void) | null = null;
   private since: string | undefined;
   private syncing = false;
   private syncLoop: Promise<void> | null = null;
@@ -75,7 +77,9 @@ export class MatrixTestClient {
           this.since = body.next_batch;
           for (const [roomId, room] of Object.entries(body.rooms?.join ?? {})) {
             const list = this.timelines.get(roomId) ?? [];
-            list.push(...(room.timeline?.events ?? []));
+            const events = room.timeline?.events ?? [];
+            list.push(...events);
+            for (const event of events) this.onTimelineEvent?.(roomId, event);
             this.timelines.set(roomId, list);
           }
           for (const roomId of Object.keys(body.rooms?.invite ?? {})) this.invites.add(roomId);
