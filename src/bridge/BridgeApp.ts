@@ -5,6 +5,7 @@
 import { AppServiceRegistration, Bridge, Logger as LibraryLogger } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config/schema.js";
 import { templateRegex } from "../format/template.js";
+import { IdentServer } from "../irc/IdentServer.js";
 import { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
 import { DurableAppService, type MatrixEvent } from "../matrix/DurableAppService.js";
@@ -36,6 +37,9 @@ export class BridgeApp {
   private appService!: DurableAppService;
   private matrixToIrc!: MatrixToIrc;
   private pruneTimer: NodeJS.Timeout | null = null;
+  private identServer: IdentServer | null = null;
+  /** Where to tell each Matrix user about their connection: the last linked room they used. */
+  private readonly noticeRooms = new Map<string, string>();
   private stopping: Promise<void> | null = null;
 
   constructor(
@@ -93,7 +97,18 @@ export class BridgeApp {
     for (const [networkId, network] of Object.entries(config.networks)) {
       const pool = new NetworkPool(networkId, network, this.store);
       ircToMatrix.attach(pool);
+      pool.on("userNotice", (userId, text) => this.notifyUser(userId, text));
       this.pools.set(networkId, pool);
+    }
+    if (config.ident.enabled) {
+      this.identServer = new IdentServer((local, remote) => {
+        for (const pool of this.pools.values()) {
+          const username = pool.identFor(local, remote);
+          if (username) return username;
+        }
+        return null;
+      });
+      await this.identServer.listen(config.ident.port, config.ident.bindAddress);
     }
     this.matrixToIrc = new MatrixToIrc(config, this.links, this.pools, this.roomQueue, {
       notice: async (roomId, text) => {
@@ -122,6 +137,20 @@ export class BridgeApp {
       // The bot's connection retries by itself; the bridge keeps serving the other networks.
       log.error("Bridge bot could not connect yet", { network: networkId, error: (err as Error).message });
     }
+    pool.reconnectActiveUsers((channelName) => {
+      const folded = pool.bot.casefold(channelName);
+      return this.links.roomsOf(networkId, folded).length > 0 ? this.links.keyOf(networkId, folded) : false;
+    });
+  }
+
+  /** Tells a Matrix user something about their IRC connection, in the last linked room they used. */
+  private notifyUser(userId: string, text: string): void {
+    const roomId = this.noticeRooms.get(userId);
+    if (!roomId) return void log.info("No room to tell a user in", { userId, text });
+    this.matrixBridge
+      .getIntent()
+      .sendMessage(roomId, { msgtype: "m.notice", body: `${userId}: ${text}` })
+      .catch((err: Error) => log.warn("Could not send a notice", { userId, roomId, error: err.message }));
   }
 
   private async joinLinkedRooms(): Promise<void> {
@@ -156,14 +185,22 @@ export class BridgeApp {
     const sender = event.sender as string | undefined;
     const roomId = event.room_id;
     if (!sender || !roomId || this.isBridgeUser(sender)) return;
-    if (event.type === "m.room.member" && event.state_key === this.botUserId) {
+    const linked = this.links.channelsOf(roomId).length > 0;
+    if (event.type === "m.room.member") {
       const membership = (event.content as { membership?: string } | undefined)?.membership;
-      if (membership === "invite" && this.links.channelsOf(roomId).length > 0) {
+      const previous = (event.unsigned as { prev_content?: { membership?: string } } | undefined)?.prev_content?.membership;
+      if (event.state_key === this.botUserId && membership === "invite" && linked) {
         await this.matrixBridge.getIntent().join(roomId);
+      } else if (event.state_key === sender && membership === "join" && previous !== "join" && linked) {
+        this.noticeRooms.set(sender, roomId);
+        await this.matrixToIrc.onJoin(roomId, sender);
       }
       return;
     }
-    if (event.type === "m.room.message") await this.matrixToIrc.onMessage(event);
+    if (event.type === "m.room.message") {
+      if (linked) this.noticeRooms.set(sender, roomId);
+      await this.matrixToIrc.onMessage(event);
+    }
   }
 
   /** Stops taking transactions, lets work in hand finish (bounded), says QUIT on IRC, closes the store. */
@@ -179,6 +216,7 @@ export class BridgeApp {
     await this.appService?.drain(SHUTDOWN_DRAIN_MS);
     await Promise.race([this.roomQueue.idle(), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
     await Promise.all([...this.pools.values()].map((p) => p.stop()));
+    await this.identServer?.close();
     await this.store.close();
     log.info("Stopped");
   }

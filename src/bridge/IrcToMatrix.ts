@@ -1,10 +1,10 @@
 /**
- * IRC → Matrix: lines the bot's connection sees in a linked channel are sent into every
+ * IRC → Matrix: each line of a linked channel (once, from the pool's broker) is sent into every
  * room of that channel by the speaker's ghost, one ordered queue per room. A slow or briefly
  * unreachable homeserver delays the queue (with retries) instead of dropping lines.
  */
 import type { BridgeConfig } from "../config/schema.js";
-import { isChannelName, stripIrcFormatting } from "../format/ircText.js";
+import { stripIrcFormatting } from "../format/ircText.js";
 import type { IrcMessage, IrcMessageKind } from "../irc/IrcConnection.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
@@ -29,11 +29,11 @@ export class IrcToMatrix {
   ) {}
 
   attach(pool: NetworkPool): void {
-    pool.on("botMessage", (msg) => this.onChannelLine(pool, msg));
+    pool.on("channelLine", (msg) => this.onChannelLine(pool, msg));
   }
 
   private onChannelLine(pool: NetworkPool, msg: IrcMessage): void {
-    if (!isChannelName(msg.target, pool.bot.chanTypes) || pool.isOwnNick(msg.nick)) return;
+    if (pool.isOwnNick(msg.nick)) return;
     const rooms = this.links.roomsOf(pool.networkId, pool.bot.casefold(msg.target));
     for (const roomId of rooms) {
       this.roomQueue

@@ -5,6 +5,7 @@
  */
 import type { BridgeConfig } from "../config/schema.js";
 import { toIrcLines } from "../format/lines.js";
+import { IrcFailure } from "../irc/errors.js";
 import type { IrcMessageKind } from "../irc/IrcConnection.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
@@ -53,28 +54,60 @@ export class MatrixToIrc {
     }
     const lines = toIrcLines(content.body);
     if (lines.length === 0) return;
-    await this.roomQueue.push(roomId, async () => {
-      for (const ref of channels) await this.sendToChannel(roomId, sender, ref, kind, lines);
+    // The room queue fixes the order in which messages reach each sender's outbox; delivery
+    // then goes on per sender, so one user's slow reconnect does not hold up the others.
+    const deliveries = await this.roomQueue.push(roomId, async () => {
+      const pending: Promise<void>[] = [];
+      for (const ref of channels) pending.push((await this.enqueueForChannel(roomId, sender, ref, kind, lines)).delivered);
+      return pending;
     });
+    await Promise.all(deliveries);
   }
 
-  private async sendToChannel(roomId: string, sender: string, ref: ChannelRef, kind: IrcMessageKind, lines: string[]): Promise<void> {
+  /** A Matrix user joined a linked room: their puppet joins the channel (first need). */
+  async onJoin(roomId: string, userId: string): Promise<void> {
+    await Promise.all(
+      this.links.channelsOf(roomId).map(async (ref) => {
+        const pool = this.pools.get(ref.networkId);
+        const network = this.config.networks[ref.networkId];
+        if (!pool || !network) return;
+        try {
+          const displayName = network.puppetNickTemplate.includes("$DISPLAY") ? await this.matrix.displayNameOf(userId) : null;
+          await pool.join(userId, displayName, ref.channelName, this.links.keyOf(ref.networkId, ref.channel));
+        } catch (err) {
+          log.warn("Puppet could not join", { roomId, userId, channel: ref.channelName, error: (err as Error).message });
+          await this.matrix
+            .notice(roomId, `${userId}: you could not join ${ref.channelName} on ${network.name}: ${(err as Error).message}`)
+            .catch(() => undefined);
+        }
+      }),
+    );
+  }
+
+  /** Queues the lines on the sender's connection; `delivered` settles on delivery (never rejects). */
+  private async enqueueForChannel(roomId: string, sender: string, ref: ChannelRef, kind: IrcMessageKind, lines: string[]): Promise<{ delivered: Promise<void> }> {
     const pool = this.pools.get(ref.networkId);
     const network = this.config.networks[ref.networkId];
-    if (!pool || !network) return;
+    if (!pool || !network) return { delivered: Promise.resolve() };
+    const failed = (err: Error) => this.reportFailure(roomId, sender, ref, network.name, err);
     try {
       const displayName = network.puppetNickTemplate.includes("$DISPLAY") ? await this.matrix.displayNameOf(sender) : null;
-      const puppet = await pool.getPuppet(sender, displayName);
-      await puppet.join(ref.channelName, this.links.keyOf(ref.networkId, ref.channel));
-      for (const line of lines) await puppet.send(kind, ref.channelName, line);
-      metrics.messagesRelayed.inc({ direction: "matrix_to_irc", network: ref.networkId });
+      const channelKey = this.links.keyOf(ref.networkId, ref.channel);
+      const { delivered } = await pool.enqueue(sender, displayName, { channelName: ref.channelName, channelKey, kind, lines });
+      return { delivered: delivered.then(() => void metrics.messagesRelayed.inc({ direction: "matrix_to_irc", network: ref.networkId }), failed) };
     } catch (err) {
-      metrics.messagesFailed.inc({ direction: "matrix_to_irc", network: ref.networkId });
-      const reason = (err as Error).message;
-      log.warn("Message not delivered to IRC", { roomId, sender, network: ref.networkId, channel: ref.channelName, error: reason });
-      await this.matrix
-        .notice(roomId, `${sender}: your message could not be sent to ${ref.channelName} on ${network.name}: ${reason}`)
-        .catch((e: Error) => log.error("Could not tell the sender about an undelivered message", { roomId, sender, error: e.message }));
+      return { delivered: failed(err as Error) };
     }
+  }
+
+  private async reportFailure(roomId: string, sender: string, ref: ChannelRef, networkName: string, err: Error): Promise<void> {
+    metrics.messagesFailed.inc({ direction: "matrix_to_irc", network: ref.networkId });
+    if (err instanceof IrcFailure && ["queue_full", "expired", "still_disconnected"].includes(err.code)) {
+      metrics.offlineDropped.inc({ network: ref.networkId });
+    }
+    log.warn("Message not delivered to IRC", { roomId, sender, network: ref.networkId, channel: ref.channelName, error: err.message });
+    await this.matrix
+      .notice(roomId, `${sender}: your message could not be sent to ${ref.channelName} on ${networkName}: ${err.message}`)
+      .catch((e: Error) => log.error("Could not tell the sender about an undelivered message", { roomId, sender, error: e.message }));
   }
 }

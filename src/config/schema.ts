@@ -73,6 +73,42 @@ const sendRate = z
   })
   .strict();
 
+const pool = z
+  .object({
+    maxClients: z.number().int().min(0).default(0),
+    idleTimeoutMs: z.number().int().min(0).default(0),
+    reconnectActiveWithinMs: z.number().int().min(0).default(7 * 24 * 60 * 60_000),
+    connectsPerSecond: z.number().positive().default(10),
+    maxConnectsInFlight: positiveInt().default(20),
+    throttlePauseMs: positiveInt().default(60_000),
+    offlineQueue: z
+      .object({
+        maxMessages: positiveInt().default(50),
+        ttlMs: positiveInt().default(10 * 60_000),
+      })
+      .strict()
+      .default({ maxMessages: 50, ttlMs: 10 * 60_000 }),
+  })
+  .strict();
+
+const POOL_DEFAULTS = {
+  maxClients: 0,
+  idleTimeoutMs: 0,
+  reconnectActiveWithinMs: 7 * 24 * 60 * 60_000,
+  connectsPerSecond: 10,
+  maxConnectsInFlight: 20,
+  throttlePauseMs: 60_000,
+  offlineQueue: { maxMessages: 50, ttlMs: 10 * 60_000 },
+};
+
+const ident = z
+  .object({
+    enabled: z.boolean().default(false),
+    bindAddress: z.string().min(1).default("0.0.0.0"),
+    port: port().default(1113),
+  })
+  .strict();
+
 const template = (variable: string) =>
   z.string().includes(variable, { message: `expected a template containing ${variable}` });
 
@@ -93,6 +129,12 @@ const network = z
     quitMessage: z.string().default("Matrix bridge shutting down"),
     connectTimeoutMs: positiveInt().default(20_000),
     sendRate: sendRate.default({ burst: 5, linesPerSecond: 2 }),
+    pool: pool.default(POOL_DEFAULTS),
+    ipv6Prefix: z
+      .string()
+      .regex(/^[0-9a-fA-F:]+\/(\d{1,3})$/, "expected an IPv6 prefix such as 2001:db8:1234::/64")
+      .nullable()
+      .default(null),
     mappings: z
       .record(z.string().regex(CHANNEL_NAME, "expected a channel name such as #chan"), mapping)
       .default({}),
@@ -106,6 +148,7 @@ export const configSchema = z
     store: store.default({ engine: "nedb", dataDir: "./data" }),
     logging: logging.default({ level: "info", format: "console", file: null }),
     metrics: metrics.default({ enabled: true }),
+    ident: ident.default({ enabled: false, bindAddress: "0.0.0.0", port: 1113 }),
     networks: z
       .record(z.string().regex(NETWORK_ID, "expected a lower-case network id such as libera"), network)
       .refine((n) => Object.keys(n).length > 0, "expected at least one network"),

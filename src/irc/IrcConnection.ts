@@ -10,6 +10,7 @@ import { DEFAULT_NICKLEN, fallbackNick } from "../format/nick.js";
 import { getLogger } from "../logging.js";
 import { SendPacer } from "./SendPacer.js";
 import { IrcFailure } from "./errors.js";
+import { classifyCloseReason, type ConnectScheduler } from "./ConnectScheduler.js";
 
 const log = getLogger("irc/connection");
 
@@ -40,6 +41,10 @@ export interface IrcConnectionOptions {
   sendRate: { burst: number; linesPerSecond: number };
   /** Reconnect after an unexpected drop (with backoff) and rejoin channels. */
   reconnect: boolean;
+  /** The network's connection-rate limiter; every attempt goes through it. */
+  scheduler: ConnectScheduler;
+  /** Source address to connect from (per-user IPv6), or null for the system's choice. */
+  localAddress: string | null;
 }
 
 const JOIN_ERRORS = new Set(["channel_is_full", "invite_only_channel", "banned_from_channel", "bad_channel_key", "too_many_channels"]);
@@ -52,6 +57,8 @@ export interface IrcConnectionEvents {
   message: [IrcMessage];
   registered: [string];
   disconnected: [string];
+  /** The server refused us for good (ban, bad password): no more reconnects. */
+  fatal: [string];
 }
 
 export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
@@ -80,6 +87,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       auto_reconnect: false,
       version: null,
       message_max_length: 400,
+      ...(options.localAddress ? { outgoing_addr: options.localAddress } : {}),
     });
     this.wireEvents();
   }
@@ -101,6 +109,18 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
 
   casefold(name: string): string {
     return casefold(name, this.caseMapping);
+  }
+
+  /** Our end's port and the server's, for ident (RFC 1413) lookups. */
+  get ports(): { local: number; remote: number } | null {
+    const socket = (this.client as unknown as { connection?: { transport?: { socket?: { localPort?: number; remotePort?: number } } } })
+      .connection?.transport?.socket;
+    return socket?.localPort && socket.remotePort ? { local: socket.localPort, remote: socket.remotePort } : null;
+  }
+
+  /** Channels the server has confirmed we are in (casefolded). */
+  get joinedChannels(): string[] {
+    return [...this.joined];
   }
 
   isJoined(channel: string): boolean {
@@ -138,10 +158,40 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   connect(): Promise<void> {
     if (this.state === "connected") return Promise.resolve();
     if (this.state === "stopped") return Promise.reject(new IrcFailure("stopped", "The connection has been shut down"));
-    this.connecting ??= this.attemptConnect().finally(() => {
-      this.connecting = null;
-    });
+    this.connecting ??= this.options.scheduler
+      .run(() => (this.state === "stopped" ? Promise.reject(new IrcFailure("stopped", "The connection has been shut down")) : this.attemptConnect()))
+      .finally(() => {
+        this.connecting = null;
+      });
     return this.connecting;
+  }
+
+  /** Resolves once connected; rejects after `timeoutMs`, or at once if the connection is stopped or refused for good. */
+  whenConnected(timeoutMs: number): Promise<void> {
+    if (this.state === "connected") return Promise.resolve();
+    if (this.state === "stopped") return Promise.reject(new IrcFailure("stopped", "the IRC connection was closed"));
+    if (this.state === "idle") void this.connect().catch(() => undefined);
+    return new Promise<void>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.off("registered", onUp);
+        this.off("fatal", onFatal);
+      };
+      const onUp = () => {
+        cleanup();
+        resolve();
+      };
+      const onFatal = (reason: string) => {
+        cleanup();
+        reject(new IrcFailure("refused", reason, true));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new IrcFailure("still_disconnected", `still not reconnected to IRC after ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
+      this.on("registered", onUp);
+      this.on("fatal", onFatal);
+    });
   }
 
   private attemptConnect(): Promise<void> {
@@ -179,7 +229,8 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
         client.changeNick(fallbackNick(baseNick, nickAttempt, nicklen));
       };
       const onError = (e: IrcErrorEvent) => {
-        if (FATAL_ERRORS.has(e.error)) fail(new IrcFailure(e.error, e.reason ?? e.error, true));
+        const reason = e.reason ?? e.error;
+        if (FATAL_ERRORS.has(e.error) || (e.error === "irc" && classifyCloseReason(reason) === "fatal")) fail(new IrcFailure(e.error, reason, true));
       };
       const timer = setTimeout(() => {
         fail(new IrcFailure("connect_timeout", `no welcome from ${this.options.host}:${this.options.port} within ${this.options.connectTimeoutMs} ms`));
@@ -204,6 +255,14 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       log.warn("Disconnected", { network: this.options.networkId, nick: this.nick, reason: this.lastError || undefined });
       this.emit("disconnected", this.lastError || "connection closed");
     }
+    const kind = classifyCloseReason(this.lastError);
+    if (kind === "fatal") {
+      log.error("Server refused the connection for good; not reconnecting", { network: this.options.networkId, nick: this.options.nick, reason: this.lastError });
+      this.state = "stopped";
+      this.emit("fatal", this.lastError);
+      return;
+    }
+    if (kind === "throttled") this.options.scheduler.throttle();
     if (this.options.reconnect && (wasConnected || this.reconnectAttempt > 0)) this.scheduleReconnect();
   }
 
@@ -217,6 +276,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       this.reconnectTimer = null;
       this.connect().catch((err: IrcFailure) => {
         if (err.fatal) log.error("Not reconnecting after a fatal answer", { network: this.options.networkId, error: err.message });
+        else if (this.state !== "stopped" && this.state !== "connected") this.scheduleReconnect();
       });
     }, delay);
   }

@@ -1,18 +1,26 @@
 /**
  * The IRC connections of one network: the bridge bot's, and one puppet per Matrix user,
- * opened on first need with the nick the user had before (stored) or one made from the
- * network's template.
+ * opened on first need. Every connect goes through the network's ConnectScheduler; channel
+ * lines from all of them go through the ChannelBroker, which lets one copy through.
+ * Limits: `maxClients` (least recently active user evicted first), `idleTimeoutMs`, and at
+ * start-up only users active within `reconnectActiveWithinMs` come back.
  */
 import { EventEmitter } from "node:events";
 import type { NetworkConfig } from "../config/schema.js";
+import { isChannelName } from "../format/ircText.js";
 import { sanitiseNick } from "../format/nick.js";
 import { fillTemplate } from "../format/template.js";
 import { getLogger } from "../logging.js";
 import { metrics } from "../metrics/metrics.js";
-import type { DataStore } from "../store/DataStore.js";
-import { IrcConnection, type IrcConnectionOptions, type IrcMessage } from "./IrcConnection.js";
+import type { DataStore, PuppetRecord } from "../store/DataStore.js";
+import { ChannelBroker } from "./ChannelBroker.js";
+import { ConnectScheduler } from "./ConnectScheduler.js";
+import { IrcConnection, type IrcMessage } from "./IrcConnection.js";
+import { allocateIpv6 } from "./ipv6.js";
+import { Outbox, type OutgoingMessage } from "./Outbox.js";
 
 const log = getLogger("irc/pool");
+const ACTIVITY_WRITE_EVERY_MS = 60_000;
 
 /** A stable ident (≤ 10 chars) for a Matrix user: letters and digits of the localpart. */
 export function usernameFor(userId: string): string {
@@ -20,16 +28,39 @@ export function usernameFor(userId: string): string {
   return (localpart.toLowerCase().replace(/[^a-z0-9]/g, "") || "matrix").slice(0, 10);
 }
 
+/** `base` made unique among `taken` by a numeric suffix, within 10 characters. */
+export function uniqueUsername(base: string, taken: Set<string>): string {
+  if (!taken.has(base)) return base;
+  for (let n = 2; ; n++) {
+    const suffix = String(n);
+    const candidate = `${base.slice(0, 10 - suffix.length)}${suffix}`;
+    if (!taken.has(candidate)) return candidate;
+  }
+}
+
+interface Puppet {
+  userId: string;
+  connection: IrcConnection;
+  outbox: Outbox;
+  record: PuppetRecord;
+  lastWrittenAt: number;
+}
+
 export interface PoolEvents {
-  /** A line seen by the bot's connection (channel traffic and PMs to the bot). */
-  botMessage: [IrcMessage];
-  /** A line seen by a puppet's connection, with the Matrix user it belongs to. */
-  puppetMessage: [string, IrcMessage];
+  /** A channel line, once, whichever connection saw it first. */
+  channelLine: [IrcMessage];
+  /** Something a Matrix user should be told about their connection. */
+  userNotice: [string, string];
 }
 
 export class NetworkPool extends EventEmitter<PoolEvents> {
   readonly bot: IrcConnection;
-  private readonly puppets = new Map<string, IrcConnection>();
+  readonly scheduler: ConnectScheduler;
+  private readonly broker: ChannelBroker;
+  private readonly puppets = new Map<string, Puppet>();
+  private readonly creating = new Map<string, Promise<Puppet>>();
+  private records = new Map<string, PuppetRecord>();
+  private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly networkId: string,
@@ -37,13 +68,16 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     private readonly store: DataStore,
   ) {
     super();
-    this.bot = this.createConnection(config.botNick, config.botUsername, `Matrix bridge bot for ${config.name}`);
-    this.bot.on("message", (m) => this.emit("botMessage", m));
+    const { pool } = config;
+    this.scheduler = new ConnectScheduler(networkId, pool.connectsPerSecond, pool.maxConnectsInFlight, pool.throttlePauseMs);
+    this.broker = new ChannelBroker(networkId, (channel) => this.connectionsIn(channel));
+    this.broker.on("line", (msg) => this.emit("channelLine", msg));
+    this.bot = this.createConnection(config.botNick, config.botUsername, `Matrix bridge bot for ${config.name}`, null);
   }
 
-  private createConnection(nick: string, username: string, realname: string): IrcConnection {
+  private createConnection(nick: string, username: string, realname: string, localAddress: string | null): IrcConnection {
     const c = this.config;
-    const options: IrcConnectionOptions = {
+    const connection = new IrcConnection({
       networkId: this.networkId,
       host: c.address,
       port: c.port,
@@ -55,21 +89,39 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       connectTimeoutMs: c.connectTimeoutMs,
       sendRate: c.sendRate,
       reconnect: true,
-    };
-    const connection = new IrcConnection(options);
+      scheduler: this.scheduler,
+      localAddress,
+    });
     connection.on("registered", () => this.updateGauge());
-    connection.on("disconnected", () => this.updateGauge());
+    connection.on("disconnected", () => {
+      this.broker.onConnectionLost(connection);
+      this.updateGauge();
+    });
+    connection.on("message", (msg) => {
+      if (isChannelName(msg.target, connection.chanTypes)) this.broker.onLine(connection, connection.casefold(msg.target), msg);
+    });
     return connection;
+  }
+
+  private connectionsIn(channel: string): IrcConnection[] {
+    const all = [this.bot, ...[...this.puppets.values()].map((p) => p.connection)];
+    return all.filter((c) => c.state === "connected" && c.isJoined(channel));
   }
 
   private updateGauge(): void {
     const counts: Record<string, number> = { connecting: 0, connected: 0, disconnected: 0 };
-    for (const c of [this.bot, ...this.puppets.values()]) if (c.state in counts) counts[c.state] += 1;
+    for (const c of [this.bot, ...[...this.puppets.values()].map((p) => p.connection)]) if (c.state in counts) counts[c.state] += 1;
     for (const [state, n] of Object.entries(counts)) metrics.ircConnections.set({ network: this.networkId, state }, n);
   }
 
-  /** Connects the bot and joins the given channels (failures are logged and retried by reconnects). */
+  /** Loads stored puppets, connects the bot and joins the given channels. */
   async startBot(channels: { name: string; key: string | null }[]): Promise<void> {
+    this.records = new Map((await this.store.getPuppets(this.networkId)).map((r) => [r.userId, r]));
+    if (this.config.pool.idleTimeoutMs > 0) {
+      const every = Math.max(1_000, Math.min(this.config.pool.idleTimeoutMs / 4, 60_000));
+      this.idleTimer = setInterval(() => this.disconnectIdle(), every);
+      this.idleTimer.unref();
+    }
     await this.bot.connect();
     await Promise.all(
       channels.map(({ name, key }) =>
@@ -78,41 +130,179 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     );
   }
 
+  /**
+   * Reconnects the users active within the configured window and rejoins their channels that
+   * `stillBridged` accepts; the scheduler paces them. Returns how many were started.
+   */
+  reconnectActiveUsers(stillBridged: (channelName: string) => string | null | false): number {
+    const since = Date.now() - this.config.pool.reconnectActiveWithinMs;
+    const recent = [...this.records.values()].filter((r) => r.lastActiveAt >= since && r.channels.length > 0);
+    for (const record of recent) {
+      const channels = record.channels.flatMap((name) => {
+        const key = stillBridged(name);
+        return key === false ? [] : [{ name, key }];
+      });
+      if (channels.length === 0) continue;
+      void this.puppetFor(record.userId, null, false)
+        .then(async (puppet) => {
+          await puppet.connection.connect();
+          await Promise.all(channels.map(({ name, key }) => puppet.connection.join(name, key)));
+        })
+        .catch((err: Error) => log.warn("Could not bring a puppet back", { network: this.networkId, userId: record.userId, error: err.message }));
+    }
+    log.info("Reconnecting recently active users", { network: this.networkId, users: recent.length, perSecond: this.config.pool.connectsPerSecond });
+    return recent.length;
+  }
+
   /** True when `nick` is one of the bridge's own connections (so its lines are not relayed back). */
   isOwnNick(nick: string): boolean {
     const folded = this.bot.casefold(nick);
     if (this.bot.casefold(this.bot.nick) === folded) return true;
-    for (const p of this.puppets.values()) if (p.state === "connected" && p.casefold(p.nick) === folded) return true;
+    for (const { connection } of this.puppets.values()) {
+      if (connection.state === "connected" && connection.casefold(connection.nick) === folded) return true;
+    }
     return false;
   }
 
-  /** The user's connection, connected (opened on first need). */
-  async getPuppet(userId: string, displayName: string | null): Promise<IrcConnection> {
+  /**
+   * Queues a user's message on their connection (opened, or waited for, as needed). Resolves
+   * once it is queued, so the caller can keep messages in order; `delivered` settles when it
+   * is on IRC or cannot be.
+   */
+  async enqueue(userId: string, displayName: string | null, message: OutgoingMessage): Promise<{ delivered: Promise<void> }> {
+    const puppet = await this.puppetFor(userId, displayName, true);
+    const delivered = puppet.outbox.send(message).then(() => this.rememberChannel(puppet, message.channelName));
+    return { delivered };
+  }
+
+  /** Connects the user (if needed) and joins a channel; rejects with the server's reason. */
+  async join(userId: string, displayName: string | null, channelName: string, key: string | null): Promise<void> {
+    const puppet = await this.puppetFor(userId, displayName, true);
+    await puppet.connection.connect();
+    await puppet.connection.join(channelName, key);
+    this.rememberChannel(puppet, channelName);
+  }
+
+  /** The ident (RFC 1413) answer for a connection of ours, by its ports. */
+  identFor(localPort: number, remotePort: number): string | null {
+    for (const connection of [this.bot, ...[...this.puppets.values()].map((p) => p.connection)]) {
+      const ports = connection.ports;
+      if (ports && ports.local === localPort && ports.remote === remotePort) return connection.options.username;
+    }
+    return null;
+  }
+
+  get puppetCount(): number {
+    return this.puppets.size;
+  }
+
+  private async puppetFor(userId: string, displayName: string | null, active: boolean): Promise<Puppet> {
     let puppet = this.puppets.get(userId);
     if (!puppet) {
-      const stored = await this.store.getPuppet(userId, this.networkId);
-      puppet = this.puppets.get(userId); // another call may have created it meanwhile
-      if (!puppet) {
-        const localpart = userId.slice(1).split(":")[0];
-        const nick = stored?.nick ?? sanitiseNick(fillTemplate(this.config.puppetNickTemplate, { LOCALPART: localpart, DISPLAY: displayName ?? localpart }));
-        const username = stored?.username ?? usernameFor(userId);
-        puppet = this.createConnection(nick, username, userId);
-        puppet.on("message", (m) => this.emit("puppetMessage", userId, m));
-        puppet.on("registered", (actualNick) => {
-          this.store.upsertPuppet({ userId, networkId: this.networkId, nick: stored?.nick ?? nick, username }).catch((err: Error) =>
-            log.error("Could not store a puppet", { userId, error: err.message }),
-          );
-          if (actualNick !== nick) log.info("Puppet got a fallback nick", { userId, wanted: nick, nick: actualNick });
-        });
-        this.puppets.set(userId, puppet);
+      let creating = this.creating.get(userId);
+      if (!creating) {
+        creating = this.createPuppet(userId, displayName).finally(() => this.creating.delete(userId));
+        this.creating.set(userId, creating);
       }
+      puppet = await creating;
     }
-    await puppet.connect();
+    if (active) this.touch(puppet);
     return puppet;
   }
 
+  private async createPuppet(userId: string, displayName: string | null): Promise<Puppet> {
+    await this.makeRoom();
+    const stored = this.records.get(userId);
+    const localpart = userId.slice(1).split(":")[0];
+    const wantedNick = stored?.nick ?? sanitiseNick(fillTemplate(this.config.puppetNickTemplate, { LOCALPART: localpart, DISPLAY: displayName ?? localpart }));
+    const others = [...this.records.values()].filter((r) => r.userId !== userId);
+    const username = stored?.username ?? uniqueUsername(usernameFor(userId), new Set(others.map((r) => r.username)));
+    const ipv6 = this.config.ipv6Prefix
+      ? (stored?.ipv6 ?? allocateIpv6(this.config.ipv6Prefix, userId, new Set(others.flatMap((r) => (r.ipv6 ? [r.ipv6] : [])))))
+      : null;
+    const record: PuppetRecord = { userId, networkId: this.networkId, nick: wantedNick, username, ipv6, channels: stored?.channels ?? [], lastActiveAt: stored?.lastActiveAt ?? 0 };
+    this.records.set(userId, record);
+    await this.store.upsertPuppet(record);
+
+    const connection = this.createConnection(wantedNick, username, userId, ipv6);
+    const { maxMessages, ttlMs } = this.config.pool.offlineQueue;
+    const outbox = new Outbox(connection, maxMessages, ttlMs, (delta) => metrics.offlineQueued.inc({ network: this.networkId }, delta));
+    const puppet: Puppet = { userId, connection, outbox, record, lastWrittenAt: 0 };
+    connection.on("registered", (nick) => {
+      if (nick !== record.nick) {
+        this.emit("userNotice", userId, `Your nick on ${this.config.name} is ${nick}, because ${record.nick} is already in use.`);
+      }
+    });
+    connection.on("fatal", (reason) => {
+      this.emit("userNotice", userId, `${this.config.name} refused your connection and the bridge will not retry: ${reason}`);
+      this.remove(puppet);
+    });
+    this.puppets.set(userId, puppet);
+    this.updateGauge();
+    return puppet;
+  }
+
+  /** Under `maxClients`, evicts the least recently active user to make room for one more. */
+  private async makeRoom(): Promise<void> {
+    const max = this.config.pool.maxClients;
+    while (max > 0 && this.puppets.size >= max) {
+      const lru = [...this.puppets.values()].reduce((a, b) => (b.record.lastActiveAt < a.record.lastActiveAt ? b : a));
+      log.info("Connection limit reached; disconnecting the least recently active user", { network: this.networkId, userId: lru.userId });
+      this.emit(
+        "userNotice",
+        lru.userId,
+        `You were disconnected from ${this.config.name} because the bridge reached its limit of ${max} connections; you will reconnect when you next send a message.`,
+      );
+      await this.disconnect(lru, "Connection limit reached");
+    }
+  }
+
+  private disconnectIdle(): void {
+    const cutoff = Date.now() - this.config.pool.idleTimeoutMs;
+    for (const puppet of [...this.puppets.values()]) {
+      if (puppet.record.lastActiveAt < cutoff && puppet.outbox.depth === 0) {
+        log.info("Disconnecting an idle user", { network: this.networkId, userId: puppet.userId });
+        void this.disconnect(puppet, "Idle");
+      }
+    }
+  }
+
+  private async disconnect(puppet: Puppet, reason: string): Promise<void> {
+    this.remove(puppet);
+    await puppet.connection.quit(reason);
+    this.broker.onConnectionLost(puppet.connection);
+  }
+
+  private remove(puppet: Puppet): void {
+    if (this.puppets.get(puppet.userId) === puppet) this.puppets.delete(puppet.userId);
+    this.updateGauge();
+  }
+
+  private touch(puppet: Puppet): void {
+    const now = Date.now();
+    puppet.record.lastActiveAt = now;
+    if (now - puppet.lastWrittenAt > ACTIVITY_WRITE_EVERY_MS) {
+      puppet.lastWrittenAt = now;
+      this.persist(puppet.record);
+    }
+  }
+
+  private rememberChannel(puppet: Puppet, channelName: string): void {
+    const folded = puppet.connection.casefold(channelName);
+    if (puppet.record.channels.some((c) => puppet.connection.casefold(c) === folded)) return;
+    puppet.record.channels.push(channelName);
+    this.persist(puppet.record);
+  }
+
+  private persist(record: PuppetRecord): void {
+    this.store.upsertPuppet(record).catch((err: Error) => log.error("Could not store a puppet", { userId: record.userId, error: err.message }));
+  }
+
   async stop(): Promise<void> {
-    const all = [this.bot, ...this.puppets.values()];
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    this.scheduler.stop();
+    const all = [this.bot, ...[...this.puppets.values()].map((p) => p.connection)];
+    await Promise.all([...this.puppets.values()].map((p) => this.store.upsertPuppet(p.record).catch(() => undefined)));
     await Promise.all(all.map((c) => c.quit(this.config.quitMessage)));
     this.updateGauge();
   }

@@ -31,6 +31,42 @@ export const metrics = {
     labelNames: ["network", "state"] as const,
     registers: [registry],
   }),
+  connectAttempts: new Counter({
+    name: "bridge_irc_connect_attempts_total",
+    help: "IRC connection attempts, by network",
+    labelNames: ["network"] as const,
+    registers: [registry],
+  }),
+  connectFailures: new Counter({
+    name: "bridge_irc_connect_failures_total",
+    help: "IRC connection attempts that failed, by network",
+    labelNames: ["network"] as const,
+    registers: [registry],
+  }),
+  connectQueueDepth: new Gauge({
+    name: "bridge_irc_connect_queue_depth",
+    help: "Connection attempts waiting for or in the rate limiter, by network",
+    labelNames: ["network"] as const,
+    registers: [registry],
+  }),
+  linesDeduplicated: new Counter({
+    name: "bridge_irc_lines_deduplicated_total",
+    help: "Channel lines dropped because another connection already delivered them, by network",
+    labelNames: ["network"] as const,
+    registers: [registry],
+  }),
+  offlineQueued: new Gauge({
+    name: "bridge_irc_offline_queued_messages",
+    help: "Matrix messages waiting for their sender's IRC connection to come back, by network",
+    labelNames: ["network"] as const,
+    registers: [registry],
+  }),
+  offlineDropped: new Counter({
+    name: "bridge_irc_offline_dropped_messages_total",
+    help: "Matrix messages dropped while their sender's IRC connection was down (sender told), by network",
+    labelNames: ["network"] as const,
+    registers: [registry],
+  }),
   roomQueueDepth: new Gauge({
     name: "bridge_room_queue_depth",
     help: "Items waiting in the per-room ordered queues towards Matrix",

@@ -24,8 +24,16 @@ export interface GhostRecord {
 export interface PuppetRecord {
   userId: string;
   networkId: string;
+  /** The nick the user wants (the server may have given a fallback). */
   nick: string;
+  /** Ident, stable and unique per network. */
   username: string;
+  /** Source address from the network's IPv6 prefix, or null. */
+  ipv6: string | null;
+  /** Channels (as typed) the puppet was in, rejoined when it reconnects at start-up. */
+  channels: string[];
+  /** Last time the user used the bridge on this network (ms since the epoch). */
+  lastActiveAt: number;
 }
 
 /** One event of an acknowledged transaction that the bridge has not finished handling. */
@@ -48,6 +56,7 @@ export interface DataStore {
 
   getPuppet(userId: string, networkId: string): Promise<PuppetRecord | null>;
   upsertPuppet(puppet: PuppetRecord): Promise<void>;
+  getPuppets(networkId: string): Promise<PuppetRecord[]>;
 
   /** Whether a transaction ID was seen before (handled or still pending). */
   hasTransaction(txnId: string): Promise<boolean>;

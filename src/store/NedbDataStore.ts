@@ -14,6 +14,11 @@ type JournalDoc =
   | { _id: string; kind: "txn"; txnId: string; receivedAt: number; completedAt: number | null }
   | { _id: string; kind: "event"; txnId: string; seq: number; receivedAt: number; event: Record<string, unknown> };
 
+function toPuppet(doc: PuppetRecord): PuppetRecord {
+  const { userId, networkId, nick, username } = doc;
+  return { userId, networkId, nick, username, ipv6: doc.ipv6 ?? null, channels: doc.channels ?? [], lastActiveAt: doc.lastActiveAt ?? 0 };
+}
+
 /**
  * NeDB files in the data directory: rooms.db, ghosts.db, puppets.db and journal.db.
  *
@@ -47,6 +52,7 @@ export class NedbDataStore implements DataStore {
     }
     await this.rooms.ensureIndexAsync({ fieldName: "roomId" });
     await this.ghosts.ensureIndexAsync({ fieldName: "userId", unique: true });
+    await this.puppets.ensureIndexAsync({ fieldName: "userId" });
     await this.journal.ensureIndexAsync({ fieldName: "txnId" });
   }
 
@@ -82,7 +88,11 @@ export class NedbDataStore implements DataStore {
 
   async getPuppet(userId: string, networkId: string): Promise<PuppetRecord | null> {
     const doc = await this.puppets.findOneAsync({ userId, networkId });
-    return doc ? { userId: doc.userId, networkId: doc.networkId, nick: doc.nick, username: doc.username } : null;
+    return doc ? toPuppet(doc) : null;
+  }
+
+  async getPuppets(networkId: string): Promise<PuppetRecord[]> {
+    return (await this.puppets.findAsync({ networkId })).map(toPuppet);
   }
 
   async upsertPuppet(puppet: PuppetRecord): Promise<void> {
