@@ -35,7 +35,10 @@ export class InspIRCd {
   private child: ChildProcess | null = null;
   port = 0;
 
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly withoutModules: string[] = [],
+  ) {}
 
   private writeConfig(): string {
     mkdirSync(this.dir, { recursive: true });
@@ -58,7 +61,7 @@ export class InspIRCd {
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="${join(this.dir, "ircd.log")}">
 <pid file="${join(this.dir, "inspircd.pid")}">
 <dns server="127.0.0.1" timeout="1">
-${MODULES.map((m) => `<module name="${m}">`).join("\n")}
+${MODULES.filter((m) => !this.withoutModules.includes(m)).map((m) => `<module name="${m}">`).join("\n")}
 `,
     );
     return file;

@@ -14,8 +14,16 @@ import { IrcTestClient } from "./ircClient.js";
 import { MatrixTestClient } from "./matrixClient.js";
 import { freePort } from "./ports.js";
 import { Synapse } from "./synapse.js";
+import { TcpProxy } from "./tcpProxy.js";
 
 export const NETWORK = "testnet";
+
+export interface StackOptions {
+  /** InspIRCd modules to leave out (e.g. ircv3_msgid, to test the fallback without msgids). */
+  ircdWithoutModules?: string[];
+  /** Put a TcpProxy between the bridge and the IRCd. */
+  proxy?: boolean;
+}
 
 export class Stack {
   readonly ircd: InspIRCd;
@@ -26,16 +34,26 @@ export class Stack {
   private readonly matrixUsers: MatrixTestClient[] = [];
   private readonly ircUsers: IrcTestClient[] = [];
   mappings: Record<string, { roomIds: string[]; key?: string | null }> = {};
+  /** Merged into the test network's config (e.g. pool limits). */
+  networkOverrides: Record<string, unknown> = {};
+  proxy: TcpProxy | null = null;
 
-  constructor(readonly dir: string) {
-    this.ircd = new InspIRCd(join(dir, "ircd"));
+  constructor(
+    readonly dir: string,
+    options: StackOptions = {},
+  ) {
+    this.ircd = new InspIRCd(join(dir, "ircd"), options.ircdWithoutModules);
     this.synapse = new Synapse(join(dir, "synapse"));
     this.bridge = new BridgeProcess(dir, join(dir, "registration.yaml"));
   }
 
-  static async start(): Promise<Stack> {
-    const stack = new Stack(mkdtempSync(join(tmpdir(), "irc-bridge-e2e-")));
+  static async start(options: StackOptions = {}): Promise<Stack> {
+    const stack = new Stack(mkdtempSync(join(tmpdir(), "irc-bridge-e2e-")), options);
     await stack.ircd.start();
+    if (options.proxy) {
+      stack.proxy = new TcpProxy(stack.ircd.port);
+      await stack.proxy.start();
+    }
     stack.bridgePort = await freePort();
     stack.synapse.port = await freePort();
     stack.registration = buildRegistration(stack.config(), `http://127.0.0.1:${stack.bridgePort}`);
@@ -55,7 +73,7 @@ export class Stack {
         [NETWORK]: {
           name: "TestNet",
           address: "127.0.0.1",
-          port: this.ircd.port,
+          port: this.proxy?.port ?? this.ircd.port,
           tls: { enabled: false },
           botNick: "BridgeBot",
           ghostUserTemplate: `irc_${NETWORK}_$NICK`,
@@ -64,6 +82,7 @@ export class Stack {
           connectTimeoutMs: 15_000,
           sendRate: { burst: 200, linesPerSecond: 200 },
           mappings: this.mappings,
+          ...this.networkOverrides,
         },
       },
       ...overrides,
@@ -99,7 +118,7 @@ export class Stack {
   async stop(): Promise<void> {
     await Promise.allSettled(this.matrixUsers.map((u) => u.stopSync()));
     await Promise.allSettled(this.ircUsers.map((u) => u.quit()));
-    await Promise.allSettled([this.bridge.stop(), this.synapse.stop(), this.ircd.stop()]);
+    await Promise.allSettled([this.bridge.stop(), this.synapse.stop(), this.ircd.stop(), this.proxy?.stop()]);
     if (!process.env.KEEP_E2E_DIR) rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,18 +1,26 @@
 /**
- * Every connection attempt to one network goes through here: at most `perSecond` attempts
- * start per second and at most `maxInFlight` are under way, so a whole-network drop turns
- * into a smooth ramp rather than a storm. When the server says "too many connections", the
- * queue pauses for `pauseMs` instead of hammering it.
+ * Every connection attempt to one network goes through here: attempts start evenly spaced,
+ * `1 / perSecond` apart (so no one-second window ever holds more than `perSecond`), and at
+ * most `maxInFlight` are under way, so a whole-network drop turns into a smooth ramp rather
+ * than a storm. When the server says "too many connections", the next start is pushed back
+ * by `pauseMs` instead of hammering it.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import PQueue from "p-queue";
 import { getLogger } from "../logging.js";
 import { metrics } from "../metrics/metrics.js";
 
 const log = getLogger("irc/scheduler");
+const WINDOW_GUARD_MS = 50;
 
 export class ConnectScheduler {
   private readonly queue: PQueue;
-  private resumeTimer: NodeJS.Timeout | null = null;
+  private readonly spacingMs: number;
+  private readonly windowSize: number;
+  private nextStartAt = 0;
+  private throttledUntil = 0;
+  /** Start times of the last `perSecond` attempts, for the sliding one-second window. */
+  private readonly recentStarts: number[] = [];
 
   constructor(
     private readonly networkId: string,
@@ -20,10 +28,9 @@ export class ConnectScheduler {
     maxInFlight: number,
     private readonly pauseMs: number,
   ) {
-    // A fractional rate (0.5/s) becomes one attempt per 2 s.
-    const interval = perSecond >= 1 ? 1000 : Math.round(1000 / perSecond);
-    const intervalCap = perSecond >= 1 ? Math.floor(perSecond) : 1;
-    this.queue = new PQueue({ concurrency: maxInFlight, interval, intervalCap });
+    this.spacingMs = 1000 / perSecond;
+    this.windowSize = Math.max(1, Math.floor(perSecond));
+    this.queue = new PQueue({ concurrency: maxInFlight });
     const update = () => metrics.connectQueueDepth.set({ network: networkId }, this.queue.size + this.queue.pending);
     this.queue.on("add", update);
     this.queue.on("next", update);
@@ -36,6 +43,7 @@ export class ConnectScheduler {
   /** Runs one connection attempt when the rate allows. */
   run<T>(attempt: () => Promise<T>): Promise<T> {
     return this.queue.add(async () => {
+      await this.waitForSlot();
       metrics.connectAttempts.inc({ network: this.networkId });
       try {
         return await attempt();
@@ -46,20 +54,29 @@ export class ConnectScheduler {
     }) as Promise<T>;
   }
 
+  /**
+   * Claims the next start time and waits for it: evenly spaced, after any throttle pause, and
+   * never more than `perSecond` starts within one second (with a small guard for timer and
+   * network jitter, so the server never sees more either).
+   */
+  private async waitForSlot(): Promise<void> {
+    const now = Date.now();
+    const oldestInWindow = this.recentStarts.length >= this.windowSize ? this.recentStarts[this.recentStarts.length - this.windowSize] : -Infinity;
+    const startAt = Math.max(now, this.nextStartAt, this.throttledUntil, oldestInWindow + 1000 + WINDOW_GUARD_MS);
+    this.nextStartAt = startAt + this.spacingMs;
+    this.recentStarts.push(startAt);
+    if (this.recentStarts.length > this.windowSize) this.recentStarts.shift();
+    if (startAt > now) await sleep(startAt - now);
+  }
+
   /** The server is refusing connections for load: hold every attempt for a while. */
   throttle(): void {
-    if (this.resumeTimer) return;
+    if (Date.now() < this.throttledUntil) return;
     log.warn("Server reports too many connections; pausing new connections", { network: this.networkId, pauseMs: this.pauseMs });
-    this.queue.pause();
-    this.resumeTimer = setTimeout(() => {
-      this.resumeTimer = null;
-      this.queue.start();
-    }, this.pauseMs);
-    this.resumeTimer.unref();
+    this.throttledUntil = Date.now() + this.pauseMs;
   }
 
   stop(): void {
-    if (this.resumeTimer) clearTimeout(this.resumeTimer);
     this.queue.clear();
   }
 }

@@ -212,7 +212,9 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
         cleanup();
         reject(err);
       };
-      const onRegistered = () => {
+      const onRegistered = (e: { nick: string }) => {
+        // irc-framework updates user.nick only after its listeners have run.
+        client.user.nick = e.nick;
         cleanup();
         this.state = "connected";
         this.reconnectAttempt = 0;
