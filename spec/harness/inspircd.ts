@@ -38,6 +38,8 @@ export class InspIRCd {
   constructor(
     private readonly dir: string,
     private readonly withoutModules: string[] = [],
+    /** Also listen on [::1] (same port). */
+    private readonly ipv6 = false,
   ) {}
 
   private writeConfig(): string {
@@ -48,6 +50,7 @@ export class InspIRCd {
       `<server name="irc.test" description="Test IRCd" network="TestNet">
 <admin name="Test" nick="test" email="test@localhost">
 <bind address="127.0.0.1" port="${this.port}" type="clients">
+${this.ipv6 ? `<bind address="::1" port="${this.port}" type="clients">` : ""}
 <class name="all" commands="*" usermodes="*" chanmodes="*" privs="*">
 <type name="NetAdmin" classes="all">
 <oper name="${IRC_OPER.name}" password="${IRC_OPER.password}" host="*@*" type="NetAdmin">

@@ -23,6 +23,8 @@ export interface StackOptions {
   ircdWithoutModules?: string[];
   /** Put a TcpProxy between the bridge and the IRCd. */
   proxy?: boolean;
+  /** The IRCd also listens on [::1], and the bridge connects there. */
+  ipv6?: boolean;
 }
 
 export class Stack {
@@ -34,6 +36,9 @@ export class Stack {
   private readonly matrixUsers: MatrixTestClient[] = [];
   private readonly ircUsers: IrcTestClient[] = [];
   mappings: Record<string, { roomIds: string[]; key?: string | null }> = {};
+  readonly ircHost: string;
+  /** Merged into the top level of the bridge's config (e.g. ident). */
+  configOverrides: Record<string, unknown> = {};
   /** Merged into the test network's config (e.g. pool limits). */
   networkOverrides: Record<string, unknown> = {};
   proxy: TcpProxy | null = null;
@@ -42,7 +47,8 @@ export class Stack {
     readonly dir: string,
     options: StackOptions = {},
   ) {
-    this.ircd = new InspIRCd(join(dir, "ircd"), options.ircdWithoutModules);
+    this.ircd = new InspIRCd(join(dir, "ircd"), options.ircdWithoutModules, options.ipv6);
+    this.ircHost = options.ipv6 ? "::1" : "127.0.0.1";
     this.synapse = new Synapse(join(dir, "synapse"));
     this.bridge = new BridgeProcess(dir, join(dir, "registration.yaml"));
   }
@@ -72,7 +78,7 @@ export class Stack {
       networks: {
         [NETWORK]: {
           name: "TestNet",
-          address: "127.0.0.1",
+          address: this.proxy ? "127.0.0.1" : this.ircHost,
           port: this.proxy?.port ?? this.ircd.port,
           tls: { enabled: false },
           botNick: "BridgeBot",
@@ -90,7 +96,7 @@ export class Stack {
   }
 
   async startBridge(): Promise<void> {
-    this.bridge.writeConfig(this.config());
+    this.bridge.writeConfig(this.config(this.configOverrides));
     await this.bridge.start();
   }
 
