@@ -3,6 +3,8 @@
  * a real InspIRCd, as a Matrix user (alice) and an IRC user (bob) would see them.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { IrcTestClient } from "../harness/ircClient.js";
 import type { MatrixTestClient } from "../harness/matrixClient.js";
@@ -41,6 +43,25 @@ describe("relaying in a mapped room", { timeout: 240_000 }, () => {
     assert.equal(event.sender, stack.ghostId("bob"));
     assert.equal(event.content.msgtype, "m.text");
     assert.equal(await alice.displayName(event.sender), "bob");
+  });
+
+  test("the bridge remembers which IRC msgid each Matrix event became, both ways", async () => {
+    const eventId = await alice.sendText(roomId, "remember my msgid");
+    await bob.waitForLine((l) => l.text === "remember my msgid");
+    const msgidOf = (text: string) => bob.raw.find((l) => l.endsWith(`:${text}`))?.match(/(?:^@|;)msgid=([^; ]+)/)?.[1];
+    const sentMsgid = msgidOf("remember my msgid");
+    assert.ok(sentMsgid, "InspIRCd tags lines with msgid");
+    bob.say("#test", "and mine too");
+    const fromIrc = await alice.waitForMessage(roomId, (e) => e.content.body === "and mine too");
+    const links = () =>
+      readFileSync(join(stack.dir, "data", "messages.db"), "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { eventId: string; msgid: string });
+    await waitFor("both links in the store", () => {
+      const all = links();
+      return all.some((l) => l.eventId === eventId && l.msgid === sentMsgid) && all.some((l) => l.eventId === fromIrc.event_id);
+    });
   });
 
   test("emotes and notices cross both ways", async () => {

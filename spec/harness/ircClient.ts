@@ -26,7 +26,7 @@ export class IrcTestClient {
     this.client.on("notice", record("notice"));
     this.client.on("action", record("action"));
     this.client.on("raw", (e: { line: string; from_server: boolean }) => {
-      if (e.from_server) this.raw.push(e.line);
+      if (e.from_server) this.raw.push(e.line.replace(/\r?\n$/, ""));
     });
   }
 

@@ -15,7 +15,7 @@ import { withRetry } from "../matrix/retry.js";
 import { collectProcessMetrics, metrics, registry } from "../metrics/metrics.js";
 import type { Registration } from "../registration.js";
 import { NedbDataStore } from "../store/NedbDataStore.js";
-import type { DataStore } from "../store/DataStore.js";
+import type { DataStore, MessageLink } from "../store/DataStore.js";
 import { IrcToMatrix } from "./IrcToMatrix.js";
 import { KeyedQueue } from "./KeyedQueue.js";
 import { MatrixToIrc } from "./MatrixToIrc.js";
@@ -24,6 +24,8 @@ import { RoomLinks } from "./RoomLinks.js";
 const log = getLogger("bridge");
 
 const TXN_RETENTION_MS = 24 * 60 * 60_000;
+/** Event ID ↔ msgid pairs are kept this long (replies and edits to older lines lose their link). */
+const MESSAGE_LINK_RETENTION_MS = 30 * 24 * 60 * 60_000;
 const SHUTDOWN_DRAIN_MS = 10_000;
 
 export class BridgeApp {
@@ -65,7 +67,6 @@ export class BridgeApp {
     if (config.metrics.enabled) collectProcessMetrics();
     await this.store.open();
     await this.links.load(config);
-    await this.store.pruneTransactions(TXN_RETENTION_MS);
 
     this.matrixBridge = new Bridge({
       homeserverUrl: config.homeserver.url,
@@ -120,9 +121,19 @@ export class BridgeApp {
       },
     });
 
+    const storeLinks = (links: MessageLink[]) =>
+      void this.store.putMessageLinks(links).catch((err: Error) => log.warn("Could not store message links", { error: err.message }));
+    ircToMatrix.onLinked = storeLinks;
+    this.matrixToIrc.onLinked = storeLinks;
+
     this.appService.setSink((event) => this.onMatrixEvent(event));
     await this.appService.replayJournal();
-    this.pruneTimer = setInterval(() => void this.store.pruneTransactions(TXN_RETENTION_MS).catch(() => undefined), 60 * 60_000);
+    const prune = () =>
+      Promise.all([this.store.pruneTransactions(TXN_RETENTION_MS), this.store.pruneMessageLinks(MESSAGE_LINK_RETENTION_MS)]).catch((err: Error) =>
+        log.warn("Pruning the store failed", { error: err.message }),
+      );
+    await prune();
+    this.pruneTimer = setInterval(() => void prune(), 60 * 60_000);
     this.pruneTimer.unref();
 
     await Promise.all([this.joinLinkedRooms(), ...[...this.pools].map(([id, pool]) => this.startPool(id, pool))]);

@@ -11,6 +11,7 @@ import { getLogger } from "../logging.js";
 import type { Ghosts } from "../matrix/Ghosts.js";
 import { withRetry } from "../matrix/retry.js";
 import { metrics } from "../metrics/metrics.js";
+import type { MessageLink } from "../store/DataStore.js";
 import type { KeyedQueue } from "./KeyedQueue.js";
 import type { RoomLinks } from "./RoomLinks.js";
 
@@ -21,6 +22,9 @@ const MSGTYPES: Record<IrcMessageKind, string> = { privmsg: "m.text", notice: "m
 const GIVE_UP_AFTER_MS = 30 * 60_000;
 
 export class IrcToMatrix {
+  /** Where Matrix event ID ↔ IRC msgid pairs go once a line is in Matrix. */
+  onLinked: (links: MessageLink[]) => void = () => undefined;
+
   constructor(
     private readonly config: BridgeConfig,
     private readonly links: RoomLinks,
@@ -48,10 +52,10 @@ export class IrcToMatrix {
   private async deliver(pool: NetworkPool, roomId: string, msg: IrcMessage): Promise<void> {
     const network = this.config.networks[pool.networkId];
     const content = { msgtype: MSGTYPES[msg.kind], body: stripIrcFormatting(msg.text) };
-    await withRetry(
+    const { event_id: eventId } = await withRetry(
       async () => {
         const intent = await this.ghosts.intentFor(pool.networkId, network, msg.nick, pool.bot.caseMapping);
-        await intent.sendMessage(roomId, content);
+        return intent.sendMessage(roomId, content);
       },
       {
         giveUpAfterMs: GIVE_UP_AFTER_MS,
@@ -59,6 +63,7 @@ export class IrcToMatrix {
       },
     );
     metrics.messagesRelayed.inc({ direction: "irc_to_matrix", network: pool.networkId });
+    if (msg.tags.msgid) this.onLinked([{ roomId, eventId, networkId: pool.networkId, msgid: msg.tags.msgid, at: Date.now() }]);
     metrics.ircToMatrixLatency.observe((Date.now() - msg.receivedAt) / 1000);
   }
 }

@@ -10,6 +10,7 @@ import type { IrcMessageKind } from "../irc/IrcConnection.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
 import type { MatrixEvent } from "../matrix/DurableAppService.js";
+import type { MessageLink } from "../store/DataStore.js";
 import { metrics } from "../metrics/metrics.js";
 import type { KeyedQueue } from "./KeyedQueue.js";
 import type { ChannelRef, RoomLinks } from "./RoomLinks.js";
@@ -38,6 +39,9 @@ export class MatrixToIrc {
     private readonly matrix: MatrixSide,
   ) {}
 
+  /** Where the msgids learnt for sent messages go (Matrix event ID ↔ IRC msgid). */
+  onLinked: (links: MessageLink[]) => void = () => undefined;
+
   /** Handles one m.room.message from a real Matrix user; resolves once it is on IRC or refused. */
   async onMessage(event: MatrixEvent): Promise<void> {
     const roomId = event.room_id as string;
@@ -58,7 +62,7 @@ export class MatrixToIrc {
     // then goes on per sender, so one user's slow reconnect does not hold up the others.
     const deliveries = await this.roomQueue.push(roomId, async () => {
       const pending: Promise<void>[] = [];
-      for (const ref of channels) pending.push((await this.enqueueForChannel(roomId, sender, ref, kind, lines)).delivered);
+      for (const ref of channels) pending.push((await this.enqueueForChannel(roomId, event.event_id as string, sender, ref, kind, lines)).delivered);
       return pending;
     });
     await Promise.all(deliveries);
@@ -85,7 +89,14 @@ export class MatrixToIrc {
   }
 
   /** Queues the lines on the sender's connection; `delivered` settles on delivery (never rejects). */
-  private async enqueueForChannel(roomId: string, sender: string, ref: ChannelRef, kind: IrcMessageKind, lines: string[]): Promise<{ delivered: Promise<void> }> {
+  private async enqueueForChannel(
+    roomId: string,
+    eventId: string,
+    sender: string,
+    ref: ChannelRef,
+    kind: IrcMessageKind,
+    lines: string[],
+  ): Promise<{ delivered: Promise<void> }> {
     const pool = this.pools.get(ref.networkId);
     const network = this.config.networks[ref.networkId];
     if (!pool || !network) return { delivered: Promise.resolve() };
@@ -94,7 +105,12 @@ export class MatrixToIrc {
       const displayName = network.puppetNickTemplate.includes("$DISPLAY") ? await this.matrix.displayNameOf(sender) : null;
       const channelKey = this.links.keyOf(ref.networkId, ref.channel);
       const { delivered } = await pool.enqueue(sender, displayName, { channelName: ref.channelName, channelKey, kind, lines });
-      return { delivered: delivered.then(() => void metrics.messagesRelayed.inc({ direction: "matrix_to_irc", network: ref.networkId }), failed) };
+      const linked = (msgids: (string | null)[]) => {
+        metrics.messagesRelayed.inc({ direction: "matrix_to_irc", network: ref.networkId });
+        const at = Date.now();
+        this.onLinked(msgids.flatMap((msgid) => (msgid ? [{ roomId, eventId, networkId: ref.networkId, msgid, at }] : [])));
+      };
+      return { delivered: delivered.then(linked, failed) };
     } catch (err) {
       return { delivered: failed(err as Error) };
     }

@@ -50,6 +50,8 @@ export interface IrcConnectionOptions {
 const JOIN_ERRORS = new Set(["channel_is_full", "invite_only_channel", "banned_from_channel", "bad_channel_key", "too_many_channels"]);
 const FATAL_ERRORS = new Set(["banned_from_network", "password_mismatch"]);
 const MAX_NICK_ATTEMPTS = 10;
+/** How long a sent line waits for its echo (echo-message) before it counts as sent anyway. */
+const ECHO_TIMEOUT_MS = 10_000;
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_MAX_MS = 60_000;
 
@@ -72,6 +74,8 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private lastError = "";
+  /** Lines sent and not yet echoed back by the server, oldest first (echo-message). */
+  private readonly awaitingEcho: { target: string; rest: string; done: (msgid: string | null) => void }[] = [];
 
   constructor(readonly options: IrcConnectionOptions) {
     super();
@@ -87,6 +91,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       auto_reconnect: false,
       version: null,
       message_max_length: 400,
+      enable_echomessage: true,
       ...(options.localAddress ? { outgoing_addr: options.localAddress } : {}),
     });
     this.wireEvents();
@@ -131,6 +136,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     const client = this.client;
     const relay = (kind: IrcMessageKind) => (e: MessageEvent) => {
       if (e.from_server || !e.nick) return;
+      if (this.casefold(e.nick) === this.casefold(this.nick)) this.onEcho(e);
       this.emit("message", { kind, nick: e.nick, ident: e.ident, hostname: e.hostname, target: e.target, text: e.message, tags: e.tags ?? {}, receivedAt: Date.now() });
     };
     client.on("privmsg", relay("privmsg"));
@@ -251,6 +257,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     const wasConnected = this.state === "connected";
     this.joined.clear();
     this.pacer.clear(new IrcFailure("disconnected", "the IRC connection was lost"));
+    for (const entry of this.awaitingEcho.splice(0)) entry.done(null);
     if (this.state === "stopped") return;
     this.state = "disconnected";
     if (wasConnected) {
@@ -328,14 +335,47 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     });
   }
 
-  /** Sends one line (already free of CR/LF/NUL) through the flood-control pacer. */
-  send(kind: IrcMessageKind, target: string, text: string): Promise<void> {
-    if (this.state !== "connected") return Promise.reject(new IrcFailure("disconnected", "not connected to IRC"));
-    return this.pacer.send(() => {
+  /**
+   * Sends one line (already free of CR/LF/NUL) through the flood-control pacer. Where the
+   * server offers echo-message, resolves with the line's msgid once the server has echoed it
+   * (so it was accepted); otherwise with null once it is written.
+   */
+  async send(kind: IrcMessageKind, target: string, text: string): Promise<string | null> {
+    if (this.state !== "connected") throw new IrcFailure("disconnected", "not connected to IRC");
+    const echoed = this.client.network.cap.isEnabled("echo-message") ? this.expectEcho(target, text) : null;
+    await this.pacer.send(() => {
       if (kind === "action") this.client.action(target, text);
       else if (kind === "notice") this.client.notice(target, text);
       else this.client.say(target, text);
     });
+    return echoed ? echoed : null;
+  }
+
+  private expectEcho(target: string, text: string): Promise<string | null> {
+    return new Promise((resolve) => {
+      const entry = { target: this.casefold(target), rest: text, done: (msgid: string | null) => resolve(msgid) };
+      const timer = setTimeout(() => {
+        const i = this.awaitingEcho.indexOf(entry);
+        if (i >= 0) this.awaitingEcho.splice(i, 1);
+        resolve(null);
+      }, ECHO_TIMEOUT_MS);
+      entry.done = (msgid) => {
+        clearTimeout(timer);
+        resolve(msgid);
+      };
+      this.awaitingEcho.push(entry);
+    });
+  }
+
+  /** Our own line came back: the oldest line sent to that target is confirmed (long lines echo in parts). */
+  private onEcho(e: MessageEvent): void {
+    const target = this.casefold(e.target);
+    const entry = this.awaitingEcho.find((p) => p.target === target);
+    if (!entry || !entry.rest.startsWith(e.message)) return;
+    entry.rest = entry.rest.slice(e.message.length).trimStart();
+    if (entry.rest.length > 0) return;
+    this.awaitingEcho.splice(this.awaitingEcho.indexOf(entry), 1);
+    entry.done(e.tags?.msgid ?? null);
   }
 
   /** Says goodbye and stops for good (no reconnect). */

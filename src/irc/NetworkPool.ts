@@ -169,9 +169,12 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
    * once it is queued, so the caller can keep messages in order; `delivered` settles when it
    * is on IRC or cannot be.
    */
-  async enqueue(userId: string, displayName: string | null, message: OutgoingMessage): Promise<{ delivered: Promise<void> }> {
+  async enqueue(userId: string, displayName: string | null, message: OutgoingMessage): Promise<{ delivered: Promise<(string | null)[]> }> {
     const puppet = await this.puppetFor(userId, displayName, true);
-    const delivered = puppet.outbox.send(message).then(() => this.rememberChannel(puppet, message.channelName));
+    const delivered = puppet.outbox.send(message).then((msgids) => {
+      this.rememberChannel(puppet, message.channelName);
+      return msgids;
+    });
     return { delivered };
   }
 

@@ -29,8 +29,8 @@ export class Outbox {
     return this.waiting;
   }
 
-  /** Resolves once the message is on IRC; rejects with the reason it never will be. */
-  send(message: OutgoingMessage): Promise<void> {
+  /** Resolves with the msgids of its lines once the message is on IRC; rejects with the reason it never will be. */
+  send(message: OutgoingMessage): Promise<(string | null)[]> {
     if (this.waiting >= this.maxMessages) {
       return Promise.reject(new IrcFailure("queue_full", `${this.waiting} messages are already waiting for your IRC connection to come back`));
     }
@@ -46,7 +46,8 @@ export class Outbox {
   }
 
   /** Sends the lines in order; if the connection drops part-way, waits for it and goes on. */
-  private async deliver(message: OutgoingMessage, deadline: number): Promise<void> {
+  private async deliver(message: OutgoingMessage, deadline: number): Promise<(string | null)[]> {
+    const msgids: (string | null)[] = [];
     let next = 0;
     while (next < message.lines.length) {
       const remaining = deadline - Date.now();
@@ -54,10 +55,11 @@ export class Outbox {
       try {
         await this.connection.whenConnected(remaining);
         await this.connection.join(message.channelName, message.channelKey);
-        for (; next < message.lines.length; next++) await this.connection.send(message.kind, message.channelName, message.lines[next]);
+        for (; next < message.lines.length; next++) msgids.push(await this.connection.send(message.kind, message.channelName, message.lines[next]));
       } catch (err) {
         if (!(err instanceof IrcFailure) || err.fatal || !["disconnected", "join_timeout"].includes(err.code)) throw err;
       }
     }
+    return msgids;
   }
 }

@@ -36,6 +36,15 @@ export interface PuppetRecord {
   lastActiveAt: number;
 }
 
+/** A Matrix event and the IRC line(s) it is (msgid), for replies and edits across the bridge. */
+export interface MessageLink {
+  roomId: string;
+  eventId: string;
+  networkId: string;
+  msgid: string;
+  at: number;
+}
+
 /** One event of an acknowledged transaction that the bridge has not finished handling. */
 export interface PendingEvent {
   txnId: string;
@@ -57,6 +66,12 @@ export interface DataStore {
   getPuppet(userId: string, networkId: string): Promise<PuppetRecord | null>;
   upsertPuppet(puppet: PuppetRecord): Promise<void>;
   getPuppets(networkId: string): Promise<PuppetRecord[]>;
+
+  putMessageLinks(links: MessageLink[]): Promise<void>;
+  getMessageLinkByEvent(eventId: string): Promise<MessageLink | null>;
+  getMessageLinkByMsgid(networkId: string, msgid: string): Promise<MessageLink | null>;
+  /** Forgets message links older than `maxAgeMs`. */
+  pruneMessageLinks(maxAgeMs: number): Promise<number>;
 
   /** Whether a transaction ID was seen before (handled or still pending). */
   hasTransaction(txnId: string): Promise<boolean>;

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createRequire } from "node:module";
 import type Nedb from "@seald-io/nedb";
-import type { DataStore, GhostRecord, PendingEvent, PuppetRecord, RoomLink } from "./DataStore.js";
+import type { DataStore, GhostRecord, MessageLink, PendingEvent, PuppetRecord, RoomLink } from "./DataStore.js";
 
 // @seald-io/nedb is CommonJS whose typings declare an ES default export; require() gets the class.
 const Datastore = createRequire(import.meta.url)("@seald-io/nedb") as typeof Nedb.default;
@@ -19,8 +19,14 @@ function toPuppet(doc: PuppetRecord): PuppetRecord {
   return { userId, networkId, nick, username, ipv6: doc.ipv6 ?? null, channels: doc.channels ?? [], lastActiveAt: doc.lastActiveAt ?? 0 };
 }
 
+function toLink(doc: MessageLink | null): MessageLink | null {
+  if (!doc) return null;
+  const { roomId, eventId, networkId, msgid, at } = doc;
+  return { roomId, eventId, networkId, msgid, at };
+}
+
 /**
- * NeDB files in the data directory: rooms.db, ghosts.db, puppets.db and journal.db.
+ * NeDB files in the data directory: rooms.db, ghosts.db, puppets.db, messages.db and journal.db.
  *
  * The journal holds a transaction's events from before it is acknowledged until each is
  * handled. A transaction and its events are written by one insert, which NeDB appends to
@@ -31,6 +37,7 @@ export class NedbDataStore implements DataStore {
   private readonly ghosts: Datastore<GhostRecord>;
   private readonly puppets: Datastore<PuppetRecord>;
   private readonly journal: Datastore<JournalDoc>;
+  private readonly messages: Datastore<MessageLink>;
 
   constructor(private readonly dataDir: string) {
     const file = (name: string) => ({ filename: join(dataDir, name) });
@@ -38,10 +45,11 @@ export class NedbDataStore implements DataStore {
     this.ghosts = new Datastore<GhostRecord>(file("ghosts.db"));
     this.puppets = new Datastore<PuppetRecord>(file("puppets.db"));
     this.journal = new Datastore<JournalDoc>(file("journal.db"));
+    this.messages = new Datastore<MessageLink>(file("messages.db"));
   }
 
   private all() {
-    return [this.rooms, this.ghosts, this.puppets, this.journal] as Datastore<never>[];
+    return [this.rooms, this.ghosts, this.puppets, this.journal, this.messages] as Datastore<never>[];
   }
 
   async open(): Promise<void> {
@@ -54,6 +62,8 @@ export class NedbDataStore implements DataStore {
     await this.ghosts.ensureIndexAsync({ fieldName: "userId", unique: true });
     await this.puppets.ensureIndexAsync({ fieldName: "userId" });
     await this.journal.ensureIndexAsync({ fieldName: "txnId" });
+    await this.messages.ensureIndexAsync({ fieldName: "eventId" });
+    await this.messages.ensureIndexAsync({ fieldName: "msgid" });
   }
 
   async close(): Promise<void> {
@@ -97,6 +107,22 @@ export class NedbDataStore implements DataStore {
 
   async upsertPuppet(puppet: PuppetRecord): Promise<void> {
     await this.puppets.updateAsync({ userId: puppet.userId, networkId: puppet.networkId }, { ...puppet }, { upsert: true });
+  }
+
+  async putMessageLinks(links: MessageLink[]): Promise<void> {
+    if (links.length > 0) await this.messages.insertAsync(links.map((l) => ({ ...l })));
+  }
+
+  async getMessageLinkByEvent(eventId: string): Promise<MessageLink | null> {
+    return toLink(await this.messages.findOneAsync({ eventId }));
+  }
+
+  async getMessageLinkByMsgid(networkId: string, msgid: string): Promise<MessageLink | null> {
+    return toLink(await this.messages.findOneAsync({ networkId, msgid }));
+  }
+
+  async pruneMessageLinks(maxAgeMs: number): Promise<number> {
+    return this.messages.removeAsync({ at: { $lt: Date.now() - maxAgeMs } }, { multi: true });
   }
 
   async hasTransaction(txnId: string): Promise<boolean> {
