@@ -14,6 +14,8 @@ export class BridgeProcess {
   output = "";
   readonly configFile: string;
   readonly logFile: string;
+  /** Extra Node.js flags for the bridge process (e.g. --expose-gc for benchmarks). */
+  nodeArgs: string[] = [];
 
   constructor(
     private readonly dir: string,
@@ -40,7 +42,7 @@ export class BridgeProcess {
     if (this.running) throw new Error("the bridge is already running; stop it first");
     this.output = "";
     const log = createWriteStream(this.logFile, { flags: "a" });
-    const child = spawn(process.execPath, [MAIN_JS, "-c", this.configFile, "-f", this.registrationFile], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...this.nodeArgs, MAIN_JS, "-c", this.configFile, "-f", this.registrationFile], { stdio: ["ignore", "pipe", "pipe"] });
     for (const stream of [child.stdout!, child.stderr!]) {
       stream.on("data", (chunk: Buffer) => {
         this.output += chunk.toString();

@@ -60,7 +60,12 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   private readonly puppets = new Map<string, Puppet>();
   private readonly creating = new Map<string, Promise<Puppet>>();
   private records = new Map<string, PuppetRecord>();
+  private readonly takenUsernames = new Set<string>();
+  private readonly takenAddresses = new Set<string>();
+  /** Casefolded nicks of our connected puppets, so each relayed line is checked in O(1). */
+  private readonly ownNicks = new Set<string>();
   private idleTimer: NodeJS.Timeout | null = null;
+  private gaugeTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly networkId: string,
@@ -92,11 +97,23 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       scheduler: this.scheduler,
       localAddress,
     });
-    connection.on("registered", () => this.updateGauge());
+    let ownNick: string | null = null;
+    const forgetNick = () => {
+      if (ownNick) this.ownNicks.delete(ownNick);
+      ownNick = null;
+    };
+    connection.on("registered", (nick) => {
+      forgetNick();
+      ownNick = connection.casefold(nick);
+      this.ownNicks.add(ownNick);
+      this.updateGauge();
+    });
     connection.on("disconnected", () => {
+      forgetNick();
       this.broker.onConnectionLost(connection);
       this.updateGauge();
     });
+    connection.on("fatal", forgetNick);
     connection.on("message", (msg) => {
       if (isChannelName(msg.target, connection.chanTypes)) this.broker.onLine(connection, connection.casefold(msg.target), msg);
     });
@@ -108,7 +125,16 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     return all.filter((c) => c.state === "connected" && c.isJoined(channel));
   }
 
+  /** Recounts connection states for the metrics, at most once a second (O(connections)). */
   private updateGauge(): void {
+    this.gaugeTimer ??= setTimeout(() => {
+      this.gaugeTimer = null;
+      this.countStates();
+    }, 1_000);
+    this.gaugeTimer.unref();
+  }
+
+  private countStates(): void {
     const counts: Record<string, number> = { connecting: 0, connected: 0, disconnected: 0 };
     for (const c of [this.bot, ...[...this.puppets.values()].map((p) => p.connection)]) if (c.state in counts) counts[c.state] += 1;
     for (const [state, n] of Object.entries(counts)) metrics.ircConnections.set({ network: this.networkId, state }, n);
@@ -117,6 +143,10 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   /** Loads stored puppets, connects the bot and joins the given channels. */
   async startBot(channels: { name: string; key: string | null }[]): Promise<void> {
     this.records = new Map((await this.store.getPuppets(this.networkId)).map((r) => [r.userId, r]));
+    for (const r of this.records.values()) {
+      this.takenUsernames.add(r.username);
+      if (r.ipv6) this.takenAddresses.add(r.ipv6);
+    }
     if (this.config.pool.idleTimeoutMs > 0) {
       const every = Math.max(1_000, Math.min(this.config.pool.idleTimeoutMs / 4, 60_000));
       this.idleTimer = setInterval(() => this.disconnectIdle(), every);
@@ -156,12 +186,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
 
   /** True when `nick` is one of the bridge's own connections (so its lines are not relayed back). */
   isOwnNick(nick: string): boolean {
-    const folded = this.bot.casefold(nick);
-    if (this.bot.casefold(this.bot.nick) === folded) return true;
-    for (const { connection } of this.puppets.values()) {
-      if (connection.state === "connected" && connection.casefold(connection.nick) === folded) return true;
-    }
-    return false;
+    return this.ownNicks.has(this.bot.casefold(nick));
   }
 
   /**
@@ -218,11 +243,10 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     const stored = this.records.get(userId);
     const localpart = userId.slice(1).split(":")[0];
     const wantedNick = stored?.nick ?? sanitiseNick(fillTemplate(this.config.puppetNickTemplate, { LOCALPART: localpart, DISPLAY: displayName ?? localpart }));
-    const others = [...this.records.values()].filter((r) => r.userId !== userId);
-    const username = stored?.username ?? uniqueUsername(usernameFor(userId), new Set(others.map((r) => r.username)));
-    const ipv6 = this.config.ipv6Prefix
-      ? (stored?.ipv6 ?? allocateIpv6(this.config.ipv6Prefix, userId, new Set(others.flatMap((r) => (r.ipv6 ? [r.ipv6] : [])))))
-      : null;
+    const username = stored?.username ?? uniqueUsername(usernameFor(userId), this.takenUsernames);
+    const ipv6 = this.config.ipv6Prefix ? (stored?.ipv6 ?? allocateIpv6(this.config.ipv6Prefix, userId, this.takenAddresses)) : null;
+    this.takenUsernames.add(username);
+    if (ipv6) this.takenAddresses.add(ipv6);
     const record: PuppetRecord = { userId, networkId: this.networkId, nick: wantedNick, username, ipv6, channels: stored?.channels ?? [], lastActiveAt: stored?.lastActiveAt ?? 0 };
     this.records.set(userId, record);
     await this.store.upsertPuppet(record);
@@ -278,6 +302,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
 
   private remove(puppet: Puppet): void {
     if (this.puppets.get(puppet.userId) === puppet) this.puppets.delete(puppet.userId);
+    this.ownNicks.delete(puppet.connection.casefold(puppet.connection.nick));
     this.updateGauge();
   }
 
@@ -307,6 +332,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     const all = [this.bot, ...[...this.puppets.values()].map((p) => p.connection)];
     await Promise.all([...this.puppets.values()].map((p) => this.store.upsertPuppet(p.record).catch(() => undefined)));
     await Promise.all(all.map((c) => c.quit(this.config.quitMessage)));
-    this.updateGauge();
+    if (this.gaugeTimer) clearTimeout(this.gaugeTimer);
+    this.countStates();
   }
 }

@@ -1,0 +1,140 @@
+/**
+ * `npm run bench:pool`: drives N Matrix users into bridged rooms so that N puppets connect to
+ * a real InspIRCd, then reports memory per puppet (RSS, and V8 heap after a forced GC), the
+ * time to connect all N, the time to recover all N after an IRCd restart against the ideal
+ * N / rate, and a message check (duplicates and lost lines into Matrix).
+ *
+ * The users' joins reach the bridge as the homeserver would send them (appservice
+ * transactions of m.room.member events, 100 per transaction) rather than through 5,000
+ * registered Synapse accounts: it is the pool that is measured. Lines from IRC go into real
+ * Synapse rooms, read back by a real Matrix client.
+ *
+ *   BENCH_PUPPETS=5000        puppets per shape
+ *   BENCH_SHAPES=spread,single  50 channels, or one channel
+ *   BENCH_CONNECT_RATE=100    pool.connectsPerSecond for the run
+ */
+import { randomUUID } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import type { IrcTestClient } from "../spec/harness/ircClient.js";
+import type { MatrixTestClient } from "../spec/harness/matrixClient.js";
+import { Stack } from "../spec/harness/stack.js";
+import { waitFor } from "../spec/harness/wait.js";
+
+const N = Number(process.env.BENCH_PUPPETS ?? 5000);
+const SHAPES = (process.env.BENCH_SHAPES ?? "spread,single").split(",");
+const RATE = Number(process.env.BENCH_CONNECT_RATE ?? 100);
+const CHECK_LINES = 100;
+
+interface Sample {
+  rssMiB: number;
+  heapMiB: number;
+  connected: number;
+}
+
+async function sample(stack: Stack): Promise<Sample> {
+  const text = await (await fetch(`http://127.0.0.1:${stack.bridgePort}/metrics?gc=1`)).text();
+  const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+  return {
+    rssMiB: value(/^process_resident_memory_bytes (\S+)/m) / 2 ** 20,
+    heapMiB: value(/^nodejs_heap_size_used_bytes (\S+)/m) / 2 ** 20,
+    connected: value(/^bridge_irc_connections\{network="testnet",state="connected"\} (\S+)/m),
+  };
+}
+
+async function joinUsers(stack: Stack, rooms: string[]): Promise<void> {
+  const url = `http://127.0.0.1:${stack.bridgePort}/_matrix/app/v1/transactions`;
+  for (let start = 0; start < N; start += 100) {
+    const events = Array.from({ length: Math.min(100, N - start) }, (_, k) => {
+      const i = start + k;
+      const user = `@benchuser${i}:localhost`;
+      return { type: "m.room.member", event_id: `$${randomUUID()}`, room_id: rooms[i % rooms.length], sender: user, state_key: user, origin_server_ts: Date.now(), content: { membership: "join" } };
+    });
+    const res = await fetch(`${url}/bench-join-${start}`, {
+      method: "PUT",
+      headers: { Authorization: `Bearer ${stack.registration.hs_token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ events }),
+    });
+    if (!res.ok) throw new Error(`transaction refused: ${res.status}`);
+  }
+}
+
+/** Puppets present in the channels, by a fresh NAMES of each. */
+async function puppetsPresent(observer: IrcTestClient, channels: string[]): Promise<number> {
+  let total = 0;
+  for (const channel of channels) total += (await observer.names(channel)).filter((n) => /^benchuser\d+\[m\]$/.test(n)).length;
+  return total;
+}
+
+async function messageCheck(observer: IrcTestClient, reader: MatrixTestClient, roomId: string, channel: string, tag: string) {
+  const lines = Array.from({ length: CHECK_LINES }, (_, i) => `${tag} ${i}`);
+  for (const line of lines) observer.say(channel, line);
+  await waitFor(`${tag}: the last line in Matrix`, () => reader.messages(roomId).some((e) => e.content.body === lines[lines.length - 1]), 180_000, 200);
+  const seen = reader.messages(roomId, (e) => String(e.content.body).startsWith(`${tag} `)).map((e) => String(e.content.body));
+  const duplicates = seen.length - new Set(seen).size;
+  const lost = lines.filter((l) => !seen.includes(l)).length;
+  const inOrder = seen.every((l, i) => l === lines[i]);
+  return `${CHECK_LINES} lines: ${duplicates} duplicates, ${lost} lost, order ${inOrder ? "kept" : "BROKEN"}`;
+}
+
+async function runShape(shape: string): Promise<string[]> {
+  const channelCount = shape === "single" ? 1 : 50;
+  const stack = await Stack.start();
+  try {
+    const reader = await stack.matrixUser("benchreader");
+    const rooms = await Promise.all(Array.from({ length: channelCount }, (_, i) => reader.createRoom({ name: `bench ${i}` })));
+    const channels = rooms.map((_, i) => `#bench${i}`);
+    stack.mappings = Object.fromEntries(channels.map((c, i) => [c, { roomIds: [rooms[i]] }]));
+    stack.networkOverrides = { pool: { connectsPerSecond: RATE, maxConnectsInFlight: Math.max(50, RATE * 2) }, connectTimeoutMs: 60_000 };
+    stack.bridge.nodeArgs = ["--expose-gc"];
+    await stack.startBridge();
+    let observer = await stack.ircUser("observer", channels);
+    const baseline = await sample(stack);
+
+    const started = performance.now();
+    await joinUsers(stack, rooms);
+    await waitFor("every puppet connected", async () => (await sample(stack)).connected >= N + 1, 1_800_000, 1_000);
+    await waitFor("every puppet in its channel", async () => (await puppetsPresent(observer, channels)) >= N, 600_000, 500);
+    const connectSeconds = (performance.now() - started) / 1000;
+    const loaded = await sample(stack);
+    const check = await messageCheck(observer, reader, rooms[0], channels[0], "before");
+
+    // Recovery: the IRCd goes away and comes back; every puppet must return.
+    await stack.ircd.stop();
+    await stack.ircd.start();
+    const recoverStart = performance.now();
+    observer = await stack.ircUser("observer2", channels);
+    await waitFor("every puppet back in its channel", async () => (await puppetsPresent(observer, channels)) >= N, 1_800_000, 500);
+    const recoverSeconds = (performance.now() - recoverStart) / 1000;
+    const recovered = await sample(stack);
+    const checkAfter = await messageCheck(observer, reader, rooms[0], channels[0], "after");
+    const ideal = N / RATE;
+    const perPuppet = (miB: number) => ((miB * 1024) / N).toFixed(1);
+    return [
+      `shape ${shape}: ${N} puppets over ${channelCount} channel(s), connect rate ${RATE}/s, Node ${process.version}`,
+      `  memory  baseline RSS ${baseline.rssMiB.toFixed(0)} MiB, heap ${baseline.heapMiB.toFixed(1)} MiB; ` +
+        `with ${N} puppets RSS ${loaded.rssMiB.toFixed(0)} MiB, heap ${loaded.heapMiB.toFixed(1)} MiB (after GC)`,
+      `  per puppet  RSS ${perPuppet(loaded.rssMiB - baseline.rssMiB)} KiB, heap ${perPuppet(loaded.heapMiB - baseline.heapMiB)} KiB`,
+      `  connect all ${N}: ${connectSeconds.toFixed(1)} s (ideal at ${RATE}/s: ${ideal.toFixed(1)} s)`,
+      `  recover all ${N} after an IRCd restart: ${recoverSeconds.toFixed(1)} s (ideal ${ideal.toFixed(1)} s, ${(((recoverSeconds - ideal) / ideal) * 100).toFixed(1)} % over); RSS ${recovered.rssMiB.toFixed(0)} MiB, heap ${recovered.heapMiB.toFixed(1)} MiB`,
+      `  message check before restart: ${check}`,
+      `  message check after restart:  ${checkAfter}`,
+    ];
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const report: string[] = [];
+  for (const shape of SHAPES) {
+    const lines = await runShape(shape);
+    process.stdout.write(`${lines.join("\n")}\n`);
+    report.push(...lines);
+  }
+  process.stdout.write(`\nPool benchmark\n${report.join("\n")}\n`);
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`pool bench failed: ${err.stack}\n`);
+  process.exit(1);
+});
