@@ -29,15 +29,17 @@ interface Sample {
   rssMiB: number;
   heapMiB: number;
   connected: number;
+  memberships: number;
 }
 
-async function sample(stack: Stack): Promise<Sample> {
-  const text = await (await fetch(`http://127.0.0.1:${stack.bridgePort}/metrics?gc=1`)).text();
+async function sample(stack: Stack, gc = true): Promise<Sample> {
+  const text = await (await fetch(`http://127.0.0.1:${stack.bridgePort}/metrics${gc ? "?gc=1" : ""}`)).text();
   const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
   return {
     rssMiB: value(/^process_resident_memory_bytes (\S+)/m) / 2 ** 20,
     heapMiB: value(/^nodejs_heap_size_used_bytes (\S+)/m) / 2 ** 20,
     connected: value(/^bridge_irc_connections\{network="testnet",state="connected"\} (\S+)/m),
+    memberships: value(/^bridge_irc_channel_memberships\{network="testnet"\} (\S+)/m),
   };
 }
 
@@ -92,9 +94,12 @@ async function runShape(shape: string): Promise<string[]> {
 
     const started = performance.now();
     await joinUsers(stack, rooms);
-    await waitFor("every puppet connected", async () => (await sample(stack)).connected >= N + 1, 1_800_000, 1_000);
-    await waitFor("every puppet in its channel", async () => (await puppetsPresent(observer, channels)) >= N, 600_000, 500);
+    // The bridge's own count of joined channels (bot + puppets) tells when all are in; the
+    // observer's NAMES then confirms it from the server's side.
+    const allIn = async () => (await sample(stack, false)).memberships >= N + channelCount;
+    await waitFor("every puppet in its channel", allIn, 1_800_000, 250);
     const connectSeconds = (performance.now() - started) / 1000;
+    await waitFor("the server to list every puppet", async () => (await puppetsPresent(observer, channels)) >= N, 60_000, 500);
     const loaded = await sample(stack);
     const check = await messageCheck(observer, reader, rooms[0], channels[0], "before");
 
@@ -102,9 +107,10 @@ async function runShape(shape: string): Promise<string[]> {
     await stack.ircd.stop();
     await stack.ircd.start();
     const recoverStart = performance.now();
-    observer = await stack.ircUser("observer2", channels);
-    await waitFor("every puppet back in its channel", async () => (await puppetsPresent(observer, channels)) >= N, 1_800_000, 500);
+    await waitFor("every puppet back in its channel", allIn, 1_800_000, 250);
     const recoverSeconds = (performance.now() - recoverStart) / 1000;
+    observer = await stack.ircUser("observer2", channels);
+    await waitFor("the server to list every puppet again", async () => (await puppetsPresent(observer, channels)) >= N, 60_000, 500);
     const recovered = await sample(stack);
     const checkAfter = await messageCheck(observer, reader, rooms[0], channels[0], "after");
     const ideal = N / RATE;

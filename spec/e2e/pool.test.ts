@@ -113,6 +113,25 @@ describe("connection pool", { timeout: 300_000 }, () => {
     assert.equal(bodies(users[5], roomId, "after restart").length, 1);
   });
 
+  test("after a bridge restart, recently active users come back by themselves, at the configured rate", async () => {
+    const proxy = stack.proxy!;
+    await stack.bridge.stop();
+    await waitFor("the puppets to leave", async () => !(await bob.names("#pool")).some((n) => n.endsWith("[m]")), 20_000, 300);
+    const restartedAt = Date.now();
+    await stack.startBridge();
+    await waitFor(
+      "every puppet back without any Matrix activity",
+      async () => {
+        const present = await bob.names("#pool");
+        return puppetNicks.every((n) => present.includes(n));
+      },
+      60_000,
+      500,
+    );
+    const perSecond = proxy.maxPerSecond(restartedAt);
+    assert.ok(perSecond <= RATE, `at most ${RATE} connection attempts in any second; saw ${perSecond}`);
+  });
+
   test("a nick already in use gives a fallback nick, and the user is told", async () => {
     const squatter = await stack.ircUser("latecomer[m]");
     const late = await stack.matrixUser("latecomer");

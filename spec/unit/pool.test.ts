@@ -115,3 +115,19 @@ describe("IPv6 source addresses", () => {
     assert.throws(() => allocateIpv6("2001:db8::/126", "@u4:x", small), /no free address/);
   });
 });
+
+describe("quiet connections", () => {
+  test("drop listings and others' membership lines, keep their messages and our own changes", async () => {
+    const { isAboutOthers } = await import("../../src/irc/IrcConnection.js");
+    const me = "alice[m]";
+    assert.ok(isAboutOthers("@time=x;msgid=1 :bob!b@h JOIN #c * :Bob\r\n", me));
+    assert.ok(isAboutOthers(":bob!b@h QUIT :bye", me));
+    assert.ok(isAboutOthers(":irc.test 353 alice[m] = #c :a b c", me));
+    assert.ok(isAboutOthers(":irc.test 366 alice[m] #c :End of /NAMES list.", me));
+    assert.ok(!isAboutOthers(":alice[m]!a@h JOIN #c * :Alice", me));
+    assert.ok(!isAboutOthers("@msgid=2 :bob!b@h PRIVMSG #c :JOIN me", me));
+    assert.ok(!isAboutOthers(":bob!b@h KICK #c alice[m] :out", me));
+    assert.ok(!isAboutOthers("PING :irc.test", me));
+    assert.ok(!isAboutOthers(":irc.test 001 alice[m] :Welcome", me));
+  });
+});

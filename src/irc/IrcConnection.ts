@@ -45,6 +45,35 @@ export interface IrcConnectionOptions {
   scheduler: ConnectScheduler;
   /** Source address to connect from (per-user IPv6), or null for the system's choice. */
   localAddress: string | null;
+  /**
+   * Drop other users' membership traffic and channel listings before irc-framework handles
+   * them. Puppets need none of it (the bot's connection follows membership), and in a channel
+   * with N puppets every JOIN arrives N times: this keeps that cost flat.
+   */
+  quiet: boolean;
+}
+
+/** Lines about other users and channel listings that a quiet connection never needs. */
+const ABOUT_OTHERS = new Set(["JOIN", "PART", "QUIT", "NICK", "AWAY", "ACCOUNT", "CHGHOST", "SETNAME", "MODE", "TOPIC", "INVITE"]);
+const LISTINGS = new Set(["353", "366", "352", "315", "354", "329", "332", "333"]);
+
+/** True for a raw line that is a listing, or a membership change of someone other than `ownNick`. */
+export function isAboutOthers(line: string, ownNick: string): boolean {
+  let i = 0;
+  if (line.charCodeAt(0) === 64 /* @ tags */) {
+    i = line.indexOf(" ") + 1;
+    if (i === 0) return false;
+  }
+  if (line.charCodeAt(i) !== 58 /* : prefix */) return false;
+  const afterPrefix = line.indexOf(" ", i);
+  if (afterPrefix < 0) return false;
+  const commandEnd = line.indexOf(" ", afterPrefix + 1);
+  const command = line.slice(afterPrefix + 1, commandEnd < 0 ? undefined : commandEnd).trimEnd();
+  if (LISTINGS.has(command)) return true;
+  if (!ABOUT_OTHERS.has(command)) return false;
+  const bang = line.indexOf("!", i);
+  const nickEnd = bang > 0 && bang < afterPrefix ? bang : afterPrefix;
+  return line.slice(i + 1, nickEnd) !== ownNick;
 }
 
 const JOIN_ERRORS = new Set(["channel_is_full", "invite_only_channel", "banned_from_channel", "bad_channel_key", "too_many_channels"]);
@@ -95,6 +124,21 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       ...(options.localAddress ? { outgoing_addr: options.localAddress } : {}),
     });
     this.wireEvents();
+    if (options.quiet) this.dropOthersTraffic();
+  }
+
+  /**
+   * Drops other users' membership lines and channel listings as they come off the socket,
+   * before irc-framework parses them: in a channel of N puppets each JOIN arrives N times, so
+   * this check must stay a few string scans. (irc-framework has no hook this early; its
+   * Connection.addReadBuffer is wrapped.)
+   */
+  private dropOthersTraffic(): void {
+    const connection = (this.client as unknown as { connection: { addReadBuffer(line: string): void } }).connection;
+    const original = connection.addReadBuffer.bind(connection);
+    connection.addReadBuffer = (line: string) => {
+      if (!isAboutOthers(line, this.client.user.nick)) original(line);
+    };
   }
 
   get nick(): string {
@@ -128,6 +172,12 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     return [...this.joined];
   }
 
+  /** Whether `nick` is this connection's own (cheap length check first: this runs per line). */
+  isSelf(nick: string): boolean {
+    const own = this.client.user.nick;
+    return nick.length === own.length && (nick === own || this.casefold(nick) === this.casefold(own));
+  }
+
   isJoined(channel: string): boolean {
     return this.joined.has(this.casefold(channel));
   }
@@ -136,20 +186,20 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     const client = this.client;
     const relay = (kind: IrcMessageKind) => (e: MessageEvent) => {
       if (e.from_server || !e.nick) return;
-      if (this.casefold(e.nick) === this.casefold(this.nick)) this.onEcho(e);
+      if (this.isSelf(e.nick)) this.onEcho(e);
       this.emit("message", { kind, nick: e.nick, ident: e.ident, hostname: e.hostname, target: e.target, text: e.message, tags: e.tags ?? {}, receivedAt: Date.now() });
     };
     client.on("privmsg", relay("privmsg"));
     client.on("notice", relay("notice"));
     client.on("action", relay("action"));
     client.on("join", (e: JoinEvent) => {
-      if (this.casefold(e.nick) === this.casefold(this.nick)) this.joined.add(this.casefold(e.channel));
+      if (this.isSelf(e.nick)) this.joined.add(this.casefold(e.channel));
     });
     client.on("part", (e: { nick: string; channel: string }) => {
-      if (this.casefold(e.nick) === this.casefold(this.nick)) this.joined.delete(this.casefold(e.channel));
+      if (this.isSelf(e.nick)) this.joined.delete(this.casefold(e.channel));
     });
     client.on("kick", (e: { kicked: string; channel: string }) => {
-      if (this.casefold(e.kicked) === this.casefold(this.nick)) this.joined.delete(this.casefold(e.channel));
+      if (this.isSelf(e.kicked)) this.joined.delete(this.casefold(e.channel));
     });
     client.on("irc error", (e: IrcErrorEvent) => {
       this.lastError = e.reason ?? e.error;
@@ -212,6 +262,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
         client.off("registered", onRegistered);
         client.off("close", onClose);
         client.off("nick in use", onNickInUse);
+        client.off("nick invalid", onNickInvalid);
         client.off("irc error", onError);
       };
       const fail = (err: IrcFailure) => {
@@ -230,11 +281,18 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
         resolve();
       };
       const onClose = () => fail(new IrcFailure("connect_failed", `could not connect to ${this.options.host}:${this.options.port}${this.lastError ? ` (${this.lastError})` : ""}`));
+      let nicklen = DEFAULT_NICKLEN;
       const onNickInUse = () => {
         nickAttempt += 1;
         if (nickAttempt > MAX_NICK_ATTEMPTS) return client.quit("No free nick"), undefined;
-        const nicklen = Number(client.network.options.NICKLEN) || DEFAULT_NICKLEN;
-        client.changeNick(fallbackNick(baseNick, nickAttempt, nicklen));
+        client.changeNick(fallbackNick(baseNick.slice(0, nicklen), nickAttempt, nicklen));
+      };
+      // A nick the server finds erroneous is most often too long for it (NICKLEN is only
+      // announced after registration): fall back to the 9 characters every server accepts.
+      const onNickInvalid = () => {
+        if (nicklen <= 9) return client.quit("No acceptable nick"), undefined;
+        nicklen = 9;
+        client.changeNick(nickAttempt > 0 ? fallbackNick(baseNick.slice(0, 9), nickAttempt, 9) : baseNick.slice(0, 9));
       };
       const onError = (e: IrcErrorEvent) => {
         const reason = e.reason ?? e.error;
@@ -247,6 +305,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       client.on("registered", onRegistered);
       client.on("close", onClose);
       client.on("nick in use", onNickInUse);
+      client.on("nick invalid", onNickInvalid);
       client.on("irc error", onError);
       client.options.nick = baseNick; // connect(options) would replace every option
       client.connect();
@@ -310,7 +369,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
         client.off("close", onClose);
       };
       const onJoin = (e: JoinEvent) => {
-        if (this.casefold(e.channel) !== folded || this.casefold(e.nick) !== this.casefold(this.nick)) return;
+        if (!this.isSelf(e.nick) || this.casefold(e.channel) !== folded) return;
         cleanup();
         resolve();
       };

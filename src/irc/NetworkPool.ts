@@ -11,7 +11,7 @@ import { isChannelName } from "../format/ircText.js";
 import { sanitiseNick } from "../format/nick.js";
 import { fillTemplate } from "../format/template.js";
 import { getLogger } from "../logging.js";
-import { metrics } from "../metrics/metrics.js";
+import { metrics, poolStatsSources, type PoolStats } from "../metrics/metrics.js";
 import type { DataStore, PuppetRecord } from "../store/DataStore.js";
 import { ChannelBroker } from "./ChannelBroker.js";
 import { ConnectScheduler } from "./ConnectScheduler.js";
@@ -65,7 +65,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   /** Casefolded nicks of our connected puppets, so each relayed line is checked in O(1). */
   private readonly ownNicks = new Set<string>();
   private idleTimer: NodeJS.Timeout | null = null;
-  private gaugeTimer: NodeJS.Timeout | null = null;
+  private readonly stats = () => this.collectStats();
 
   constructor(
     readonly networkId: string,
@@ -77,10 +77,11 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     this.scheduler = new ConnectScheduler(networkId, pool.connectsPerSecond, pool.maxConnectsInFlight, pool.throttlePauseMs);
     this.broker = new ChannelBroker(networkId, (channel) => this.connectionsIn(channel));
     this.broker.on("line", (msg) => this.emit("channelLine", msg));
-    this.bot = this.createConnection(config.botNick, config.botUsername, `Matrix bridge bot for ${config.name}`, null);
+    poolStatsSources.add(this.stats);
+    this.bot = this.createConnection(config.botNick, config.botUsername, `Matrix bridge bot for ${config.name}`, null, false);
   }
 
-  private createConnection(nick: string, username: string, realname: string, localAddress: string | null): IrcConnection {
+  private createConnection(nick: string, username: string, realname: string, localAddress: string | null, quiet = true): IrcConnection {
     const c = this.config;
     const connection = new IrcConnection({
       networkId: this.networkId,
@@ -96,6 +97,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       reconnect: true,
       scheduler: this.scheduler,
       localAddress,
+      quiet,
     });
     let ownNick: string | null = null;
     const forgetNick = () => {
@@ -106,12 +108,10 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       forgetNick();
       ownNick = connection.casefold(nick);
       this.ownNicks.add(ownNick);
-      this.updateGauge();
     });
     connection.on("disconnected", () => {
       forgetNick();
       this.broker.onConnectionLost(connection);
-      this.updateGauge();
     });
     connection.on("fatal", forgetNick);
     connection.on("message", (msg) => {
@@ -121,23 +121,21 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   }
 
   private connectionsIn(channel: string): IrcConnection[] {
-    const all = [this.bot, ...[...this.puppets.values()].map((p) => p.connection)];
-    return all.filter((c) => c.state === "connected" && c.isJoined(channel));
+    return this.allConnections().filter((c) => c.state === "connected" && c.isJoined(channel));
   }
 
-  /** Recounts connection states for the metrics, at most once a second (O(connections)). */
-  private updateGauge(): void {
-    this.gaugeTimer ??= setTimeout(() => {
-      this.gaugeTimer = null;
-      this.countStates();
-    }, 1_000);
-    this.gaugeTimer.unref();
+  private collectStats(): PoolStats {
+    const states: Record<string, number> = { connecting: 0, connected: 0, disconnected: 0 };
+    let channelMemberships = 0;
+    for (const c of this.allConnections()) {
+      if (c.state in states) states[c.state] += 1;
+      channelMemberships += c.joinedChannels.length;
+    }
+    return { network: this.networkId, states, channelMemberships };
   }
 
-  private countStates(): void {
-    const counts: Record<string, number> = { connecting: 0, connected: 0, disconnected: 0 };
-    for (const c of [this.bot, ...[...this.puppets.values()].map((p) => p.connection)]) if (c.state in counts) counts[c.state] += 1;
-    for (const [state, n] of Object.entries(counts)) metrics.ircConnections.set({ network: this.networkId, state }, n);
+  private allConnections(): IrcConnection[] {
+    return [this.bot, ...[...this.puppets.values()].map((p) => p.connection)];
   }
 
   /** Loads stored puppets, connects the bot and joins the given channels. */
@@ -213,7 +211,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
 
   /** The ident (RFC 1413) answer for a connection of ours, by its ports. */
   identFor(localPort: number, remotePort: number): string | null {
-    for (const connection of [this.bot, ...[...this.puppets.values()].map((p) => p.connection)]) {
+    for (const connection of this.allConnections()) {
       const ports = connection.ports;
       if (ports && ports.local === localPort && ports.remote === remotePort) return connection.options.username;
     }
@@ -265,7 +263,6 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       this.remove(puppet);
     });
     this.puppets.set(userId, puppet);
-    this.updateGauge();
     return puppet;
   }
 
@@ -303,7 +300,6 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   private remove(puppet: Puppet): void {
     if (this.puppets.get(puppet.userId) === puppet) this.puppets.delete(puppet.userId);
     this.ownNicks.delete(puppet.connection.casefold(puppet.connection.nick));
-    this.updateGauge();
   }
 
   private touch(puppet: Puppet): void {
@@ -329,10 +325,9 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   async stop(): Promise<void> {
     if (this.idleTimer) clearInterval(this.idleTimer);
     this.scheduler.stop();
-    const all = [this.bot, ...[...this.puppets.values()].map((p) => p.connection)];
+    const all = this.allConnections();
     await Promise.all([...this.puppets.values()].map((p) => this.store.upsertPuppet(p.record).catch(() => undefined)));
     await Promise.all(all.map((c) => c.quit(this.config.quitMessage)));
-    if (this.gaugeTimer) clearTimeout(this.gaugeTimer);
-    this.countStates();
+    poolStatsSources.delete(this.stats);
   }
 }

@@ -6,6 +6,15 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 
 export const registry = new Registry();
 
+/** What each network's pool reports when metrics are scraped (computed then, not kept up to date). */
+export interface PoolStats {
+  network: string;
+  states: Record<string, number>;
+  channelMemberships: number;
+}
+export const poolStatsSources = new Set<() => PoolStats>();
+const allPoolStats = () => [...poolStatsSources].map((source) => source());
+
 export const metrics = {
   transactions: new Counter({
     name: "bridge_appservice_transactions_total",
@@ -30,6 +39,20 @@ export const metrics = {
     help: "IRC connections by network and state",
     labelNames: ["network", "state"] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const { network, states } of allPoolStats()) for (const [state, n] of Object.entries(states)) this.set({ network, state }, n);
+    },
+  }),
+  ircChannelMemberships: new Gauge({
+    name: "bridge_irc_channel_memberships",
+    help: "Channels joined, summed over the bridge's IRC connections, by network",
+    labelNames: ["network"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { network, channelMemberships } of allPoolStats()) this.set({ network }, channelMemberships);
+    },
   }),
   connectAttempts: new Counter({
     name: "bridge_irc_connect_attempts_total",
