@@ -19,6 +19,10 @@ declare module "irc-framework" {
     message_max_length?: number;
     version?: string | null;
     encoding?: string;
+    /** A transport class (default: irc-framework's TCP transport). */
+    transport?: unknown;
+    /** Not irc-framework's: read by the bridge's QuietTransport. */
+    ownNick?: () => string;
   }
 
   export interface MessageEvent {

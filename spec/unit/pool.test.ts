@@ -118,7 +118,7 @@ describe("IPv6 source addresses", () => {
 
 describe("quiet connections", () => {
   test("drop listings and others' membership lines, keep their messages and our own changes", async () => {
-    const { isAboutOthers } = await import("../../src/irc/IrcConnection.js");
+    const { isAboutOthers } = await import("../../src/irc/lineFilter.js");
     const me = "alice[m]";
     assert.ok(isAboutOthers("@time=x;msgid=1 :bob!b@h JOIN #c * :Bob\r\n", me));
     assert.ok(isAboutOthers(":bob!b@h QUIT :bye", me));

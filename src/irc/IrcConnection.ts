@@ -11,6 +11,7 @@ import { getLogger } from "../logging.js";
 import { SendPacer } from "./SendPacer.js";
 import { IrcFailure } from "./errors.js";
 import { classifyCloseReason, type ConnectScheduler } from "./ConnectScheduler.js";
+import { QuietTransport } from "./QuietTransport.js";
 
 const log = getLogger("irc/connection");
 
@@ -53,28 +54,6 @@ export interface IrcConnectionOptions {
   quiet: boolean;
 }
 
-/** Lines about other users and channel listings that a quiet connection never needs. */
-const ABOUT_OTHERS = new Set(["JOIN", "PART", "QUIT", "NICK", "AWAY", "ACCOUNT", "CHGHOST", "SETNAME", "MODE", "TOPIC", "INVITE"]);
-const LISTINGS = new Set(["353", "366", "352", "315", "354", "329", "332", "333"]);
-
-/** True for a raw line that is a listing, or a membership change of someone other than `ownNick`. */
-export function isAboutOthers(line: string, ownNick: string): boolean {
-  let i = 0;
-  if (line.charCodeAt(0) === 64 /* @ tags */) {
-    i = line.indexOf(" ") + 1;
-    if (i === 0) return false;
-  }
-  if (line.charCodeAt(i) !== 58 /* : prefix */) return false;
-  const afterPrefix = line.indexOf(" ", i);
-  if (afterPrefix < 0) return false;
-  const commandEnd = line.indexOf(" ", afterPrefix + 1);
-  const command = line.slice(afterPrefix + 1, commandEnd < 0 ? undefined : commandEnd).trimEnd();
-  if (LISTINGS.has(command)) return true;
-  if (!ABOUT_OTHERS.has(command)) return false;
-  const bang = line.indexOf("!", i);
-  const nickEnd = bang > 0 && bang < afterPrefix ? bang : afterPrefix;
-  return line.slice(i + 1, nickEnd) !== ownNick;
-}
 
 const JOIN_ERRORS = new Set(["channel_is_full", "invite_only_channel", "banned_from_channel", "bad_channel_key", "too_many_channels"]);
 const FATAL_ERRORS = new Set(["banned_from_network", "password_mismatch"]);
@@ -122,23 +101,9 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       message_max_length: 400,
       enable_echomessage: true,
       ...(options.localAddress ? { outgoing_addr: options.localAddress } : {}),
+      ...(options.quiet ? { transport: QuietTransport, ownNick: () => this.client.user.nick } : {}),
     });
     this.wireEvents();
-    if (options.quiet) this.dropOthersTraffic();
-  }
-
-  /**
-   * Drops other users' membership lines and channel listings as they come off the socket,
-   * before irc-framework parses them: in a channel of N puppets each JOIN arrives N times, so
-   * this check must stay a few string scans. (irc-framework has no hook this early; its
-   * Connection.addReadBuffer is wrapped.)
-   */
-  private dropOthersTraffic(): void {
-    const connection = (this.client as unknown as { connection: { addReadBuffer(line: string): void } }).connection;
-    const original = connection.addReadBuffer.bind(connection);
-    connection.addReadBuffer = (line: string) => {
-      if (!isAboutOthers(line, this.client.user.nick)) original(line);
-    };
   }
 
   get nick(): string {
