@@ -1,7 +1,8 @@
 /**
  * The one schema of the bridge's config file. It gives the TypeScript types (`BridgeConfig`),
  * the validation (with key-path errors, see load.ts) and the defaults. Every object is
- * strict, so a misspelt key is an error rather than a silently ignored setting.
+ * strict, so a misspelt key is an error rather than a silently ignored setting; a section
+ * left out entirely is filled from its keys' defaults (`prefault({})`).
  */
 import { z } from "zod";
 
@@ -87,19 +88,10 @@ const pool = z
         ttlMs: positiveInt().default(10 * 60_000),
       })
       .strict()
-      .default({ maxMessages: 50, ttlMs: 10 * 60_000 }),
+      .prefault({}),
   })
   .strict();
 
-const POOL_DEFAULTS = {
-  maxClients: 0,
-  idleTimeoutMs: 0,
-  reconnectActiveWithinMs: 7 * 24 * 60 * 60_000,
-  connectsPerSecond: 10,
-  maxConnectsInFlight: 20,
-  throttlePauseMs: 60_000,
-  offlineQueue: { maxMessages: 50, ttlMs: 10 * 60_000 },
-};
 
 const ident = z
   .object({
@@ -117,7 +109,7 @@ const network = z
     name: z.string().min(1),
     address: z.string().min(1),
     port: port().default(6697),
-    tls: tls.default({ enabled: true, rejectUnauthorized: true }),
+    tls: tls.prefault({}),
     botNick: z.string().regex(/^[A-Za-z[\]\\`_^{|}][A-Za-z0-9[\]\\`_^{|}-]{0,29}$/, "expected a valid IRC nick"),
     botUsername: z.string().regex(/^[A-Za-z0-9_.-]{1,10}$/, "expected 1-10 letters, digits, '_', '.' or '-'").default("matrixbot"),
     ghostUserTemplate: template("$NICK"),
@@ -128,8 +120,8 @@ const network = z
       .default("$LOCALPART[m]"),
     quitMessage: z.string().default("Matrix bridge shutting down"),
     connectTimeoutMs: positiveInt().default(20_000),
-    sendRate: sendRate.default({ burst: 5, linesPerSecond: 2 }),
-    pool: pool.default(POOL_DEFAULTS),
+    sendRate: sendRate.prefault({}),
+    pool: pool.prefault({}),
     ipv6Prefix: z
       .string()
       .regex(/^[0-9a-fA-F:]+\/(\d{1,3})$/, "expected an IPv6 prefix such as 2001:db8:1234::/64")
@@ -144,11 +136,11 @@ const network = z
 export const configSchema = z
   .object({
     homeserver,
-    appservice: appservice.default({ bindAddress: "127.0.0.1", port: 9995, id: "irc", botLocalpart: "ircbot" }),
-    store: store.default({ engine: "nedb", dataDir: "./data" }),
-    logging: logging.default({ level: "info", format: "console", file: null }),
-    metrics: metrics.default({ enabled: true }),
-    ident: ident.default({ enabled: false, bindAddress: "0.0.0.0", port: 1113 }),
+    appservice: appservice.prefault({}),
+    store: store.prefault({}),
+    logging: logging.prefault({}),
+    metrics: metrics.prefault({}),
+    ident: ident.prefault({}),
     networks: z
       .record(z.string().regex(NETWORK_ID, "expected a lower-case network id such as libera"), network)
       .refine((n) => Object.keys(n).length > 0, "expected at least one network"),
