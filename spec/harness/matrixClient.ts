@@ -99,6 +99,10 @@ export class MatrixTestClient {
     return (this.timelines.get(roomId) ?? []).filter((e) => e.type === "m.room.message" && filter(e));
   }
 
+  waitForEvent(roomId: string, match: (e: TimelineEvent) => boolean, what = "an event", timeoutMs = 20_000): Promise<TimelineEvent> {
+    return waitFor(`${what} in ${roomId} seen by ${this.userId}`, () => (this.timelines.get(roomId) ?? []).find(match), timeoutMs);
+  }
+
   waitForMessage(roomId: string, match: (e: TimelineEvent) => boolean, timeoutMs = 20_000): Promise<TimelineEvent> {
     return waitFor(`a message in ${roomId} seen by ${this.userId}`, () => this.messages(roomId).find(match), timeoutMs);
   }

@@ -63,7 +63,16 @@ const ECHO_TIMEOUT_MS = 10_000;
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_MAX_MS = 60_000;
 
+/** Other users' membership, as irc-framework reports it (quiet connections never see these). */
+export type RawMembership =
+  | { type: "names"; channel: string; nicks: string[] }
+  | { type: "join"; nick: string; channel: string }
+  | { type: "part" | "kick"; nick: string; channel: string; reason: string }
+  | { type: "quit"; nick: string; reason: string }
+  | { type: "nick"; nick: string; newNick: string };
+
 export interface IrcConnectionEvents {
+  membership: [RawMembership];
   message: [IrcMessage];
   registered: [string];
   disconnected: [string];
@@ -159,12 +168,24 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     client.on("action", relay("action"));
     client.on("join", (e: JoinEvent) => {
       if (this.isSelf(e.nick)) this.joined.add(this.casefold(e.channel));
+      else this.emit("membership", { type: "join", nick: e.nick, channel: e.channel });
     });
-    client.on("part", (e: { nick: string; channel: string }) => {
+    client.on("part", (e: { nick: string; channel: string; message: string }) => {
       if (this.isSelf(e.nick)) this.joined.delete(this.casefold(e.channel));
+      else this.emit("membership", { type: "part", nick: e.nick, channel: e.channel, reason: e.message });
     });
-    client.on("kick", (e: { kicked: string; channel: string }) => {
+    client.on("kick", (e: { kicked: string; nick: string; channel: string; message: string }) => {
       if (this.isSelf(e.kicked)) this.joined.delete(this.casefold(e.channel));
+      else this.emit("membership", { type: "kick", nick: e.kicked, channel: e.channel, reason: `kicked by ${e.nick}: ${e.message}` });
+    });
+    client.on("quit", (e: { nick: string; message: string }) => {
+      if (!this.isSelf(e.nick)) this.emit("membership", { type: "quit", nick: e.nick, reason: e.message });
+    });
+    client.on("nick", (e: { nick: string; new_nick: string }) => {
+      if (!this.isSelf(e.nick) && !this.isSelf(e.new_nick)) this.emit("membership", { type: "nick", nick: e.nick, newNick: e.new_nick });
+    });
+    client.on("userlist", (e: { channel: string; users: { nick: string }[] }) => {
+      this.emit("membership", { type: "names", channel: e.channel, nicks: e.users.map((u) => u.nick) });
     });
     client.on("irc error", (e: IrcErrorEvent) => {
       this.lastError = e.reason ?? e.error;

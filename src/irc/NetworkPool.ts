@@ -14,6 +14,7 @@ import { getLogger } from "../logging.js";
 import { metrics, poolStatsSources, type PoolStats } from "../metrics/metrics.js";
 import type { DataStore, PuppetRecord } from "../store/DataStore.js";
 import { ChannelBroker } from "./ChannelBroker.js";
+import { ChannelRoster, type MembershipChange } from "./ChannelRoster.js";
 import { ConnectScheduler } from "./ConnectScheduler.js";
 import { IrcConnection, type IrcMessage } from "./IrcConnection.js";
 import { allocateIpv6 } from "./ipv6.js";
@@ -51,11 +52,14 @@ export interface PoolEvents {
   channelLine: [IrcMessage];
   /** Something a Matrix user should be told about their connection. */
   userNotice: [string, string];
+  /** An IRC user joined, left or changed nick in a channel (seen by the bot). */
+  membership: [MembershipChange];
 }
 
 export class NetworkPool extends EventEmitter<PoolEvents> {
   readonly bot: IrcConnection;
   readonly scheduler: ConnectScheduler;
+  readonly roster: ChannelRoster;
   private readonly broker: ChannelBroker;
   private readonly puppets = new Map<string, Puppet>();
   private readonly creating = new Map<string, Promise<Puppet>>();
@@ -79,6 +83,8 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     this.broker.on("line", (msg) => this.emit("channelLine", msg));
     poolStatsSources.add(this.stats);
     this.bot = this.createConnection(config.botNick, config.botUsername, `Matrix bridge bot for ${config.name}`, null, false);
+    this.roster = new ChannelRoster(this.bot);
+    this.roster.on("change", (change) => this.emit("membership", change));
   }
 
   private createConnection(nick: string, username: string, realname: string, localAddress: string | null, quiet = true): IrcConnection {

@@ -1,0 +1,65 @@
+/**
+ * IRC membership seen in Matrix: an IRC user joining, changing nick, parting and quitting
+ * moves their ghosts in the linked room, in order with their messages.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { MatrixTestClient, TimelineEvent } from "../harness/matrixClient.js";
+import { Stack } from "../harness/stack.js";
+
+describe("IRC membership in Matrix", { timeout: 120_000 }, () => {
+  let stack: Stack;
+  let alice: MatrixTestClient;
+  let roomId: string;
+
+  const membership = (userId: string, state: string) => (e: TimelineEvent) =>
+    e.type === "m.room.member" && e.state_key === userId && e.content.membership === state;
+
+  before(async () => {
+    stack = await Stack.start();
+    alice = await stack.matrixUser("alice");
+    roomId = await alice.createRoom({ name: "Members" });
+    stack.mappings = { "#members": { roomIds: [roomId] } };
+    await stack.startBridge();
+  });
+
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("join, nick change and part move the ghosts, with display names and reasons", async () => {
+    const carol = await stack.ircUser("carol", ["#members"]);
+    const joined = await alice.waitForEvent(roomId, membership(stack.ghostId("carol"), "join"), "carol's ghost joining");
+    assert.equal(joined.content.displayname, "carol");
+
+    carol.client.changeNick("caroline");
+    const left = await alice.waitForEvent(roomId, membership(stack.ghostId("carol"), "leave"), "carol's ghost leaving");
+    assert.equal(left.content.reason, "changed nick to caroline");
+    const renamed = await alice.waitForEvent(roomId, membership(stack.ghostId("caroline"), "join"), "caroline's ghost joining");
+    assert.equal(renamed.content.displayname, "caroline");
+
+    carol.say("#members", "bye all");
+    carol.client.part("#members", "off to lunch");
+    const parted = await alice.waitForEvent(roomId, membership(stack.ghostId("caroline"), "leave"), "caroline's ghost leaving");
+    assert.equal(parted.content.reason, "off to lunch");
+    const timeline = alice.timelines.get(roomId)!;
+    const said = timeline.findIndex((e) => e.content.body === "bye all");
+    assert.ok(said >= 0 && said < timeline.indexOf(parted), "the message comes before the part");
+  });
+
+  test("a quit takes the ghost out of the room", async () => {
+    const dave = await stack.ircUser("dave", ["#members"]);
+    await alice.waitForEvent(roomId, membership(stack.ghostId("dave"), "join"), "dave's ghost joining");
+    await dave.quit();
+    const left = await alice.waitForEvent(roomId, membership(stack.ghostId("dave"), "leave"), "dave's ghost leaving");
+    assert.match(String(left.content.reason), /bye/);
+  });
+
+  test("the bridge's own puppets get no ghosts", async () => {
+    await alice.sendText(roomId, "hello");
+    await stack.ircUser("watcher", ["#members"]);
+    await alice.waitForEvent(roomId, membership(stack.ghostId("watcher"), "join"), "watcher's ghost joining");
+    const ghosts = (alice.timelines.get(roomId) ?? []).filter((e) => e.type === "m.room.member" && String(e.state_key).includes("alice"));
+    assert.deepEqual(ghosts.map((e) => e.state_key), [alice.userId], "no ghost for alice[m]");
+  });
+});
