@@ -55,6 +55,16 @@ describe("IRC membership in Matrix", { timeout: 120_000 }, () => {
     assert.match(String(left.content.reason), /bye/);
   });
 
+  test("a Matrix user leaving the room parts their puppet from the channel", async () => {
+    const eve = await stack.matrixUser("eve");
+    const watcher = await stack.ircUser("eyes", ["#members"]);
+    await eve.joinRoom(roomId);
+    await watcher.waitForRaw("eve's puppet joining", (l) => /:eve\[m\]!\S+ JOIN #members/.test(l));
+    await eve.request("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/leave`, {});
+    const part = await watcher.waitForRaw("eve's puppet parting", (l) => /:eve\[m\]!\S+ PART #members/.test(l));
+    assert.match(part, /Left the Matrix room/);
+  });
+
   test("the bridge's own puppets get no ghosts", async () => {
     await alice.sendText(roomId, "hello");
     await stack.ircUser("watcher", ["#members"]);

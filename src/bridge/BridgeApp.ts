@@ -209,6 +209,12 @@ export class BridgeApp {
       } else if (event.state_key === sender && membership === "join" && previous !== "join" && linked) {
         this.noticeRooms.set(sender, roomId);
         await this.matrixToIrc.onJoin(roomId, sender);
+      } else if ((membership === "leave" || membership === "ban") && previous === "join" && linked) {
+        const target = event.state_key as string;
+        if (this.isBridgeUser(target)) return;
+        const reason = (event.content as { reason?: string }).reason;
+        const why = target === sender ? "Left the Matrix room" : `${membership === "ban" ? "Banned" : "Kicked"} in Matrix by ${sender}${reason ? `: ${reason}` : ""}`;
+        this.matrixToIrc.onLeave(roomId, target, why);
       }
       return;
     }

@@ -68,6 +68,11 @@ export class MatrixToIrc {
     await Promise.all(deliveries);
   }
 
+  /** A Matrix user left a linked room, or was kicked or banned from it: their puppet parts. */
+  onLeave(roomId: string, userId: string, reason: string): void {
+    for (const ref of this.links.channelsOf(roomId)) this.pools.get(ref.networkId)?.part(userId, ref.channelName, reason);
+  }
+
   /** A Matrix user joined a linked room: their puppet joins the channel (first need). */
   async onJoin(roomId: string, userId: string): Promise<void> {
     await Promise.all(

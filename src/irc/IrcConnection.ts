@@ -380,6 +380,13 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     });
   }
 
+  /** Leaves a channel (and stops rejoining it after reconnects). */
+  part(name: string, message: string): void {
+    const folded = this.casefold(name);
+    this.wanted.delete(folded);
+    if (this.state === "connected" && this.joined.has(folded)) this.client.part(name, message);
+  }
+
   /**
    * Sends one line (already free of CR/LF/NUL) through the flood-control pacer. Where the
    * server offers echo-message, resolves with the line's msgid once the server has echoed it

@@ -215,6 +215,21 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     this.rememberChannel(puppet, channelName);
   }
 
+  /** The user's puppet leaves a channel (they left or were removed from its room). */
+  part(userId: string, channelName: string, message: string): void {
+    const puppet = this.puppets.get(userId);
+    const record = this.records.get(userId);
+    if (record) {
+      const folded = this.bot.casefold(channelName);
+      const kept = record.channels.filter((c) => this.bot.casefold(c) !== folded);
+      if (kept.length !== record.channels.length) {
+        record.channels = kept;
+        this.persist(record);
+      }
+    }
+    puppet?.connection.part(channelName, message);
+  }
+
   /** The ident (RFC 1413) answer for a connection of ours, by its ports. */
   identFor(localPort: number, remotePort: number): string | null {
     for (const connection of this.allConnections()) {
