@@ -119,6 +119,10 @@ export class BridgeApp {
       notice: async (roomId, text) => {
         await this.matrixBridge.getIntent().sendMessage(roomId, { msgtype: "m.notice", body: text });
       },
+      sendAsIrcUser: async (networkId, nick, roomId, content) => {
+        const intent = await ghosts.intentFor(networkId, config.networks[networkId], nick, this.pools.get(networkId)?.bot.caseMapping);
+        await intent.sendMessage(roomId, content);
+      },
       displayNameOf: async (userId) => {
         const profile = await this.matrixBridge.getIntent().getProfileInfo(userId, "displayname").catch(() => null);
         return profile?.displayname ?? null;

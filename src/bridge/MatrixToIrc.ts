@@ -22,6 +22,8 @@ const KINDS: Record<string, IrcMessageKind> = { "m.text": "privmsg", "m.notice":
 export interface MatrixSide {
   /** Posts an m.notice from the bridge bot into a room. */
   notice(roomId: string, text: string): Promise<void>;
+  /** Sends a message into a room as the ghost of an IRC nick (here: a Matrix user's puppet). */
+  sendAsIrcUser(networkId: string, nick: string, roomId: string, content: Record<string, unknown>): Promise<void>;
   displayNameOf(userId: string): Promise<string | null>;
 }
 
@@ -66,6 +68,25 @@ export class MatrixToIrc {
       return pending;
     });
     await Promise.all(deliveries);
+    this.copyToSiblingRooms(roomId, sender, channels, { msgtype: content.msgtype, body: content.body });
+  }
+
+  /**
+   * A channel linked to several rooms (discouraged, but supported): the other rooms would
+   * never see this message, since IRC does not echo it back to the bridge, so it is copied
+   * into them by the ghost of the sender's IRC nick.
+   */
+  private copyToSiblingRooms(roomId: string, sender: string, channels: ChannelRef[], content: Record<string, unknown>): void {
+    for (const ref of channels) {
+      const nick = this.pools.get(ref.networkId)?.nickOf(sender);
+      if (!nick) continue;
+      for (const sibling of this.links.roomsOf(ref.networkId, ref.channel)) {
+        if (sibling === roomId) continue;
+        this.roomQueue
+          .push(sibling, () => this.matrix.sendAsIrcUser(ref.networkId, nick, sibling, content))
+          .catch((err: Error) => log.warn("Could not copy a message to a sibling room", { roomId: sibling, sender, error: err.message }));
+      }
+    }
   }
 
   /** A Matrix user left a linked room, or was kicked or banned from it: their puppet parts. */

@@ -215,6 +215,12 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     this.rememberChannel(puppet, channelName);
   }
 
+  /** The IRC nick a Matrix user's puppet has now, if connected. */
+  nickOf(userId: string): string | null {
+    const puppet = this.puppets.get(userId);
+    return puppet && puppet.connection.state === "connected" ? puppet.connection.nick : null;
+  }
+
   /** The user's puppet leaves a channel (they left or were removed from its room). */
   part(userId: string, channelName: string, message: string): void {
     const puppet = this.puppets.get(userId);
