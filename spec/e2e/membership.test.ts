@@ -73,3 +73,57 @@ describe("IRC membership in Matrix", { timeout: 120_000 }, () => {
     assert.deepEqual(ghosts.map((e) => e.state_key), [alice.userId], "no ghost for alice[m]");
   });
 });
+
+describe("membership sync and netsplits", { timeout: 120_000 }, () => {
+  let stack: Stack;
+  let alice: MatrixTestClient;
+  let roomId: string;
+
+  const memberEvents = (userId: string) => (alice.timelines.get(roomId) ?? []).filter((e) => e.type === "m.room.member" && e.state_key === userId);
+
+  before(async () => {
+    stack = await Stack.start({ quitPrefix: false });
+    stack.networkOverrides = { membership: { syncOnJoin: true, ghostJoinsPerSecond: 20, netsplitTimeoutMs: 4_000 } };
+    alice = await stack.matrixUser("alice");
+    roomId = await alice.createRoom({ name: "Split" });
+    stack.mappings = { "#split": { roomIds: [roomId] } };
+  });
+
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("people already in the channel when it is linked appear in the room", async () => {
+    await Promise.all(["early1", "early2", "early3"].map((n) => stack.ircUser(n, ["#split"])));
+    await stack.startBridge();
+    for (const nick of ["early1", "early2", "early3"]) {
+      const joined = await alice.waitForEvent(roomId, (e) => e.type === "m.room.member" && e.state_key === stack.ghostId(nick) && e.content.membership === "join", `${nick}'s ghost`);
+      assert.equal(joined.content.displayname, nick);
+    }
+  });
+
+  test("a mass quit that looks like a netsplit is held back; those who return cause no churn", async () => {
+    const nicks = ["split1", "split2", "split3", "split4"];
+    const users = await Promise.all(nicks.map((n) => stack.ircUser(n, ["#split"])));
+    for (const nick of nicks) {
+      await alice.waitForEvent(roomId, (e) => e.type === "m.room.member" && e.state_key === stack.ghostId(nick) && e.content.membership === "join", `${nick}'s ghost`);
+    }
+    const quitAt = Date.now();
+    await Promise.all(users.map((u) => new Promise<void>((resolve) => {
+      u.client.once("close", () => resolve());
+      u.client.quit("irc.hub.test irc.leaf.test");
+    })));
+    // split1 and split2 come back within the window; split3 and split4 do not.
+    await Promise.all(["split1", "split2"].map((n) => stack.ircUser(n, ["#split"])));
+    const gone = await Promise.all(
+      ["split3", "split4"].map((n) =>
+        alice.waitForEvent(roomId, (e) => e.type === "m.room.member" && e.state_key === stack.ghostId(n) && e.content.membership === "leave", `${n}'s ghost leaving`, 20_000),
+      ),
+    );
+    assert.ok(Date.now() - quitAt >= 4_000, "the leaves wait for the netsplit timeout");
+    assert.equal(gone[0].content.reason, "irc.hub.test irc.leaf.test");
+    for (const nick of ["split1", "split2"]) {
+      assert.deepEqual(memberEvents(stack.ghostId(nick)).map((e) => e.content.membership), ["join"], `${nick} never left`);
+    }
+  });
+});

@@ -31,15 +31,22 @@ export function inspircdBinary(): string {
   throw new Error("InspIRCd is not installed; run scripts/install-test-deps.sh");
 }
 
+export interface InspIRCdOptions {
+  /** Modules to leave out (e.g. ircv3_msgid). */
+  withoutModules?: string[];
+  /** Also listen on [::1] (same port). */
+  ipv6?: boolean;
+  /** Put "Quit: " before users' quit messages (default); off lets a test fake a netsplit quit. */
+  quitPrefix?: boolean;
+}
+
 export class InspIRCd {
   private child: ChildProcess | null = null;
   port = 0;
 
   constructor(
     private readonly dir: string,
-    private readonly withoutModules: string[] = [],
-    /** Also listen on [::1] (same port). */
-    private readonly ipv6 = false,
+    private readonly options: InspIRCdOptions = {},
   ) {}
 
   private writeConfig(): string {
@@ -50,7 +57,7 @@ export class InspIRCd {
       `<server name="irc.test" description="Test IRCd" network="TestNet">
 <admin name="Test" nick="test" email="test@localhost">
 <bind address="127.0.0.1" port="${this.port}" type="clients">
-${this.ipv6 ? `<bind address="::1" port="${this.port}" type="clients">` : ""}
+${this.options.ipv6 ? `<bind address="::1" port="${this.port}" type="clients">` : ""}
 <class name="all" commands="*" usermodes="*" chanmodes="*" privs="*">
 <type name="NetAdmin" classes="all">
 <oper name="${IRC_OPER.name}" password="${IRC_OPER.password}" host="*@*" type="NetAdmin">
@@ -60,11 +67,11 @@ ${this.ipv6 ? `<bind address="::1" port="${this.port}" type="clients">` : ""}
 <performance netbuffersize="10240" somaxconn="1024" softlimit="100000" clonesonconnect="no" timeskipwarn="0">
 <security hidesplits="no" announceinvites="dynamic" allowcoreunload="no" hideserver="" maxtargets="20">
 <limits maxchan="64" maxmodes="20" maxnick="30" maxuser="10" maxquit="255" maxtopic="307" maxkick="255" maxreal="128" maxaway="200">
-<options prefixquit="Quit: " syntaxhints="yes" defaultmodes="nt" xlinemessage="Banned" allowzerolimit="no" exemptchanops="">
+<options prefixquit="${this.options.quitPrefix === false ? "" : "Quit: "}" syntaxhints="yes" defaultmodes="nt" xlinemessage="Banned" allowzerolimit="no" exemptchanops="">
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="${join(this.dir, "ircd.log")}">
 <pid file="${join(this.dir, "inspircd.pid")}">
 <dns server="127.0.0.1" timeout="1">
-${MODULES.filter((m) => !this.withoutModules.includes(m)).map((m) => `<module name="${m}">`).join("\n")}
+${MODULES.filter((m) => !(this.options.withoutModules ?? []).includes(m)).map((m) => `<module name="${m}">`).join("\n")}
 `,
     );
     return file;

@@ -25,6 +25,8 @@ export interface StackOptions {
   proxy?: boolean;
   /** The IRCd also listens on [::1], and the bridge connects there. */
   ipv6?: boolean;
+  /** See InspIRCdOptions.quitPrefix. */
+  quitPrefix?: boolean;
 }
 
 export class Stack {
@@ -47,7 +49,7 @@ export class Stack {
     readonly dir: string,
     options: StackOptions = {},
   ) {
-    this.ircd = new InspIRCd(join(dir, "ircd"), options.ircdWithoutModules, options.ipv6);
+    this.ircd = new InspIRCd(join(dir, "ircd"), { withoutModules: options.ircdWithoutModules, ipv6: options.ipv6, quitPrefix: options.quitPrefix });
     this.ircHost = options.ipv6 ? "::1" : "127.0.0.1";
     this.synapse = new Synapse(join(dir, "synapse"));
     this.bridge = new BridgeProcess(dir, join(dir, "registration.yaml"));

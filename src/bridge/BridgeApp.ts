@@ -19,6 +19,7 @@ import type { DataStore, MessageLink } from "../store/DataStore.js";
 import { IrcToMatrix } from "./IrcToMatrix.js";
 import { KeyedQueue } from "./KeyedQueue.js";
 import { MatrixToIrc } from "./MatrixToIrc.js";
+import { MembershipSync } from "./MembershipSync.js";
 import { RoomLinks } from "./RoomLinks.js";
 
 const log = getLogger("bridge");
@@ -99,9 +100,14 @@ export class BridgeApp {
 
     const ghosts = new Ghosts(this.matrixBridge, this.store, config.homeserver.domain);
     const ircToMatrix = new IrcToMatrix(config, this.links, ghosts, this.roomQueue);
+    const membership = new MembershipSync(config, this.links, ghosts, this.roomQueue, async (roomId) =>
+      Object.keys(await this.matrixBridge.getBot().getJoinedMembers(roomId)),
+    );
+    ircToMatrix.onGhostInRoom = (roomId, userId) => membership.noteGhost(roomId, userId);
     for (const [networkId, network] of Object.entries(config.networks)) {
       const pool = new NetworkPool(networkId, network, this.store);
       ircToMatrix.attach(pool);
+      membership.attach(pool);
       pool.on("userNotice", (userId, text) => this.notifyUser(userId, text));
       this.pools.set(networkId, pool);
     }

@@ -6,7 +6,6 @@
 import type { BridgeConfig } from "../config/schema.js";
 import { stripIrcFormatting } from "../format/ircText.js";
 import type { IrcMessage, IrcMessageKind } from "../irc/IrcConnection.js";
-import type { MembershipChange } from "../irc/ChannelRoster.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
 import type { Ghosts } from "../matrix/Ghosts.js";
@@ -20,11 +19,13 @@ const log = getLogger("bridge/irc-to-matrix");
 
 const MSGTYPES: Record<IrcMessageKind, string> = { privmsg: "m.text", notice: "m.notice", action: "m.emote" };
 /** How long a line keeps being retried while the homeserver is failing, before it is logged as lost. */
-const GIVE_UP_AFTER_MS = 30 * 60_000;
+export const GIVE_UP_AFTER_MS = 30 * 60_000;
 
 export class IrcToMatrix {
   /** Where Matrix event ID ↔ IRC msgid pairs go once a line is in Matrix. */
   onLinked: (links: MessageLink[]) => void = () => undefined;
+  /** Told when a ghost has joined a room by speaking there. */
+  onGhostInRoom: (roomId: string, userId: string) => void = () => undefined;
 
   constructor(
     private readonly config: BridgeConfig,
@@ -33,49 +34,8 @@ export class IrcToMatrix {
     private readonly roomQueue: KeyedQueue,
   ) {}
 
-  /** Ghosts this process has put in each room (room → user IDs), so only they are taken out again. */
-  private readonly ghostsInRoom = new Map<string, Set<string>>();
-
   attach(pool: NetworkPool): void {
     pool.on("channelLine", (msg) => this.onChannelLine(pool, msg));
-    pool.on("membership", (change) => this.onMembership(pool, change));
-  }
-
-  /** IRC JOIN/PART/KICK/QUIT/NICK move the ghosts, in the room's order with the messages. */
-  private onMembership(pool: NetworkPool, change: MembershipChange): void {
-    const network = this.config.networks[pool.networkId];
-    const rooms = this.links.roomsOf(pool.networkId, pool.bot.casefold(change.channel));
-    const join = (roomId: string, nick: string) => async () => {
-      if (pool.isOwnNick(nick)) return;
-      const intent = await this.ghosts.intentFor(pool.networkId, network, nick, pool.bot.caseMapping);
-      await withRetry(() => intent.join(roomId), { giveUpAfterMs: GIVE_UP_AFTER_MS });
-      this.tracked(roomId).add(intent.userId);
-    };
-    const leave = (roomId: string, nick: string, reason: string) => async () => {
-      const userId = this.ghosts.userIdFor(network, nick, pool.bot.caseMapping);
-      if (!this.tracked(roomId).delete(userId)) return; // not a ghost this bridge put there
-      const intent = await this.ghosts.intentFor(pool.networkId, network, nick, pool.bot.caseMapping);
-      await withRetry(() => intent.leave(roomId, reason), { giveUpAfterMs: GIVE_UP_AFTER_MS });
-    };
-    for (const roomId of rooms) {
-      const jobs =
-        change.type === "join"
-          ? [join(roomId, change.nick)]
-          : change.type === "leave"
-            ? [leave(roomId, change.nick, change.reason)]
-            : [leave(roomId, change.oldNick, `changed nick to ${change.newNick}`), join(roomId, change.newNick)];
-      for (const job of jobs) {
-        this.roomQueue.push(roomId, job).catch((err: Error) =>
-          log.warn("Membership change not mirrored in Matrix", { network: pool.networkId, roomId, change: change.type, error: err.message }),
-        );
-      }
-    }
-  }
-
-  private tracked(roomId: string): Set<string> {
-    let set = this.ghostsInRoom.get(roomId);
-    if (!set) this.ghostsInRoom.set(roomId, (set = new Set()));
-    return set;
   }
 
   private onChannelLine(pool: NetworkPool, msg: IrcMessage): void {
@@ -98,7 +58,7 @@ export class IrcToMatrix {
       async () => {
         const intent = await this.ghosts.intentFor(pool.networkId, network, msg.nick, pool.bot.caseMapping);
         const sent = await intent.sendMessage(roomId, content);
-        this.tracked(roomId).add(intent.userId);
+        this.onGhostInRoom(roomId, intent.userId);
         return sent;
       },
       {

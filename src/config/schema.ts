@@ -93,6 +93,14 @@ const pool = z
   .strict();
 
 
+const membership = z
+  .object({
+    syncOnJoin: z.boolean().default(true),
+    ghostJoinsPerSecond: z.number().positive().default(10),
+    netsplitTimeoutMs: z.number().int().min(0).default(5 * 60_000),
+  })
+  .strict();
+
 const ident = z
   .object({
     enabled: z.boolean().default(false),
@@ -122,6 +130,7 @@ const network = z
     connectTimeoutMs: positiveInt().default(20_000),
     sendRate: sendRate.prefault({}),
     pool: pool.prefault({}),
+    membership: membership.prefault({}),
     ipv6Prefix: z
       .string()
       .regex(/^[0-9a-fA-F:]+\/(\d{1,3})$/, "expected an IPv6 prefix such as 2001:db8:1234::/64")

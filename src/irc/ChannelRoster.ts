@@ -11,7 +11,7 @@ export type MembershipChange =
   | { type: "leave"; nick: string; channel: string; reason: string }
   | { type: "rename"; oldNick: string; newNick: string; channel: string };
 
-export class ChannelRoster extends EventEmitter<{ change: [MembershipChange] }> {
+export class ChannelRoster extends EventEmitter<{ change: [MembershipChange]; names: [string, string[]] }> {
   /** Casefolded channel → casefolded nick → nick as written. */
   private readonly members = new Map<string, Map<string, string>>();
 
@@ -22,6 +22,7 @@ export class ChannelRoster extends EventEmitter<{ change: [MembershipChange] }> 
       switch (event.type) {
         case "names":
           this.members.set(fold(event.channel), new Map(event.nicks.map((n) => [fold(n), n])));
+          this.emit("names", event.channel, event.nicks);
           break;
         case "join":
           this.channel(event.channel).set(fold(event.nick), event.nick);

@@ -54,6 +54,8 @@ export interface PoolEvents {
   userNotice: [string, string];
   /** An IRC user joined, left or changed nick in a channel (seen by the bot). */
   membership: [MembershipChange];
+  /** The full member list of a channel, when the bot joins it. */
+  names: [string, string[]];
 }
 
 export class NetworkPool extends EventEmitter<PoolEvents> {
@@ -85,6 +87,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     this.bot = this.createConnection(config.botNick, config.botUsername, `Matrix bridge bot for ${config.name}`, null, false);
     this.roster = new ChannelRoster(this.bot);
     this.roster.on("change", (change) => this.emit("membership", change));
+    this.roster.on("names", (channel, nicks) => this.emit("names", channel, nicks));
   }
 
   private createConnection(nick: string, username: string, realname: string, localAddress: string | null, quiet = true): IrcConnection {

@@ -21,6 +21,11 @@ export class Ghosts {
     return ghostUserId(network.ghostUserTemplate, nick, this.domain, mapping);
   }
 
+  /** The intent of a ghost known only by its user ID (e.g. one found in a room). */
+  intentForUserId(userId: string): Intent {
+    return this.bridge.getIntent(userId);
+  }
+
   /** The ghost's intent, registered and named after `nick`. */
   async intentFor(networkId: string, network: NetworkConfig, nick: string, mapping?: CaseMapping): Promise<Intent> {
     const userId = this.userIdFor(network, nick, mapping);
