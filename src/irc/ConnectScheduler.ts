@@ -11,7 +11,7 @@ import { getLogger } from "../logging.js";
 import { metrics } from "../metrics/metrics.js";
 
 const log = getLogger("irc/scheduler");
-const WINDOW_GUARD_MS = 10;
+const WINDOW_GUARD_MS = 50;
 
 export class ConnectScheduler {
   private readonly queue: PQueue;
