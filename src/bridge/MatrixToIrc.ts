@@ -3,7 +3,7 @@
  * user's own IRC connection (opened and joined on first need), one line per line of the
  * body, in the room's order. When it cannot be delivered the sender is told in the room.
  */
-import type { BridgeConfig } from "../config/schema.js";
+import type { BridgeConfig, NetworkConfig } from "../config/schema.js";
 import { toIrcLines } from "../format/lines.js";
 import { IrcFailure } from "../irc/errors.js";
 import type { IrcMessageKind } from "../irc/IrcConnection.js";
@@ -89,6 +89,11 @@ export class MatrixToIrc {
     }
   }
 
+  /** The user's display name, fetched only when the network's nick template uses it. */
+  private displayNameFor(network: NetworkConfig, userId: string): Promise<string | null> {
+    return network.puppetNickTemplate.includes("$DISPLAY") ? this.matrix.displayNameOf(userId) : Promise.resolve(null);
+  }
+
   /** A Matrix user left a linked room, or was kicked or banned from it: their puppet parts. */
   onLeave(roomId: string, userId: string, reason: string): void {
     for (const ref of this.links.channelsOf(roomId)) this.pools.get(ref.networkId)?.part(userId, ref.channelName, reason);
@@ -102,7 +107,7 @@ export class MatrixToIrc {
         const network = this.config.networks[ref.networkId];
         if (!pool || !network) return;
         try {
-          const displayName = network.puppetNickTemplate.includes("$DISPLAY") ? await this.matrix.displayNameOf(userId) : null;
+          const displayName = await this.displayNameFor(network, userId);
           await pool.join(userId, displayName, ref.channelName, this.links.keyOf(ref.networkId, ref.channel));
         } catch (err) {
           log.warn("Puppet could not join", { roomId, userId, channel: ref.channelName, error: (err as Error).message });
@@ -128,7 +133,7 @@ export class MatrixToIrc {
     if (!pool || !network) return { delivered: Promise.resolve() };
     const failed = (err: Error) => this.reportFailure(roomId, sender, ref, network.name, err);
     try {
-      const displayName = network.puppetNickTemplate.includes("$DISPLAY") ? await this.matrix.displayNameOf(sender) : null;
+      const displayName = await this.displayNameFor(network, sender);
       const channelKey = this.links.keyOf(ref.networkId, ref.channel);
       const { delivered } = await pool.enqueue(sender, displayName, { channelName: ref.channelName, channelKey, kind, lines });
       const linked = (msgids: (string | null)[]) => {

@@ -10,8 +10,3 @@ export function toIrcLines(body: string): string[] {
     .map((line) => line.replace(/[\0\x01]/g, ""))
     .filter((line) => line.trim().length > 0);
 }
-
-/** True when a line carries something that would end or corrupt a raw IRC line. */
-export function hasLineBreakingChars(text: string): boolean {
-  return /[\r\n\0]/.test(text);
-}

@@ -57,9 +57,4 @@ export class ChannelRoster extends EventEmitter<{ change: [MembershipChange]; na
     if (!nicks) this.members.set(folded, (nicks = new Map()));
     return nicks;
   }
-
-  /** Nicks in a channel (as the bot last saw them). */
-  nicksIn(channel: string): string[] {
-    return [...(this.members.get(this.connection.casefold(channel))?.values() ?? [])];
-  }
 }

@@ -36,10 +36,6 @@ export class ConnectScheduler {
     this.queue.on("next", update);
   }
 
-  get waiting(): number {
-    return this.queue.size;
-  }
-
   /** Runs one connection attempt when the rate allows. */
   run<T>(attempt: () => Promise<T>): Promise<T> {
     return this.queue.add(async () => {

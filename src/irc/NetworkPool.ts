@@ -248,10 +248,6 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     return null;
   }
 
-  get puppetCount(): number {
-    return this.puppets.size;
-  }
-
   private async puppetFor(userId: string, displayName: string | null, active: boolean): Promise<Puppet> {
     let puppet = this.puppets.get(userId);
     if (!puppet) {

@@ -17,10 +17,6 @@ export class SendPacer {
     this.tokens = burst;
   }
 
-  get depth(): number {
-    return this.queue.length;
-  }
-
   /** Queues one write; resolves once it has been handed to the socket. */
   send(write: () => void): Promise<void> {
     return new Promise((resolve, reject) => {
