@@ -67,7 +67,7 @@ ${this.options.ipv6 ? `<bind address="::1" port="${this.port}" type="clients">` 
 <performance netbuffersize="10240" somaxconn="1024" softlimit="100000" clonesonconnect="no" timeskipwarn="0">
 <security hidesplits="no" announceinvites="dynamic" allowcoreunload="no" hideserver="" maxtargets="20">
 <limits maxchan="64" maxmodes="20" maxnick="30" maxuser="10" maxquit="255" maxtopic="307" maxkick="255" maxreal="128" maxaway="200">
-<options prefixquit="${this.options.quitPrefix === false ? "" : "Quit: "}" syntaxhints="yes" defaultmodes="nt" xlinemessage="Banned" allowzerolimit="no" exemptchanops="">
+<options prefixquit="${this.options.quitPrefix === false ? "" : "Quit: "}" syntaxhints="yes" defaultmodes="not" xlinemessage="Banned" allowzerolimit="no" exemptchanops="">
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="${join(this.dir, "ircd.log")}">
 <pid file="${join(this.dir, "inspircd.pid")}">
 <dns server="127.0.0.1" timeout="1">

@@ -16,6 +16,8 @@ export interface TimelineEvent {
 export class MatrixTestClient {
   readonly timelines = new Map<string, TimelineEvent[]>();
   readonly invites = new Set<string>();
+  /** The stripped state of rooms the user is invited to (name, join rules, the inviter). */
+  readonly inviteState = new Map<string, TimelineEvent[]>();
   /** Called for each timeline event as the sync loop receives it (benchmarks time arrivals). */
   onTimelineEvent: ((roomId: string, event: TimelineEvent) => void) | null = null;
   private since: string | undefined;
@@ -61,6 +63,12 @@ export class MatrixTestClient {
     return event_id;
   }
 
+  async setState(roomId: string, type: string, content: Record<string, unknown>, stateKey = ""): Promise<string> {
+    const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/${type}/${encodeURIComponent(stateKey)}`;
+    const { event_id } = await this.request<{ event_id: string }>("PUT", path, content);
+    return event_id;
+  }
+
   sendText(roomId: string, body: string, msgtype = "m.text"): Promise<string> {
     return this.send(roomId, { msgtype, body });
   }
@@ -82,7 +90,10 @@ export class MatrixTestClient {
             for (const event of events) this.onTimelineEvent?.(roomId, event);
             this.timelines.set(roomId, list);
           }
-          for (const roomId of Object.keys(body.rooms?.invite ?? {})) this.invites.add(roomId);
+          for (const [roomId, room] of Object.entries(body.rooms?.invite ?? {})) {
+            this.invites.add(roomId);
+            this.inviteState.set(roomId, room.invite_state?.events ?? []);
+          }
         } catch {
           if (this.syncing) await new Promise((r) => setTimeout(r, 200));
         }
@@ -107,6 +118,11 @@ export class MatrixTestClient {
     return waitFor(`a message in ${roomId} seen by ${this.userId}`, () => this.messages(roomId).find(match), timeoutMs);
   }
 
+  /** Waits for an invite to a room whose stripped state matches. */
+  waitForInvite(what: string, match: (state: TimelineEvent[], roomId: string) => boolean, timeoutMs = 20_000): Promise<string> {
+    return waitFor(`${this.userId} to be invited to ${what}`, () => [...this.inviteState].find(([roomId, state]) => match(state, roomId))?.[0], timeoutMs);
+  }
+
   async displayName(userId: string): Promise<string | undefined> {
     const profile = await this.request<{ displayname?: string }>("GET", `/_matrix/client/v3/profile/${encodeURIComponent(userId)}`);
     return profile.displayname;
@@ -117,6 +133,6 @@ interface SyncResponse {
   next_batch: string;
   rooms?: {
     join?: Record<string, { timeline?: { events?: TimelineEvent[] } }>;
-    invite?: Record<string, unknown>;
+    invite?: Record<string, { invite_state?: { events?: TimelineEvent[] } }>;
   };
 }

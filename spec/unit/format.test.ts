@@ -4,7 +4,8 @@ import { casefold } from "../../src/format/casemap.js";
 import { isChannelName, stripIrcFormatting } from "../../src/format/ircText.js";
 import { toIrcLines } from "../../src/format/lines.js";
 import { fallbackNick, isValidNick, sanitiseNick } from "../../src/format/nick.js";
-import { escapeNickForLocalpart, fillTemplate, ghostUserId, portalAlias, templateRegex, unescapeLocalpart } from "../../src/format/template.js";
+import { channelAllowed, matchesChannelPattern } from "../../src/format/patterns.js";
+import { escapeNickForLocalpart, fillTemplate, ghostUserId, portalAlias, readTemplate, templateRegex, unescapeLocalpart } from "../../src/format/template.js";
 
 describe("nicks", () => {
   test("valid nicks pass, invalid ones do not", () => {
@@ -79,5 +80,36 @@ describe("IRC text", () => {
     assert.ok(isChannelName("#rust"));
     assert.ok(!isChannelName("alice"));
     assert.ok(isChannelName("!abc", "#!"));
+  });
+});
+
+describe("reading IDs back through their templates", () => {
+  test("the channel of a portal alias and the nick of a ghost", () => {
+    assert.equal(readTemplate("#", "irc_libera_$CHANNEL", "CHANNEL", "ex.org", "#irc_libera_#rust:ex.org"), "#rust");
+    assert.equal(readTemplate("@", "irc_libera_$NICK", "NICK", "ex.org", "@irc_libera_alice=5bm=5d:ex.org"), "alice=5bm=5d");
+    assert.equal(readTemplate("@", "$NICK.irc", "NICK", "ex.org", "@bob.irc:ex.org"), "bob");
+  });
+
+  test("IDs of another template or server are not read", () => {
+    assert.equal(readTemplate("#", "irc_libera_$CHANNEL", "CHANNEL", "ex.org", "#irc_oftc_#rust:ex.org"), null);
+    assert.equal(readTemplate("#", "irc_libera_$CHANNEL", "CHANNEL", "ex.org", "#irc_libera_#rust:other.org"), null);
+    assert.equal(readTemplate("@", "irc_libera_$NICK", "NICK", "ex.org", "@irc_libera_:ex.org"), null);
+  });
+});
+
+describe("channel allow and deny patterns", () => {
+  test("wildcards and case", () => {
+    assert.ok(matchesChannelPattern("#rust-*", "#Rust-Beginners"));
+    assert.ok(matchesChannelPattern("#a?c", "#abc"));
+    assert.ok(!matchesChannelPattern("#a?c", "#abbc"));
+    assert.ok(matchesChannelPattern("#[x]", "#{x}"), "rfc1459: [ and { are one letter");
+    assert.ok(!matchesChannelPattern("#a.c", "#abc"), "regex characters are literal");
+  });
+
+  test("deny wins; an empty allow list allows all", () => {
+    assert.ok(channelAllowed("#rust", [], []));
+    assert.ok(!channelAllowed("#rust", ["#go*"], []));
+    assert.ok(!channelAllowed("#rust-ops", ["#rust*"], ["#*-ops"]));
+    assert.ok(channelAllowed("#rust", ["#rust*"], ["#*-ops"]));
   });
 });

@@ -8,7 +8,7 @@ import { templateRegex } from "../format/template.js";
 import { IdentServer } from "../irc/IdentServer.js";
 import { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
-import { DurableAppService, type MatrixEvent } from "../matrix/DurableAppService.js";
+import { DurableAppService } from "../matrix/DurableAppService.js";
 import { Ghosts } from "../matrix/Ghosts.js";
 import { installHttpTimeout } from "../matrix/httpTimeout.js";
 import { withRetry } from "../matrix/retry.js";
@@ -19,7 +19,12 @@ import type { DataStore, MessageLink } from "../store/DataStore.js";
 import { IrcToMatrix } from "./IrcToMatrix.js";
 import { KeyedQueue } from "./KeyedQueue.js";
 import { MatrixToIrc } from "./MatrixToIrc.js";
+import { MatrixEvents } from "./MatrixEvents.js";
 import { MembershipSync } from "./MembershipSync.js";
+import { Moderation } from "./Moderation.js";
+import { Portals } from "./Portals.js";
+import { PrivateMessages } from "./PrivateMessages.js";
+import { TopicSync } from "./TopicSync.js";
 import { RoomLinks } from "./RoomLinks.js";
 
 const log = getLogger("bridge");
@@ -98,16 +103,25 @@ export class BridgeApp {
     this.appService.finishRoutes();
     log.info("Appservice listening", { address: config.appservice.bindAddress, port: config.appservice.port });
 
-    const ghosts = new Ghosts(this.matrixBridge, this.store, config.homeserver.domain);
+    const ghosts = new Ghosts(this.matrixBridge, this.store, config);
+    const bot = () => this.matrixBridge.getIntent();
+    const notice = async (roomId: string, text: string) => {
+      await bot().sendMessage(roomId, { msgtype: "m.notice", body: text });
+    };
+    const displayNameOf = async (userId: string) => {
+      const profile = await bot().getProfileInfo(userId, "displayname").catch(() => null);
+      return profile?.displayname ?? null;
+    };
     const ircToMatrix = new IrcToMatrix(config, this.links, ghosts, this.roomQueue);
-    const membership = new MembershipSync(config, this.links, ghosts, this.roomQueue, async (roomId) =>
-      Object.keys(await this.matrixBridge.getBot().getJoinedMembers(roomId)),
-    );
+    const membership = new MembershipSync(config, this.links, ghosts, this.roomQueue, async (roomId) => Object.keys(await this.matrixBridge.getBot().getJoinedMembers(roomId)));
     ircToMatrix.onGhostInRoom = (roomId, userId) => membership.noteGhost(roomId, userId);
+    const portals = new Portals(config, this.links, this.pools, bot, (pool, channelName) => membership.syncLinked(pool, channelName));
+    const topics = new TopicSync(config, this.links, this.pools, ghosts, this.roomQueue, { bot, notice });
+    const moderation = new Moderation(config, this.links, this.pools, ghosts, membership, portals, { bot, notice, notifyUser: (u, t) => this.notifyUser(u, t) });
+    const pms = new PrivateMessages(config, this.store, this.pools, ghosts, this.roomQueue);
     for (const [networkId, network] of Object.entries(config.networks)) {
-      const pool = new NetworkPool(networkId, network, this.store);
-      ircToMatrix.attach(pool);
-      membership.attach(pool);
+      const pool = new NetworkPool(networkId, network, this.store, displayNameOf);
+      for (const part of [ircToMatrix, membership, topics, moderation, pms]) part.attach(pool);
       pool.on("userNotice", (userId, text) => this.notifyUser(userId, text));
       this.pools.set(networkId, pool);
     }
@@ -122,25 +136,35 @@ export class BridgeApp {
       await this.identServer.listen(config.ident.port, config.ident.bindAddress);
     }
     this.matrixToIrc = new MatrixToIrc(config, this.links, this.pools, this.roomQueue, {
-      notice: async (roomId, text) => {
-        await this.matrixBridge.getIntent().sendMessage(roomId, { msgtype: "m.notice", body: text });
-      },
+      notice,
       sendAsIrcUser: async (networkId, nick, roomId, content) => {
         const intent = await ghosts.intentFor(networkId, config.networks[networkId], nick, this.pools.get(networkId)?.bot.caseMapping);
         await intent.sendMessage(roomId, content);
       },
-      displayNameOf: async (userId) => {
-        const profile = await this.matrixBridge.getIntent().getProfileInfo(userId, "displayname").catch(() => null);
-        return profile?.displayname ?? null;
+      removeFromRoom: async (roomId, userId, reason) => {
+        await bot().kick(roomId, userId, reason);
       },
     });
+    const events = new MatrixEvents({
+      botUserId: this.botUserId,
+      isBridgeUser: (userId) => this.isBridgeUser(userId),
+      links: this.links,
+      matrixToIrc: this.matrixToIrc,
+      topics,
+      moderation,
+      pms,
+      botJoin: async (roomId) => void (await bot().join(roomId)),
+      usedRoom: (userId, roomId) => this.noticeRooms.set(userId, roomId),
+    });
+    this.appService.aliasQuery = (alias) => portals.onAliasQuery(alias);
+    this.appService.userQuery = (userId) => this.onUserQuery(ghosts, userId);
 
     const storeLinks = (links: MessageLink[]) =>
       void this.store.putMessageLinks(links).catch((err: Error) => log.warn("Could not store message links", { error: err.message }));
     ircToMatrix.onLinked = storeLinks;
     this.matrixToIrc.onLinked = storeLinks;
 
-    this.appService.setSink((event) => this.onMatrixEvent(event));
+    this.appService.setSink((event) => events.handle(event));
     await this.appService.replayJournal();
     const prune = () =>
       Promise.all([this.store.pruneTransactions(TXN_RETENTION_MS), this.store.pruneMessageLinks(MESSAGE_LINK_RETENTION_MS)]).catch((err: Error) =>
@@ -206,32 +230,13 @@ export class BridgeApp {
     }
   }
 
-  private async onMatrixEvent(event: MatrixEvent): Promise<void> {
-    const sender = event.sender as string | undefined;
-    const roomId = event.room_id;
-    if (!sender || !roomId || this.isBridgeUser(sender)) return;
-    const linked = this.links.channelsOf(roomId).length > 0;
-    if (event.type === "m.room.member") {
-      const membership = (event.content as { membership?: string } | undefined)?.membership;
-      const previous = (event.unsigned as { prev_content?: { membership?: string } } | undefined)?.prev_content?.membership;
-      if (event.state_key === this.botUserId && membership === "invite" && linked) {
-        await this.matrixBridge.getIntent().join(roomId);
-      } else if (event.state_key === sender && membership === "join" && previous !== "join" && linked) {
-        this.noticeRooms.set(sender, roomId);
-        await this.matrixToIrc.onJoin(roomId, sender);
-      } else if ((membership === "leave" || membership === "ban") && previous === "join" && linked) {
-        const target = event.state_key as string;
-        if (this.isBridgeUser(target)) return;
-        const reason = (event.content as { reason?: string }).reason;
-        const why = target === sender ? "Left the Matrix room" : `${membership === "ban" ? "Banned" : "Kicked"} in Matrix by ${sender}${reason ? `: ${reason}` : ""}`;
-        this.matrixToIrc.onLeave(roomId, target, why);
-      }
-      return;
-    }
-    if (event.type === "m.room.message") {
-      if (linked) this.noticeRooms.set(sender, roomId);
-      await this.matrixToIrc.onMessage(event);
-    }
+  /** The homeserver asks whether a ghost exists (e.g. before a DM invite): it does for any valid nick. */
+  private async onUserQuery(ghosts: Ghosts, userId: string): Promise<boolean> {
+    const ghost = ghosts.parse(userId);
+    const pool = ghost && this.pools.get(ghost.networkId);
+    if (!ghost || !pool) return false;
+    await ghosts.intentFor(ghost.networkId, pool.config, ghost.nick, pool.bot.caseMapping);
+    return true;
   }
 
   /** Stops taking transactions, lets work in hand finish (bounded), says QUIT on IRC, closes the store. */

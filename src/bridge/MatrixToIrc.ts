@@ -3,7 +3,7 @@
  * user's own IRC connection (opened and joined on first need), one line per line of the
  * body, in the room's order. When it cannot be delivered the sender is told in the room.
  */
-import type { BridgeConfig, NetworkConfig } from "../config/schema.js";
+import type { BridgeConfig } from "../config/schema.js";
 import { toIrcLines } from "../format/lines.js";
 import { IrcFailure } from "../irc/errors.js";
 import type { IrcMessageKind } from "../irc/IrcConnection.js";
@@ -24,7 +24,8 @@ export interface MatrixSide {
   notice(roomId: string, text: string): Promise<void>;
   /** Sends a message into a room as the ghost of an IRC nick (here: a Matrix user's puppet). */
   sendAsIrcUser(networkId: string, nick: string, roomId: string, content: Record<string, unknown>): Promise<void>;
-  displayNameOf(userId: string): Promise<string | null>;
+  /** Removes a Matrix user from a room (the bridge bot kicks them). */
+  removeFromRoom(roomId: string, userId: string, reason: string): Promise<void>;
 }
 
 interface MessageContent {
@@ -89,11 +90,6 @@ export class MatrixToIrc {
     }
   }
 
-  /** The user's display name, fetched only when the network's nick template uses it. */
-  private displayNameFor(network: NetworkConfig, userId: string): Promise<string | null> {
-    return network.puppetNickTemplate.includes("$DISPLAY") ? this.matrix.displayNameOf(userId) : Promise.resolve(null);
-  }
-
   /** A Matrix user left a linked room, or was kicked or banned from it: their puppet parts. */
   onLeave(roomId: string, userId: string, reason: string): void {
     for (const ref of this.links.channelsOf(roomId)) this.pools.get(ref.networkId)?.part(userId, ref.channelName, reason);
@@ -107,13 +103,15 @@ export class MatrixToIrc {
         const network = this.config.networks[ref.networkId];
         if (!pool || !network) return;
         try {
-          const displayName = await this.displayNameFor(network, userId);
-          await pool.join(userId, displayName, ref.channelName, this.links.keyOf(ref.networkId, ref.channel));
+          await pool.join(userId, ref.channelName, this.links.keyOf(ref.networkId, ref.channel));
         } catch (err) {
+          const reason = `you could not join ${ref.channelName} on ${network.name}: ${(err as Error).message}`;
           log.warn("Puppet could not join", { roomId, userId, channel: ref.channelName, error: (err as Error).message });
-          await this.matrix
-            .notice(roomId, `${userId}: you could not join ${ref.channelName} on ${network.name}: ${(err as Error).message}`)
-            .catch(() => undefined);
+          await this.matrix.notice(roomId, `${userId}: ${reason}`).catch(() => undefined);
+          // Refusals (banned, invite-only, full, bad key) would leave the user in a room whose channel they are not in.
+          if (network.membership.removeOnJoinFailure && err instanceof IrcFailure && err.fatal) {
+            await this.matrix.removeFromRoom(roomId, userId, reason).catch((e: Error) => log.warn("Could not remove a user who cannot join", { roomId, userId, error: e.message }));
+          }
         }
       }),
     );
@@ -133,9 +131,8 @@ export class MatrixToIrc {
     if (!pool || !network) return { delivered: Promise.resolve() };
     const failed = (err: Error) => this.reportFailure(roomId, sender, ref, network.name, err);
     try {
-      const displayName = await this.displayNameFor(network, sender);
       const channelKey = this.links.keyOf(ref.networkId, ref.channel);
-      const { delivered } = await pool.enqueue(sender, displayName, { channelName: ref.channelName, channelKey, kind, lines });
+      const { delivered } = await pool.enqueue(sender, { target: ref.channelName, channelKey, kind, lines });
       const linked = (msgids: (string | null)[]) => {
         metrics.messagesRelayed.inc({ direction: "matrix_to_irc", network: ref.networkId });
         const at = Date.now();

@@ -48,6 +48,16 @@ export class MembershipSync {
     });
   }
 
+  /** A room was just linked to a channel the bot is in: its members come in. */
+  syncLinked(pool: NetworkPool, channelName: string): void {
+    if (this.config.networks[pool.networkId].membership.syncOnJoin) void this.syncChannel(pool, channelName, pool.roster.membersOf(channelName));
+  }
+
+  /** A ghost was removed from a room by someone in Matrix; IRC's own leave needs no mirroring then. */
+  forgetGhost(roomId: string, userId: string): void {
+    this.ghostsInRoom.get(roomId)?.delete(userId);
+  }
+
   /** A ghost is in a room (it spoke there, or the bridge put it there). */
   noteGhost(roomId: string, userId: string): void {
     this.tracked(roomId).add(userId);

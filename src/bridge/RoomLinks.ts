@@ -48,6 +48,17 @@ export class RoomLinks {
     for (const link of await this.store.getRoomLinks()) this.index(link);
   }
 
+  /** Links a room to a channel (a portal or plumbed room), in the store and here. */
+  async add(link: RoomLink): Promise<void> {
+    await this.store.upsertRoomLink(link);
+    this.index(link);
+  }
+
+  /** The portal room the bridge made for a channel, if any. */
+  portalRoomOf(networkId: string, foldedChannel: string): string | null {
+    return (this.byChannel.get(channelKey(networkId, foldedChannel)) ?? []).find((l) => l.origin === "portal")?.roomId ?? null;
+  }
+
   private index(link: RoomLink): void {
     const add = (map: Map<string, RoomLink[]>, key: string) => map.set(key, [...(map.get(key) ?? []), link]);
     add(this.byRoom, link.roomId);

@@ -98,6 +98,29 @@ const membership = z
     syncOnJoin: z.boolean().default(true),
     ghostJoinsPerSecond: z.number().positive().default(10),
     netsplitTimeoutMs: z.number().int().min(0).default(5 * 60_000),
+    removeOnJoinFailure: z.boolean().default(false),
+  })
+  .strict();
+
+/** Channel patterns for allow/deny lists: a channel name where `*` and `?` are wildcards. */
+const channelPattern = z.string().regex(/^[#&!+*?][^\s,\x07]*$/, "expected a channel name or pattern such as #rust or #rust-*");
+
+const portals = z
+  .object({
+    enabled: z.boolean().default(true),
+    allow: z.array(channelPattern).default([]),
+    deny: z.array(channelPattern).default([]),
+    joinRule: z.enum(["public", "invite"]).default("public"),
+    publish: z.boolean().default(true),
+    federate: z.boolean().default(true),
+    roomVersion: z.string().regex(/^[a-z0-9.-]+$/, "expected a room version such as 12").nullable().default(null),
+  })
+  .strict();
+
+const privateMessages = z
+  .object({
+    enabled: z.boolean().default(true),
+    federate: z.boolean().default(true),
   })
   .strict();
 
@@ -131,6 +154,8 @@ const network = z
     sendRate: sendRate.prefault({}),
     pool: pool.prefault({}),
     membership: membership.prefault({}),
+    portals: portals.prefault({}),
+    privateMessages: privateMessages.prefault({}),
     ipv6Prefix: z
       .string()
       .regex(/^[0-9a-fA-F:]+\/(\d{1,3})$/, "expected an IPv6 prefix such as 2001:db8:1234::/64")

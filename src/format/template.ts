@@ -54,3 +54,14 @@ export function templateRegex(sigil: "@" | "#", template: string, domain: string
   const body = template.split(/\$[A-Z]+/).map(escapeRegex).join(".*");
   return `${sigil}${body}:${escapeRegex(domain)}`;
 }
+
+/**
+ * Reads `$VAR` back out of an ID made from a template (`#irc_libera_$CHANNEL` → the channel of
+ * `#irc_libera_#rust:example.org`); null when the ID is not one of the template's.
+ */
+export function readTemplate(sigil: "@" | "#", template: string, variable: string, domain: string, id: string): string | null {
+  const [before, after] = template.split(`$${variable}`);
+  if (after === undefined) return null;
+  const re = new RegExp(`^${escapeRegex(sigil + before)}(.+)${escapeRegex(after)}:${escapeRegex(domain)}$`);
+  return re.exec(id)?.[1] ?? null;
+}

@@ -51,6 +51,16 @@ export class ChannelRoster extends EventEmitter<{ change: [MembershipChange]; na
     connection.on("disconnected", () => this.members.clear());
   }
 
+  /** The nicks in a channel, as written. */
+  membersOf(channel: string): string[] {
+    return [...(this.members.get(this.connection.casefold(channel))?.values() ?? [])];
+  }
+
+  /** A nick as the channel's member list writes it, or as given when not there. */
+  nickIn(channel: string, nick: string): string {
+    return this.members.get(this.connection.casefold(channel))?.get(this.connection.casefold(nick)) ?? nick;
+  }
+
   private channel(name: string): Map<string, string> {
     const folded = this.connection.casefold(name);
     let nicks = this.members.get(folded);

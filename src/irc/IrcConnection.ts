@@ -12,6 +12,7 @@ import { SendPacer } from "./SendPacer.js";
 import { IrcFailure } from "./errors.js";
 import { classifyCloseReason, type ConnectScheduler } from "./ConnectScheduler.js";
 import { QuietTransport } from "./QuietTransport.js";
+import { EchoTracker } from "./EchoTracker.js";
 
 const log = getLogger("irc/connection");
 
@@ -31,6 +32,8 @@ export interface IrcMessage {
 
 export interface IrcConnectionOptions {
   networkId: string;
+  /** The network's display name, for messages to users. */
+  networkName: string;
   host: string;
   port: number;
   tls: boolean;
@@ -58,8 +61,8 @@ export interface IrcConnectionOptions {
 const JOIN_ERRORS = new Set(["channel_is_full", "invite_only_channel", "banned_from_channel", "bad_channel_key", "too_many_channels"]);
 const FATAL_ERRORS = new Set(["banned_from_network", "password_mismatch"]);
 const MAX_NICK_ATTEMPTS = 10;
-/** How long a sent line waits for its echo (echo-message) before it counts as sent anyway. */
-const ECHO_TIMEOUT_MS = 10_000;
+/** Answers to TOPIC and KICK that mean "not allowed" or "no such target". */
+const COMMAND_ERRORS = new Set(["chanop_privs_needed", "not_on_channel", "user_not_in_channel", "no_such_nick", "no_such_channel"]);
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_MAX_MS = 60_000;
 
@@ -71,9 +74,28 @@ export type RawMembership =
   | { type: "quit"; nick: string; reason: string }
   | { type: "nick"; nick: string; newNick: string };
 
+/** What a WHOIS found, or null when the nick is not on IRC. */
+export interface WhoisResult {
+  nick: string;
+  ident: string;
+  hostname: string;
+  realName: string;
+  account: string | null;
+  channels: string[];
+  server: string | null;
+  away: string | null;
+  idleSeconds: number | null;
+}
+
 export interface IrcConnectionEvents {
   membership: [RawMembership];
   message: [IrcMessage];
+  /** A channel's topic was changed (`nick` set) or reported (`nick` null). */
+  topic: [{ channel: string; topic: string; nick: string | null }];
+  /** Someone invited this connection's user to a channel. */
+  invited: [{ channel: string; by: string }];
+  /** This connection's user was kicked from a channel. */
+  kicked: [{ channel: string; by: string; reason: string }];
   registered: [string];
   disconnected: [string];
   /** The server refused us for good (ban, bad password): no more reconnects. */
@@ -91,8 +113,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private lastError = "";
-  /** Lines sent and not yet echoed back by the server, oldest first (echo-message). */
-  private readonly awaitingEcho: { target: string; rest: string; done: (msgid: string | null) => void }[] = [];
+  private readonly echoes = new EchoTracker((name) => this.casefold(name));
 
   constructor(readonly options: IrcConnectionOptions) {
     super();
@@ -160,7 +181,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     const client = this.client;
     const relay = (kind: IrcMessageKind) => (e: MessageEvent) => {
       if (e.from_server || !e.nick) return;
-      if (this.isSelf(e.nick)) this.onEcho(e);
+      if (this.isSelf(e.nick)) this.echoes.onEcho(e.target, e.message, e.tags?.msgid ?? null);
       this.emit("message", { kind, nick: e.nick, ident: e.ident, hostname: e.hostname, target: e.target, text: e.message, tags: e.tags ?? {}, receivedAt: Date.now() });
     };
     client.on("privmsg", relay("privmsg"));
@@ -175,8 +196,11 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       else this.emit("membership", { type: "part", nick: e.nick, channel: e.channel, reason: e.message });
     });
     client.on("kick", (e: { kicked: string; nick: string; channel: string; message: string }) => {
-      if (this.isSelf(e.kicked)) this.joined.delete(this.casefold(e.channel));
-      else this.emit("membership", { type: "kick", nick: e.kicked, channel: e.channel, reason: `kicked by ${e.nick}: ${e.message}` });
+      if (this.isSelf(e.kicked)) {
+        this.joined.delete(this.casefold(e.channel));
+        this.wanted.delete(this.casefold(e.channel));
+        this.emit("kicked", { channel: e.channel, by: e.nick, reason: e.message });
+      } else this.emit("membership", { type: "kick", nick: e.kicked, channel: e.channel, reason: `kicked by ${e.nick}: ${e.message}` });
     });
     client.on("quit", (e: { nick: string; message: string }) => {
       if (!this.isSelf(e.nick)) this.emit("membership", { type: "quit", nick: e.nick, reason: e.message });
@@ -187,8 +211,15 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     client.on("userlist", (e: { channel: string; users: { nick: string }[] }) => {
       this.emit("membership", { type: "names", channel: e.channel, nicks: e.users.map((u) => u.nick) });
     });
+    client.on("topic", (e: { channel: string; topic: string; nick?: string }) => {
+      this.emit("topic", { channel: e.channel, topic: e.topic, nick: e.nick ?? null });
+    });
+    client.on("invite", (e: { nick: string; invited: string; channel: string }) => {
+      if (this.isSelf(e.invited)) this.emit("invited", { channel: e.channel, by: e.nick });
+    });
     client.on("irc error", (e: IrcErrorEvent) => {
       this.lastError = e.reason ?? e.error;
+      if (e.error === "no_such_nick" && e.nick) this.echoes.onNoSuchNick(e.nick, this.options.networkName);
     });
     client.on("socket error", (err: Error) => {
       this.lastError = err.message;
@@ -302,7 +333,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     const wasConnected = this.state === "connected";
     this.joined.clear();
     this.pacer.clear(new IrcFailure("disconnected", "the IRC connection was lost"));
-    for (const entry of this.awaitingEcho.splice(0)) entry.done(null);
+    this.echoes.clear();
     if (this.state === "stopped") return;
     this.state = "disconnected";
     if (wasConnected) {
@@ -341,43 +372,134 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     }
   }
 
+  /**
+   * Sends a command and waits for its answer: `listen` gets each event of the named kinds and
+   * settles the exchange by returning a result (not undefined) or throwing. A closed
+   * connection or no answer in time rejects.
+   */
+  private exchange<T>(what: string, events: string[], listen: (event: string, e: any) => T | undefined, send: () => void, timeoutMs = this.options.connectTimeoutMs): Promise<T> {
+    const client = this.client;
+    return new Promise<T>((resolve, reject) => {
+      const handlers = events.map((name) => {
+        const handler = (e: unknown) => {
+          let result: T | undefined;
+          try {
+            result = listen(name, e);
+          } catch (err) {
+            cleanup();
+            return reject(err);
+          }
+          if (result === undefined) return;
+          cleanup();
+          resolve(result);
+        };
+        client.on(name, handler);
+        return [name, handler] as const;
+      });
+      const onClose = () => {
+        cleanup();
+        reject(new IrcFailure("disconnected", `the connection closed while ${what}`));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new IrcFailure("timeout", `no answer from the server when ${what}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        for (const [name, handler] of handlers) client.off(name, handler);
+        client.off("close", onClose);
+      };
+      client.on("close", onClose);
+      send();
+    });
+  }
+
   /** Joins a channel; resolves when the server confirms, rejects with its reason. */
   join(name: string, key: string | null = null, timeoutMs = this.options.connectTimeoutMs): Promise<void> {
     const folded = this.casefold(name);
     this.wanted.set(folded, { name, key });
     if (this.joined.has(folded)) return Promise.resolve();
-    const client = this.client;
-    return new Promise<void>((resolve, reject) => {
-      const cleanup = () => {
-        clearTimeout(timer);
-        client.off("join", onJoin);
-        client.off("irc error", onError);
-        client.off("close", onClose);
-      };
-      const onJoin = (e: JoinEvent) => {
-        if (!this.isSelf(e.nick) || this.casefold(e.channel) !== folded) return;
-        cleanup();
-        resolve();
-      };
-      const onError = (e: IrcErrorEvent) => {
-        if (!e.channel || this.casefold(e.channel) !== folded || !JOIN_ERRORS.has(e.error)) return;
-        cleanup();
+    const joining = this.exchange<true>(
+      `joining ${name}`,
+      ["join", "irc error"],
+      (event, e) => {
+        if (event === "join") return this.isSelf(e.nick) && this.casefold(e.channel) === folded ? true : undefined;
+        if (!e.channel || this.casefold(e.channel) !== folded || !JOIN_ERRORS.has(e.error)) return undefined;
         this.wanted.delete(folded);
-        reject(new IrcFailure(e.error, `cannot join ${name}: ${e.reason ?? e.error}`, true));
-      };
-      const onClose = () => {
-        cleanup();
-        reject(new IrcFailure("disconnected", `the connection closed while joining ${name}`));
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new IrcFailure("join_timeout", `no answer from the server when joining ${name}`));
-      }, timeoutMs);
-      client.on("join", onJoin);
-      client.on("irc error", onError);
-      client.on("close", onClose);
-      client.join(name, key ?? undefined);
-    });
+        throw new IrcFailure(e.error, `cannot join ${name}: ${e.reason ?? e.error}`, true);
+      },
+      () => this.client.join(name, key ?? undefined),
+      timeoutMs,
+    );
+    return joining.then(
+      () => undefined,
+      (err: IrcFailure) => {
+        throw err.code === "timeout" ? new IrcFailure("join_timeout", err.message) : err;
+      },
+    );
+  }
+
+  /** Sets a channel's topic; resolves once the server has announced it, rejects with its reason (e.g. not a channel operator). */
+  setTopic(channel: string, topic: string): Promise<void> {
+    const folded = this.casefold(channel);
+    return this.exchange<true>(
+      `setting the topic of ${channel}`,
+      ["topic", "irc error"],
+      (event, e) => {
+        if (event === "topic") return e.nick && this.isSelf(e.nick) && this.casefold(e.channel) === folded ? true : undefined;
+        return this.commandError(e, channel);
+      },
+      () => this.client.raw("TOPIC", channel, topic),
+    ).then(() => undefined);
+  }
+
+  /** Kicks `nick` from a channel; resolves once the server has announced it, rejects with its reason. */
+  kick(channel: string, nick: string, reason: string): Promise<void> {
+    const folded = this.casefold(channel);
+    return this.exchange<true>(
+      `kicking ${nick} from ${channel}`,
+      ["kick", "irc error"],
+      (event, e) => {
+        if (event === "kick") return this.isSelf(e.nick) && this.casefold(e.channel) === folded && this.casefold(e.kicked) === this.casefold(nick) ? true : undefined;
+        return this.commandError(e, channel);
+      },
+      () => this.client.raw("KICK", channel, nick, reason),
+    ).then(() => undefined);
+  }
+
+  /** An error answer to a channel command, as an IrcFailure to throw (undefined when it is about something else). */
+  private commandError(e: IrcErrorEvent, channel: string): undefined {
+    if (!COMMAND_ERRORS.has(e.error)) return undefined;
+    // irc-framework reads ERR_USERNOTINCHANNEL's parameters one place off, so its channel is not checked.
+    if (e.error !== "user_not_in_channel" && e.error !== "no_such_nick" && e.channel && this.casefold(e.channel) !== this.casefold(channel)) return undefined;
+    throw new IrcFailure(e.error, e.reason ?? e.error, true);
+  }
+
+  /** The topic and modes of a channel, asked of the server now. */
+  async channelInfo(channel: string): Promise<{ topic: string; modes: string }> {
+    const folded = this.casefold(channel);
+    const same = (e: { channel?: string }) => e.channel !== undefined && this.casefold(e.channel) === folded;
+    const topic = this.exchange<string>(`asking the topic of ${channel}`, ["topic"], (_, e) => (same(e) && !e.nick ? e.topic : undefined), () => this.client.raw("TOPIC", channel));
+    const modes = this.exchange<string>(`asking the modes of ${channel}`, ["channel info"], (_, e) => (same(e) && e.raw_modes !== undefined ? e.raw_modes : undefined), () => this.client.raw("MODE", channel));
+    return { topic: await topic, modes: await modes };
+  }
+
+  /** WHOIS: what the server says about `nick`, or null when no such nick is on IRC. */
+  async whois(nick: string): Promise<WhoisResult | null> {
+    const folded = this.casefold(nick);
+    const e = await this.exchange<Record<string, any>>(`looking up ${nick}`, ["whois"], (_, e) => (this.casefold(e.nick ?? "") === folded ? e : undefined), () => this.client.raw("WHOIS", nick));
+    if (e.error || !e.ident) return null;
+    return {
+      nick: e.nick,
+      ident: e.ident,
+      hostname: e.hostname,
+      realName: e.real_name ?? "",
+      account: e.account ?? null,
+      channels: typeof e.channels === "string" ? e.channels.trim().split(/\s+/).filter(Boolean) : [],
+      server: e.server ?? null,
+      away: e.away ?? null,
+      idleSeconds: e.idle !== undefined ? Number(e.idle) : null,
+    };
   }
 
   /** Leaves a channel (and stops rejoining it after reconnects). */
@@ -394,40 +516,13 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
    */
   async send(kind: IrcMessageKind, target: string, text: string): Promise<string | null> {
     if (this.state !== "connected") throw new IrcFailure("disconnected", "not connected to IRC");
-    const echoed = this.client.network.cap.isEnabled("echo-message") ? this.expectEcho(target, text) : null;
+    const echoed = this.client.network.cap.isEnabled("echo-message") ? this.echoes.expect(target, text) : null;
     await this.pacer.send(() => {
       if (kind === "action") this.client.action(target, text);
       else if (kind === "notice") this.client.notice(target, text);
       else this.client.say(target, text);
     });
     return echoed ? echoed : null;
-  }
-
-  private expectEcho(target: string, text: string): Promise<string | null> {
-    return new Promise((resolve) => {
-      const entry = { target: this.casefold(target), rest: text, done: (msgid: string | null) => resolve(msgid) };
-      const timer = setTimeout(() => {
-        const i = this.awaitingEcho.indexOf(entry);
-        if (i >= 0) this.awaitingEcho.splice(i, 1);
-        resolve(null);
-      }, ECHO_TIMEOUT_MS);
-      entry.done = (msgid) => {
-        clearTimeout(timer);
-        resolve(msgid);
-      };
-      this.awaitingEcho.push(entry);
-    });
-  }
-
-  /** Our own line came back: the oldest line sent to that target is confirmed (long lines echo in parts). */
-  private onEcho(e: MessageEvent): void {
-    const target = this.casefold(e.target);
-    const entry = this.awaitingEcho.find((p) => p.target === target);
-    if (!entry || !entry.rest.startsWith(e.message)) return;
-    entry.rest = entry.rest.slice(e.message.length).trimStart();
-    if (entry.rest.length > 0) return;
-    this.awaitingEcho.splice(this.awaitingEcho.indexOf(entry), 1);
-    entry.done(e.tags?.msgid ?? null);
   }
 
   /** Says goodbye and stops for good (no reconnect). */

@@ -56,6 +56,14 @@ export interface PoolEvents {
   membership: [MembershipChange];
   /** The full member list of a channel, when the bot joins it. */
   names: [string, string[]];
+  /** A channel's topic changed on IRC (seen by the bot). */
+  topic: [{ channel: string; topic: string; nick: string }];
+  /** A private message to a Matrix user's puppet (user ID, message). */
+  privateLine: [string, IrcMessage];
+  /** A Matrix user's puppet was kicked from a channel on IRC. */
+  puppetKicked: [string, { channel: string; by: string; reason: string }];
+  /** Someone on IRC invited a Matrix user's puppet to a channel. */
+  puppetInvited: [string, { channel: string; by: string }];
 }
 
 export class NetworkPool extends EventEmitter<PoolEvents> {
@@ -77,6 +85,8 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     readonly networkId: string,
     readonly config: NetworkConfig,
     private readonly store: DataStore,
+    /** A Matrix user's display name, asked only when the nick template uses $DISPLAY. */
+    private readonly displayNameOf: (userId: string) => Promise<string | null> = async () => null,
   ) {
     super();
     const { pool } = config;
@@ -88,12 +98,16 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     this.roster = new ChannelRoster(this.bot);
     this.roster.on("change", (change) => this.emit("membership", change));
     this.roster.on("names", (channel, nicks) => this.emit("names", channel, nicks));
+    this.bot.on("topic", ({ channel, topic, nick }) => {
+      if (nick) this.emit("topic", { channel, topic, nick });
+    });
   }
 
   private createConnection(nick: string, username: string, realname: string, localAddress: string | null, quiet = true): IrcConnection {
     const c = this.config;
     const connection = new IrcConnection({
       networkId: this.networkId,
+      networkName: c.name,
       host: c.address,
       port: c.port,
       tls: c.tls.enabled,
@@ -180,7 +194,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
         return key === false ? [] : [{ name, key }];
       });
       if (channels.length === 0) continue;
-      void this.puppetFor(record.userId, null, false)
+      void this.puppetFor(record.userId, false)
         .then(async (puppet) => {
           await puppet.connection.connect();
           await Promise.all(channels.map(({ name, key }) => puppet.connection.join(name, key)));
@@ -201,21 +215,32 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
    * once it is queued, so the caller can keep messages in order; `delivered` settles when it
    * is on IRC or cannot be.
    */
-  async enqueue(userId: string, displayName: string | null, message: OutgoingMessage): Promise<{ delivered: Promise<(string | null)[]> }> {
-    const puppet = await this.puppetFor(userId, displayName, true);
+  async enqueue(userId: string, message: OutgoingMessage): Promise<{ delivered: Promise<(string | null)[]> }> {
+    const puppet = await this.puppetFor(userId, true);
     const delivered = puppet.outbox.send(message).then((msgids) => {
-      this.rememberChannel(puppet, message.channelName);
+      if (isChannelName(message.target, puppet.connection.chanTypes)) this.rememberChannel(puppet, message.target);
       return msgids;
     });
     return { delivered };
   }
 
   /** Connects the user (if needed) and joins a channel; rejects with the server's reason. */
-  async join(userId: string, displayName: string | null, channelName: string, key: string | null): Promise<void> {
-    const puppet = await this.puppetFor(userId, displayName, true);
+  async join(userId: string, channelName: string, key: string | null): Promise<IrcConnection> {
+    const puppet = await this.puppetFor(userId, true);
     await puppet.connection.connect();
     await puppet.connection.join(channelName, key);
     this.rememberChannel(puppet, channelName);
+    return puppet.connection;
+  }
+
+  /** Sets a channel's topic as the user; rejects with the server's reason (e.g. not a channel operator). */
+  async setTopic(userId: string, channelName: string, key: string | null, topic: string): Promise<void> {
+    await (await this.join(userId, channelName, key)).setTopic(channelName, topic);
+  }
+
+  /** Kicks `nick` from a channel as the user; rejects with the server's reason. */
+  async kick(userId: string, channelName: string, key: string | null, nick: string, reason: string): Promise<void> {
+    await (await this.join(userId, channelName, key)).kick(channelName, nick, reason);
   }
 
   /** The IRC nick a Matrix user's puppet has now, if connected. */
@@ -226,7 +251,12 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
 
   /** The user's puppet leaves a channel (they left or were removed from its room). */
   part(userId: string, channelName: string, message: string): void {
-    const puppet = this.puppets.get(userId);
+    this.forgetChannel(userId, channelName);
+    this.puppets.get(userId)?.connection.part(channelName, message);
+  }
+
+  /** The user's puppet is no longer to be in a channel (it left, or was kicked). */
+  private forgetChannel(userId: string, channelName: string): void {
     const record = this.records.get(userId);
     if (record) {
       const folded = this.bot.casefold(channelName);
@@ -236,7 +266,6 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
         this.persist(record);
       }
     }
-    puppet?.connection.part(channelName, message);
   }
 
   /** The ident (RFC 1413) answer for a connection of ours, by its ports. */
@@ -248,12 +277,12 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     return null;
   }
 
-  private async puppetFor(userId: string, displayName: string | null, active: boolean): Promise<Puppet> {
+  private async puppetFor(userId: string, active: boolean): Promise<Puppet> {
     let puppet = this.puppets.get(userId);
     if (!puppet) {
       let creating = this.creating.get(userId);
       if (!creating) {
-        creating = this.createPuppet(userId, displayName).finally(() => this.creating.delete(userId));
+        creating = this.createPuppet(userId).finally(() => this.creating.delete(userId));
         this.creating.set(userId, creating);
       }
       puppet = await creating;
@@ -262,10 +291,11 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     return puppet;
   }
 
-  private async createPuppet(userId: string, displayName: string | null): Promise<Puppet> {
+  private async createPuppet(userId: string): Promise<Puppet> {
     await this.makeRoom();
     const stored = this.records.get(userId);
     const localpart = userId.slice(1).split(":")[0];
+    const displayName = !stored && this.config.puppetNickTemplate.includes("$DISPLAY") ? await this.displayNameOf(userId) : null;
     const wantedNick = stored?.nick ?? sanitiseNick(fillTemplate(this.config.puppetNickTemplate, { LOCALPART: localpart, DISPLAY: displayName ?? localpart }));
     const username = stored?.username ?? uniqueUsername(usernameFor(userId), this.takenUsernames);
     const ipv6 = this.config.ipv6Prefix ? (stored?.ipv6 ?? allocateIpv6(this.config.ipv6Prefix, userId, this.takenAddresses)) : null;
@@ -288,6 +318,14 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       this.emit("userNotice", userId, `${this.config.name} refused your connection and the bridge will not retry: ${reason}`);
       this.remove(puppet);
     });
+    connection.on("message", (msg) => {
+      if (!isChannelName(msg.target, connection.chanTypes) && !connection.isSelf(msg.nick)) this.emit("privateLine", userId, msg);
+    });
+    connection.on("kicked", (kick) => {
+      this.forgetChannel(userId, kick.channel);
+      this.emit("puppetKicked", userId, kick);
+    });
+    connection.on("invited", (invite) => this.emit("puppetInvited", userId, invite));
     this.puppets.set(userId, puppet);
     return puppet;
   }

@@ -4,11 +4,13 @@
  * they go out in the order they were sent. A message that cannot wait (queue full, too
  * old, the server refused the user for good) fails with a reason the user is told.
  */
+import { isChannelName } from "../format/ircText.js";
 import { IrcFailure } from "./errors.js";
 import type { IrcConnection, IrcMessageKind } from "./IrcConnection.js";
 
 export interface OutgoingMessage {
-  channelName: string;
+  /** A channel (joined first if need be) or a nick (a private message). */
+  target: string;
   channelKey: string | null;
   kind: IrcMessageKind;
   lines: string[];
@@ -54,8 +56,8 @@ export class Outbox {
       if (remaining <= 0) throw new IrcFailure("expired", "your IRC connection did not come back in time");
       try {
         await this.connection.whenConnected(remaining);
-        await this.connection.join(message.channelName, message.channelKey);
-        for (; next < message.lines.length; next++) msgids.push(await this.connection.send(message.kind, message.channelName, message.lines[next]));
+        if (isChannelName(message.target, this.connection.chanTypes)) await this.connection.join(message.target, message.channelKey);
+        for (; next < message.lines.length; next++) msgids.push(await this.connection.send(message.kind, message.target, message.lines[next]));
       } catch (err) {
         if (!(err instanceof IrcFailure) || err.fatal || !["disconnected", "join_timeout"].includes(err.code)) throw err;
       }

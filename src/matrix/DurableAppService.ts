@@ -11,6 +11,8 @@
  *   across restarts (the library remembers only the last ID, in memory).
  * - Malformed requests get a 4xx with a Matrix error code; missing routes a 404 M_UNRECOGNIZED.
  * - `POST /_matrix/app/v1/ping` is answered (the library does not).
+ * - Alias and user queries go to handlers that say whether the alias or user now exists:
+ *   200 or 404 M_NOT_FOUND (the library answers 200 even when its handler fails).
  */
 import { timingSafeEqual } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
@@ -25,6 +27,8 @@ const log = getLogger("matrix/appservice");
 export type MatrixEvent = Record<string, unknown> & { type?: string; room_id?: string; event_id?: string };
 /** Handles one event; resolves once it is bridged or its sender was told why not. */
 export type EventSink = (event: MatrixEvent) => Promise<void>;
+/** Answers an alias or user query: true once it exists (created if need be), false if it never will. */
+export type ExistenceQuery = (id: string) => Promise<boolean>;
 
 function isEventList(value: unknown): value is MatrixEvent[] {
   return Array.isArray(value) && value.every((e) => typeof e === "object" && e !== null && !Array.isArray(e));
@@ -32,6 +36,8 @@ function isEventList(value: unknown): value is MatrixEvent[] {
 
 export class DurableAppService extends AppService {
   private sink: EventSink | null = null;
+  aliasQuery: ExistenceQuery = async () => false;
+  userQuery: ExistenceQuery = async () => false;
   private readonly inFlightTxns = new Map<string, Promise<void>>();
   private readonly handling = new Set<Promise<void>>();
 
@@ -62,6 +68,18 @@ export class DurableAppService extends AppService {
       log.error("HTTP handler failed", { error: err.message });
       sendMatrixError(res, err.status && err.status < 500 ? err.status : 500, "M_UNKNOWN", "Internal error");
     });
+  }
+
+  /** Answers an alias or user query from the homeserver with 200, 404 or 500. */
+  async answerQuery(req: Request, res: Response, query: ExistenceQuery, id: string | undefined): Promise<void> {
+    if (!this.checkToken(req, res)) return;
+    try {
+      if (id && (await query(id))) res.json({});
+      else sendMatrixError(res, 404, "M_NOT_FOUND", `${id ?? "it"} is not handled by this bridge`);
+    } catch (err) {
+      log.error("Query failed", { id, error: (err as Error).message });
+      sendMatrixError(res, 500, "M_UNKNOWN", "The bridge could not answer the query");
+    }
   }
 
   /** Answers 401/403 itself and returns false when the request is not from the homeserver. */
@@ -149,8 +167,17 @@ export class DurableAppService extends AppService {
   }
 }
 
-// AppService binds `this.onTransaction` to its route in its constructor; the method is
-// private in its typings, so the override is installed on the prototype here.
+// AppService binds `this.onTransaction` (and the query handlers) to its routes in its
+// constructor; the methods are private in its typings, so the overrides are installed on the
+// prototype here.
+for (const [method, which] of [["onGetRoomAlias", "aliasQuery"], ["onGetUsers", "userQuery"]] as const) {
+  Object.defineProperty(DurableAppService.prototype, method, {
+    value(this: DurableAppService, req: Request, res: Response) {
+      const id = which === "aliasQuery" ? req.params.alias : req.params.userId;
+      return this.answerQuery(req, res, this[which], id);
+    },
+  });
+}
 Object.defineProperty(DurableAppService.prototype, "onTransaction", {
   value(this: DurableAppService, req: Request, res: Response) {
     this.handleTransaction(req, res).catch((err: Error) => {

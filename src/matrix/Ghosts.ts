@@ -3,9 +3,10 @@
  * the nick as display name (kept in the store so a restart does not set it again).
  */
 import type { Bridge, Intent } from "matrix-appservice-bridge";
-import type { NetworkConfig } from "../config/schema.js";
+import type { BridgeConfig, NetworkConfig } from "../config/schema.js";
 import type { CaseMapping } from "../format/casemap.js";
-import { ghostUserId } from "../format/template.js";
+import { isValidNick } from "../format/nick.js";
+import { ghostUserId, readTemplate, unescapeLocalpart } from "../format/template.js";
 import type { DataStore } from "../store/DataStore.js";
 
 export class Ghosts {
@@ -14,8 +15,22 @@ export class Ghosts {
   constructor(
     private readonly bridge: Bridge,
     private readonly store: DataStore,
-    private readonly domain: string,
+    private readonly config: BridgeConfig,
   ) {}
+
+  private get domain(): string {
+    return this.config.homeserver.domain;
+  }
+
+  /** The network and (casefolded) IRC nick a ghost's user ID stands for, or null if it is not a ghost. */
+  parse(userId: string): { networkId: string; nick: string } | null {
+    for (const [networkId, network] of Object.entries(this.config.networks)) {
+      const escaped = readTemplate("@", network.ghostUserTemplate, "NICK", this.domain, userId);
+      const nick = escaped === null ? null : unescapeLocalpart(escaped);
+      if (nick && isValidNick(nick)) return { networkId, nick };
+    }
+    return null;
+  }
 
   userIdFor(network: NetworkConfig, nick: string, mapping?: CaseMapping): string {
     return ghostUserId(network.ghostUserTemplate, nick, this.domain, mapping);

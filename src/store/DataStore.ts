@@ -36,6 +36,14 @@ export interface PuppetRecord {
   lastActiveAt: number;
 }
 
+/** The room where a Matrix user and an IRC nick talk privately. `nick` is casefolded. */
+export interface PmRoom {
+  roomId: string;
+  userId: string;
+  networkId: string;
+  nick: string;
+}
+
 /** A Matrix event and the IRC line(s) it is (msgid), for replies and edits across the bridge. */
 export interface MessageLink {
   roomId: string;
@@ -66,6 +74,12 @@ export interface DataStore {
   getPuppet(userId: string, networkId: string): Promise<PuppetRecord | null>;
   upsertPuppet(puppet: PuppetRecord): Promise<void>;
   getPuppets(networkId: string): Promise<PuppetRecord[]>;
+
+  /** The PM room of a Matrix user and an IRC nick (casefolded), if any. */
+  getPmRoom(userId: string, networkId: string, nick: string): Promise<PmRoom | null>;
+  getPmRoomById(roomId: string): Promise<PmRoom | null>;
+  /** Stores the PM room of a user and a nick, replacing an older one. */
+  setPmRoom(pm: PmRoom): Promise<void>;
 
   putMessageLinks(links: MessageLink[]): Promise<void>;
   getMessageLinkByEvent(eventId: string): Promise<MessageLink | null>;

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createRequire } from "node:module";
 import type Nedb from "@seald-io/nedb";
-import type { DataStore, GhostRecord, MessageLink, PendingEvent, PuppetRecord, RoomLink } from "./DataStore.js";
+import type { DataStore, GhostRecord, MessageLink, PendingEvent, PmRoom, PuppetRecord, RoomLink } from "./DataStore.js";
 
 // @seald-io/nedb is CommonJS whose typings declare an ES default export; require() gets the class.
 const Datastore = createRequire(import.meta.url)("@seald-io/nedb") as typeof Nedb.default;
@@ -12,7 +12,9 @@ const COMPACT_EVERY_MS = 10 * 60_000;
 
 type JournalDoc =
   | { _id: string; kind: "txn"; txnId: string; receivedAt: number; completedAt: number | null }
-  | { _id: string; kind: "event"; txnId: string; seq: number; receivedAt: number; event: Record<string, unknown> };
+  // The event is kept as JSON text: NeDB refuses field names with dots, which Matrix events
+  // are full of ("m.relates_to", "m.federate").
+  | { _id: string; kind: "event"; txnId: string; seq: number; receivedAt: number; event: string };
 
 function toPuppet(doc: PuppetRecord): PuppetRecord {
   const { userId, networkId, nick, username } = doc;
@@ -25,8 +27,14 @@ function toLink(doc: MessageLink | null): MessageLink | null {
   return { roomId, eventId, networkId, msgid, at };
 }
 
+function toPm(doc: PmRoom | null): PmRoom | null {
+  if (!doc) return null;
+  const { roomId, userId, networkId, nick } = doc;
+  return { roomId, userId, networkId, nick };
+}
+
 /**
- * NeDB files in the data directory: rooms.db, ghosts.db, puppets.db, messages.db and journal.db.
+ * NeDB files in the data directory: rooms.db, ghosts.db, puppets.db, pms.db, messages.db and journal.db.
  *
  * The journal holds a transaction's events from before it is acknowledged until each is
  * handled. A transaction and its events are written by one insert, which NeDB appends to
@@ -38,6 +46,7 @@ export class NedbDataStore implements DataStore {
   private readonly puppets: Datastore<PuppetRecord>;
   private readonly journal: Datastore<JournalDoc>;
   private readonly messages: Datastore<MessageLink>;
+  private readonly pms: Datastore<PmRoom>;
 
   constructor(private readonly dataDir: string) {
     const file = (name: string) => ({ filename: join(dataDir, name) });
@@ -46,10 +55,11 @@ export class NedbDataStore implements DataStore {
     this.puppets = new Datastore<PuppetRecord>(file("puppets.db"));
     this.journal = new Datastore<JournalDoc>(file("journal.db"));
     this.messages = new Datastore<MessageLink>(file("messages.db"));
+    this.pms = new Datastore<PmRoom>(file("pms.db"));
   }
 
   private all() {
-    return [this.rooms, this.ghosts, this.puppets, this.journal, this.messages] as Datastore<never>[];
+    return [this.rooms, this.ghosts, this.puppets, this.journal, this.messages, this.pms] as Datastore<never>[];
   }
 
   async open(): Promise<void> {
@@ -64,6 +74,8 @@ export class NedbDataStore implements DataStore {
     await this.journal.ensureIndexAsync({ fieldName: "txnId" });
     await this.messages.ensureIndexAsync({ fieldName: "eventId" });
     await this.messages.ensureIndexAsync({ fieldName: "msgid" });
+    await this.pms.ensureIndexAsync({ fieldName: "roomId" });
+    await this.pms.ensureIndexAsync({ fieldName: "userId" });
   }
 
   async close(): Promise<void> {
@@ -85,6 +97,19 @@ export class NedbDataStore implements DataStore {
 
   async removeRoomLink(roomId: string, networkId: string, channel: string): Promise<void> {
     await this.rooms.removeAsync({ roomId, networkId, channel }, { multi: true });
+  }
+
+  async getPmRoom(userId: string, networkId: string, nick: string): Promise<PmRoom | null> {
+    return toPm(await this.pms.findOneAsync({ userId, networkId, nick }));
+  }
+
+  async getPmRoomById(roomId: string): Promise<PmRoom | null> {
+    return toPm(await this.pms.findOneAsync({ roomId }));
+  }
+
+  async setPmRoom(pm: PmRoom): Promise<void> {
+    const { userId, networkId, nick } = pm;
+    await this.pms.updateAsync({ userId, networkId, nick }, { ...pm }, { upsert: true });
   }
 
   async getGhost(userId: string): Promise<GhostRecord | null> {
@@ -131,7 +156,7 @@ export class NedbDataStore implements DataStore {
 
   async recordTransaction(txnId: string, events: Record<string, unknown>[]): Promise<void> {
     const receivedAt = Date.now();
-    const docs: JournalDoc[] = events.map((event, seq) => ({ _id: `ev/${txnId}/${seq}`, kind: "event", txnId, seq, receivedAt, event }));
+    const docs: JournalDoc[] = events.map((event, seq) => ({ _id: `ev/${txnId}/${seq}`, kind: "event", txnId, seq, receivedAt, event: JSON.stringify(event) }));
     docs.push({ _id: `txn/${txnId}`, kind: "txn", txnId, receivedAt, completedAt: events.length === 0 ? receivedAt : null });
     await this.journal.insertAsync(docs);
   }
@@ -145,7 +170,7 @@ export class NedbDataStore implements DataStore {
 
   async getPendingEvents(): Promise<PendingEvent[]> {
     const docs = await this.journal.findAsync({ kind: "event" }).sort({ receivedAt: 1, seq: 1 });
-    return docs.flatMap((d) => (d.kind === "event" ? [{ txnId: d.txnId, seq: d.seq, event: d.event }] : []));
+    return docs.flatMap((d) => (d.kind === "event" ? [{ txnId: d.txnId, seq: d.seq, event: JSON.parse(d.event) as Record<string, unknown> }] : []));
   }
 
   async pruneTransactions(maxAgeMs: number): Promise<number> {

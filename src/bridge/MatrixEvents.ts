@@ -1,0 +1,83 @@
+/**
+ * Where each Matrix event from a real user goes: messages and membership of linked rooms to
+ * the IRC side, topics to TopicSync, kicks of ghosts to Moderation, invites of ghosts and
+ * messages in PM rooms to PrivateMessages. Events from the bridge's own users are ignored
+ * (they are its own echoes).
+ */
+import type { MatrixEvent } from "../matrix/DurableAppService.js";
+import type { MatrixToIrc } from "./MatrixToIrc.js";
+import type { Moderation } from "./Moderation.js";
+import type { PrivateMessages } from "./PrivateMessages.js";
+import type { RoomLinks } from "./RoomLinks.js";
+import type { TopicSync } from "./TopicSync.js";
+
+export interface MatrixEventTargets {
+  botUserId: string;
+  isBridgeUser(userId: string): boolean;
+  links: RoomLinks;
+  matrixToIrc: MatrixToIrc;
+  topics: TopicSync;
+  moderation: Moderation;
+  pms: PrivateMessages;
+  /** The bridge bot joins a room it was invited to. */
+  botJoin(roomId: string): Promise<void>;
+  /** A user acted in a linked room: notices about their connection go there. */
+  usedRoom(userId: string, roomId: string): void;
+}
+
+interface MemberContent {
+  membership?: string;
+  reason?: string;
+}
+
+export class MatrixEvents {
+  constructor(private readonly t: MatrixEventTargets) {}
+
+  async handle(event: MatrixEvent): Promise<void> {
+    const sender = event.sender as string | undefined;
+    const roomId = event.room_id;
+    if (!sender || !roomId || this.t.isBridgeUser(sender)) return;
+    const linked = this.t.links.channelsOf(roomId).length > 0;
+    switch (event.type) {
+      case "m.room.member":
+        return this.onMember(event, roomId, sender, linked);
+      case "m.room.topic":
+        if (linked && event.state_key === "") await this.t.topics.onMatrixTopic(event);
+        return;
+      case "m.room.message":
+        if (linked) {
+          this.t.usedRoom(sender, roomId);
+          return this.t.matrixToIrc.onMessage(event);
+        }
+        {
+          const pm = await this.t.pms.pmRoomOf(roomId);
+          if (pm) await this.t.pms.onMatrixMessage(event, pm);
+        }
+        return;
+    }
+  }
+
+  private async onMember(event: MatrixEvent, roomId: string, sender: string, linked: boolean): Promise<void> {
+    const target = event.state_key as string;
+    const { membership, reason } = (event.content ?? {}) as MemberContent;
+    const previous = (event.unsigned as { prev_content?: MemberContent } | undefined)?.prev_content?.membership;
+    const targetIsGhost = target !== this.t.botUserId && this.t.isBridgeUser(target);
+    if (membership === "invite") {
+      if (target === this.t.botUserId && linked) await this.t.botJoin(roomId);
+      else if (targetIsGhost && !linked) await this.t.pms.onGhostInvited(roomId, sender, target);
+      return;
+    }
+    if (!linked) return;
+    if (membership === "join" && target === sender && previous !== "join") {
+      this.t.usedRoom(sender, roomId);
+      await this.t.matrixToIrc.onJoin(roomId, sender);
+    } else if ((membership === "leave" || membership === "ban") && previous === "join") {
+      if (targetIsGhost) {
+        if (sender !== target) await this.t.moderation.onGhostRemoved(roomId, sender, target, reason);
+      } else if (target !== this.t.botUserId) {
+        const why = target === sender ? "Left the Matrix room" : `${membership === "ban" ? "Banned" : "Kicked"} in Matrix by ${sender}${reason ? `: ${reason}` : ""}`;
+        this.t.matrixToIrc.onLeave(roomId, target, why);
+      }
+    }
+  }
+}

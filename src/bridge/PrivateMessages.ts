@@ -1,0 +1,152 @@
+/**
+ * Private messages both ways, in invite-only rooms of one Matrix user and one IRC user's
+ * ghost. An IRC user messaging a Matrix user's nick: the ghost opens a room and invites the
+ * user (or invites them back into the old one if they left it; a fresh room if that fails),
+ * so nothing is ever sent into a room the user is not in or invited to. A Matrix user
+ * inviting a ghost to a room: the ghost joins, and that room is their PM with that nick.
+ */
+import type { Intent } from "matrix-appservice-bridge";
+import type { BridgeConfig } from "../config/schema.js";
+import { stripIrcFormatting } from "../format/ircText.js";
+import { toIrcLines } from "../format/lines.js";
+import type { IrcMessage, IrcMessageKind } from "../irc/IrcConnection.js";
+import type { NetworkPool } from "../irc/NetworkPool.js";
+import { getLogger } from "../logging.js";
+import type { MatrixEvent } from "../matrix/DurableAppService.js";
+import type { Ghosts } from "../matrix/Ghosts.js";
+import { withRetry } from "../matrix/retry.js";
+import { metrics } from "../metrics/metrics.js";
+import type { DataStore, PmRoom } from "../store/DataStore.js";
+import { GIVE_UP_AFTER_MS } from "./IrcToMatrix.js";
+import type { KeyedQueue } from "./KeyedQueue.js";
+
+const log = getLogger("bridge/pms");
+
+const MSGTYPES: Record<IrcMessageKind, string> = { privmsg: "m.text", notice: "m.notice", action: "m.emote" };
+const KINDS: Record<string, IrcMessageKind> = { "m.text": "privmsg", "m.notice": "notice", "m.emote": "action" };
+
+export class PrivateMessages {
+  constructor(
+    private readonly config: BridgeConfig,
+    private readonly store: DataStore,
+    private readonly pools: Map<string, NetworkPool>,
+    private readonly ghosts: Ghosts,
+    private readonly queue: KeyedQueue,
+  ) {}
+
+  attach(pool: NetworkPool): void {
+    if (!pool.config.privateMessages.enabled) return;
+    pool.on("privateLine", (userId, msg) => {
+      const key = `pm\u0000${userId}\u0000${pool.networkId}\u0000${pool.bot.casefold(msg.nick)}`;
+      this.queue
+        .push(key, () => this.deliver(pool, userId, msg))
+        .catch((err: Error) => {
+          metrics.messagesFailed.inc({ direction: "irc_to_matrix", network: pool.networkId });
+          log.error("Private message from IRC not delivered to Matrix", { network: pool.networkId, from: msg.nick, userId, error: err.message });
+        });
+    });
+  }
+
+  private ghostFor(pool: NetworkPool, nick: string): Promise<Intent> {
+    return this.ghosts.intentFor(pool.networkId, pool.config, nick, pool.bot.caseMapping);
+  }
+
+  private async deliver(pool: NetworkPool, userId: string, msg: IrcMessage): Promise<void> {
+    const ghost = await this.ghostFor(pool, msg.nick);
+    const roomId = await this.roomWithUser(pool, ghost, userId, msg.nick);
+    const content = { msgtype: MSGTYPES[msg.kind], body: stripIrcFormatting(msg.text) };
+    await withRetry(() => ghost.sendMessage(roomId, content), { giveUpAfterMs: GIVE_UP_AFTER_MS });
+    metrics.messagesRelayed.inc({ direction: "irc_to_matrix", network: pool.networkId });
+  }
+
+  /** The PM room where the user is joined or invited: the stored one (inviting them back), or a new one. */
+  private async roomWithUser(pool: NetworkPool, ghost: Intent, userId: string, nick: string): Promise<string> {
+    const folded = pool.bot.casefold(nick);
+    const stored = await this.store.getPmRoom(userId, pool.networkId, folded);
+    if (stored) {
+      const member = (await ghost.getStateEvent(stored.roomId, "m.room.member", userId, true).catch(() => null)) as { membership?: string } | null;
+      if (member?.membership === "join" || member?.membership === "invite") return stored.roomId;
+      try {
+        await ghost.invite(stored.roomId, userId);
+        log.info("Invited a user back into their PM room", { roomId: stored.roomId, userId, nick });
+        return stored.roomId;
+      } catch (err) {
+        log.info("Could not invite a user back into their PM room; opening a new one", { roomId: stored.roomId, userId, error: (err as Error).message });
+      }
+    }
+    const { room_id: roomId } = await ghost.createRoom({
+      createAsClient: true,
+      options: {
+        // Invite-only, and the Matrix user gets the same power as the ghost.
+        preset: "trusted_private_chat",
+        is_direct: true,
+        visibility: "private",
+        invite: [userId],
+        creation_content: { "m.federate": pool.config.privateMessages.federate },
+      },
+    });
+    await this.store.setPmRoom({ roomId, userId, networkId: pool.networkId, nick: folded });
+    log.info("Opened a PM room", { network: pool.networkId, nick, userId, roomId });
+    return roomId;
+  }
+
+  /** A Matrix user invited a ghost: the ghost joins, and the room becomes their PM room. */
+  async onGhostInvited(roomId: string, inviter: string, ghostUserId: string): Promise<void> {
+    const ghost = this.ghosts.parse(ghostUserId);
+    const pool = ghost && this.pools.get(ghost.networkId);
+    if (!ghost || !pool) return;
+    const intent = await this.ghostFor(pool, ghost.nick);
+    if (!pool.config.privateMessages.enabled) {
+      await intent.leave(roomId, `Private messages are not bridged to ${pool.config.name}`).catch(() => undefined);
+      return;
+    }
+    await withRetry(() => intent.join(roomId), { giveUpAfterMs: GIVE_UP_AFTER_MS });
+    await this.store.setPmRoom({ roomId, userId: inviter, networkId: ghost.networkId, nick: ghost.nick });
+    log.info("A Matrix user opened a PM with an IRC nick", { network: ghost.networkId, nick: ghost.nick, userId: inviter, roomId });
+    const online = await this.isOnline(pool, ghost.nick);
+    if (!online) {
+      await intent.sendMessage(roomId, { msgtype: "m.notice", body: `${ghost.nick} is not on ${pool.config.name} right now; messages sent here will not reach them until they are.` });
+    }
+  }
+
+  private async isOnline(pool: NetworkPool, nick: string): Promise<boolean> {
+    try {
+      await pool.bot.whenConnected(pool.config.connectTimeoutMs);
+      return (await pool.bot.whois(nick)) !== null;
+    } catch {
+      return true; // could not tell; say nothing
+    }
+  }
+
+  /** The PM room record for a room, if it is one. */
+  pmRoomOf(roomId: string): Promise<PmRoom | null> {
+    return this.store.getPmRoomById(roomId);
+  }
+
+  /** A Matrix message in a PM room goes to the nick over the sender's connection. */
+  async onMatrixMessage(event: MatrixEvent, pm: PmRoom): Promise<void> {
+    const pool = this.pools.get(pm.networkId);
+    const network = this.config.networks[pm.networkId];
+    if (!pool || !network) return;
+    const ghost = await this.ghostFor(pool, pm.nick);
+    const roomId = pm.roomId;
+    const sender = event.sender as string;
+    const tell = (text: string) => ghost.sendMessage(roomId, { msgtype: "m.notice", body: text }).then(() => undefined);
+    if (sender !== pm.userId) return tell(`${sender}: only ${pm.userId}'s messages in this room reach ${pm.nick} on IRC.`);
+    const content = (event.content ?? {}) as { msgtype?: unknown; body?: unknown };
+    const kind = KINDS[String(content.msgtype)];
+    if (!kind || typeof content.body !== "string") return tell(`Messages of type ${String(content.msgtype)} are not bridged to IRC yet; it was not sent.`);
+    const lines = toIrcLines(content.body);
+    if (lines.length === 0) return;
+    const nick = pm.nick;
+    try {
+      const { delivered } = await pool.enqueue(sender, { target: nick, channelKey: null, kind, lines });
+      await delivered;
+      metrics.messagesRelayed.inc({ direction: "matrix_to_irc", network: pm.networkId });
+    } catch (err) {
+      metrics.messagesFailed.inc({ direction: "matrix_to_irc", network: pm.networkId });
+      log.info("Private message not delivered to IRC", { roomId, sender, nick, error: (err as Error).message });
+      await tell(`Your message was not delivered to ${nick}: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * With echo-message, the server sends each of our lines back once it has accepted them: that
+ * echo confirms delivery and carries the line's msgid. Lines are matched oldest first per
+ * target (a long line comes back in parts). A line to a nick that is not on IRC is answered
+ * with ERR_NOSUCHNICK instead, and fails.
+ */
+import { IrcFailure } from "./errors.js";
+
+/** How long a sent line waits for its echo before it counts as sent anyway. */
+const ECHO_TIMEOUT_MS = 10_000;
+
+interface Pending {
+  target: string;
+  rest: string;
+  settle: (msgid: string | null, err?: IrcFailure) => void;
+}
+
+export class EchoTracker {
+  private readonly pending: Pending[] = [];
+
+  constructor(private readonly casefold: (name: string) => string) {}
+
+  /** Resolves with the msgid of the line once echoed (null after a timeout); rejects if the target does not exist. */
+  expect(target: string, text: string): Promise<string | null> {
+    return new Promise((resolve, reject) => {
+      const entry: Pending = {
+        target: this.casefold(target),
+        rest: text,
+        settle: (msgid, err) => {
+          clearTimeout(timer);
+          this.forget(entry);
+          if (err) reject(err);
+          else resolve(msgid);
+        },
+      };
+      const timer = setTimeout(() => entry.settle(null), ECHO_TIMEOUT_MS);
+      this.pending.push(entry);
+    });
+  }
+
+  /** One of our lines came back from the server. */
+  onEcho(target: string, text: string, msgid: string | null): void {
+    const folded = this.casefold(target);
+    const entry = this.pending.find((p) => p.target === folded);
+    if (!entry || !entry.rest.startsWith(text)) return;
+    entry.rest = entry.rest.slice(text.length).trimStart();
+    if (entry.rest.length === 0) entry.settle(msgid);
+  }
+
+  /** The server said `nick` does not exist: the oldest line waiting for it failed. */
+  onNoSuchNick(nick: string, networkName: string): void {
+    const folded = this.casefold(nick);
+    this.pending.find((p) => p.target === folded)?.settle(null, new IrcFailure("no_such_nick", `${nick} is not on ${networkName} right now`, true));
+  }
+
+  /** The connection closed: lines still waiting count as sent (the server may have taken them). */
+  clear(): void {
+    for (const entry of [...this.pending]) entry.settle(null);
+  }
+
+  private forget(entry: Pending): void {
+    const i = this.pending.indexOf(entry);
+    if (i >= 0) this.pending.splice(i, 1);
+  }
+}
