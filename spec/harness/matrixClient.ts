@@ -83,7 +83,8 @@ export class MatrixTestClient {
           const query = `filter=${filter}&timeout=1000${this.since ? `&since=${this.since}` : ""}`;
           const body = await this.request<SyncResponse>("GET", `/_matrix/client/v3/sync?${query}`, undefined, 10_000);
           this.since = body.next_batch;
-          for (const [roomId, room] of Object.entries(body.rooms?.join ?? {})) {
+          // Rooms the user was kicked from or left come under "leave", with the events up to then.
+          for (const [roomId, room] of [...Object.entries(body.rooms?.join ?? {}), ...Object.entries(body.rooms?.leave ?? {})]) {
             const list = this.timelines.get(roomId) ?? [];
             const events = room.timeline?.events ?? [];
             list.push(...events);
@@ -133,6 +134,7 @@ interface SyncResponse {
   next_batch: string;
   rooms?: {
     join?: Record<string, { timeline?: { events?: TimelineEvent[] } }>;
+    leave?: Record<string, { timeline?: { events?: TimelineEvent[] } }>;
     invite?: Record<string, { invite_state?: { events?: TimelineEvent[] } }>;
   };
 }
