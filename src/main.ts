@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config/load.js";
+import { SecretBox } from "./security/SecretBox.js";
 import { BridgeApp } from "./bridge/BridgeApp.js";
 import { closeLogging, configureLogging, getLogger } from "./logging.js";
 import { buildRegistration, holdsRealRegistration, readRegistration, RegistrationError, registrationMismatches, writeRegistration } from "./registration.js";
@@ -85,9 +86,10 @@ async function run(): Promise<void> {
     );
   }
 
+  const secrets = config.credentials.keyFile ? SecretBox.fromKeyFile(config.credentials.keyFile, args.config) : null;
   configureLogging(config.logging);
   const log = getLogger("main");
-  const app = new BridgeApp(config, registration);
+  const app = new BridgeApp(config, registration, secrets);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -9,6 +9,8 @@ declare module "irc-framework" {
     username?: string;
     gecos?: string;
     password?: string;
+    /** SASL PLAIN credentials. */
+    account?: { account: string; password: string };
     tls?: boolean;
     rejectUnauthorized?: boolean;
     outgoing_addr?: string;
@@ -23,6 +25,8 @@ declare module "irc-framework" {
     transport?: unknown;
     /** Not irc-framework's: read by the bridge's QuietTransport. */
     ownNick?: () => string;
+    /** Not irc-framework's: read by the bridge's QuietTransport. */
+    hearAll?: () => boolean;
   }
 
   export interface MessageEvent {

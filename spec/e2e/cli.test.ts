@@ -63,6 +63,8 @@ describe("command line", () => {
     ["wrong type", (c: Record<string, any>) => (c.networks.libera.port = "6697"), /networks\.libera\.port: expected number/],
     ["missing homeserver URL", (c: Record<string, any>) => delete c.homeserver.url, /homeserver\.url: is required/],
     ["bad template", (c: Record<string, any>) => (c.networks.gimpnet.ghostUserTemplate = "irc_gimpnet"), /networks\.gimpnet\.ghostUserTemplate: expected a template containing \$NICK/],
+    ["bad permission level", (c: Record<string, any>) => (c.permissions["*"] = "everyone"), /permissions\.\*: .*"none"/],
+    ["missing key file", (c: Record<string, any>) => (c.credentials.keyFile = "/nonexistent/passkey.bin"), /credentials\.keyFile: cannot read \/nonexistent\/passkey\.bin/],
   ] as const) {
     test(`a broken config (${name}) exits non-zero naming the key`, () => {
       const config = writeConfig(`${name.replace(/ /g, "-")}.yaml`, mutate);

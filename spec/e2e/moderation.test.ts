@@ -73,4 +73,15 @@ describe("kicks both ways", { timeout: 180_000 }, () => {
     const told = watcher.messages(portal, (e) => e.content.msgtype === "m.notice" && String(e.content.body).startsWith(`${bob.userId}: you could not join`));
     assert.equal(told.length, 1, "bob is told why");
   });
+
+  test("a message the channel refuses (+m) is reported to its sender, not silently lost", async () => {
+    const carl = await stack.matrixUser("carl");
+    await carl.joinRoom(portal);
+    await chief.waitForRaw("carl[m] joining #mod", (l) => /:carl\[m\]!\S+ JOIN :?#mod( |$)/.test(l));
+    chief.client.raw("MODE", "#mod", "+m");
+    await chief.waitForRaw("+m", (l) => /MODE #mod :?\+m/.test(l));
+    await carl.sendText(portal, "can anyone hear me?");
+    const notice = await carl.waitForMessage(portal, (e) => e.content.msgtype === "m.notice" && String(e.content.body).startsWith(`${carl.userId}: your message could not be sent`));
+    assert.match(String(notice.content.body), /#mod refused it/);
+  });
 });

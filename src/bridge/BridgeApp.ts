@@ -2,6 +2,7 @@
  * Puts the pieces together and runs them: the store, the Matrix side (library Bridge with
  * the durable AS listener), one IRC pool per network, and the two relays between them.
  */
+import { readFileSync } from "node:fs";
 import { AppServiceRegistration, Bridge, Logger as LibraryLogger } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config/schema.js";
 import { templateRegex } from "../format/template.js";
@@ -25,9 +26,21 @@ import { Moderation } from "./Moderation.js";
 import { Portals } from "./Portals.js";
 import { PrivateMessages } from "./PrivateMessages.js";
 import { TopicSync } from "./TopicSync.js";
+import { AdminRooms, journalCopy } from "./admin/AdminRooms.js";
+import { Permissions } from "./Permissions.js";
+import type { SecretBox } from "../security/SecretBox.js";
 import { RoomLinks } from "./RoomLinks.js";
 
 const log = getLogger("bridge");
+
+/** The version in package.json (dist/src/bridge → the package root). */
+function bridgeVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
 
 const TXN_RETENTION_MS = 24 * 60 * 60_000;
 /** Event ID ↔ msgid pairs are kept this long (replies and edits to older lines lose their link). */
@@ -48,14 +61,18 @@ export class BridgeApp {
   private identServer: IdentServer | null = null;
   /** Where to tell each Matrix user about their connection: the last linked room they used. */
   private readonly noticeRooms = new Map<string, string>();
+  private readonly permissions: Permissions;
+  private adminRooms!: AdminRooms;
   private stopping: Promise<void> | null = null;
 
   constructor(
     private readonly config: BridgeConfig,
     private readonly registration: Registration,
+    private readonly secrets: SecretBox | null = null,
   ) {
     this.store = new NedbDataStore(config.store.dataDir);
-    this.links = new RoomLinks(this.store);
+    this.links = new RoomLinks(this.store, secrets);
+    this.permissions = new Permissions(config.permissions);
     const domain = config.homeserver.domain;
     this.botUserId = `@${registration.sender_localpart}:${domain}`;
     this.bridgeUserPatterns = Object.values(config.networks).map((n) => new RegExp(`^${templateRegex("@", n.ghostUserTemplate, domain)}$`));
@@ -90,6 +107,7 @@ export class BridgeApp {
     });
 
     this.appService = new DurableAppService(this.registration.hs_token, this.store);
+    this.appService.journalCopy = journalCopy;
     if (config.metrics.enabled) {
       this.appService.expressApp.get("/metrics", async (req, res) => {
         // Benchmarks start the bridge with --expose-gc and ask for a collection first, so heap
@@ -120,7 +138,7 @@ export class BridgeApp {
     const moderation = new Moderation(config, this.links, this.pools, ghosts, membership, portals, { bot, notice, notifyUser: (u, t) => this.notifyUser(u, t) });
     const pms = new PrivateMessages(config, this.store, this.pools, ghosts, this.roomQueue);
     for (const [networkId, network] of Object.entries(config.networks)) {
-      const pool = new NetworkPool(networkId, network, this.store, displayNameOf);
+      const pool = new NetworkPool(networkId, network, this.store, { displayNameOf, openPassword: (sealed) => this.openPassword(sealed) });
       for (const part of [ircToMatrix, membership, topics, moderation, pms]) part.attach(pool);
       pool.on("userNotice", (userId, text) => this.notifyUser(userId, text));
       this.pools.set(networkId, pool);
@@ -135,8 +153,12 @@ export class BridgeApp {
       });
       await this.identServer.listen(config.ident.port, config.ident.bindAddress);
     }
+    this.adminRooms = new AdminRooms(config, this.store, this.pools, this.permissions, bot, { config, links: this.links, portals, ghosts, secrets: this.secrets, bot, version: bridgeVersion() });
+    await this.adminRooms.load();
+    ircToMatrix.wantsMentions = (userId) => this.adminRooms.feature(userId, "mentions");
     this.matrixToIrc = new MatrixToIrc(config, this.links, this.pools, this.roomQueue, {
       notice,
+      tellUser: (userId, roomId, text) => this.tellUser(userId, roomId, text),
       sendAsIrcUser: async (networkId, nick, roomId, content) => {
         const intent = await ghosts.intentFor(networkId, config.networks[networkId], nick, this.pools.get(networkId)?.bot.caseMapping);
         await intent.sendMessage(roomId, content);
@@ -147,6 +169,9 @@ export class BridgeApp {
     });
     const events = new MatrixEvents({
       botUserId: this.botUserId,
+      permissions: this.permissions,
+      admin: this.adminRooms,
+      notice,
       isBridgeUser: (userId) => this.isBridgeUser(userId),
       links: this.links,
       matrixToIrc: this.matrixToIrc,
@@ -192,14 +217,27 @@ export class BridgeApp {
     });
   }
 
-  /** Tells a Matrix user something about their IRC connection, in the last linked room they used. */
+  /** Tells a Matrix user something about their IRC connection: in their admin room, else the last linked room they used. */
   private notifyUser(userId: string, text: string): void {
-    const roomId = this.noticeRooms.get(userId);
+    void this.tellUser(userId, this.noticeRooms.get(userId) ?? null, text).catch((err: Error) =>
+      log.warn("Could not tell a user", { userId, error: err.message }),
+    );
+  }
+
+  /** In the user's admin room if they have one, else as a notice (naming them) in `roomId`. */
+  private async tellUser(userId: string, roomId: string | null, text: string): Promise<void> {
+    if (await this.adminRooms.notify(userId, text)) return;
     if (!roomId) return void log.info("No room to tell a user in", { userId, text });
-    this.matrixBridge
-      .getIntent()
-      .sendMessage(roomId, { msgtype: "m.notice", body: `${userId}: ${text}` })
-      .catch((err: Error) => log.warn("Could not send a notice", { userId, roomId, error: err.message }));
+    await this.matrixBridge.getIntent().sendMessage(roomId, { msgtype: "m.notice", body: `${userId}: ${text}` });
+  }
+
+  private openPassword(sealed: string): string | null {
+    try {
+      return this.secrets?.open(sealed) ?? null;
+    } catch (err) {
+      log.warn("A stored password cannot be opened (was credentials.keyFile changed?)", { error: (err as Error).message });
+      return null;
+    }
   }
 
   private async joinLinkedRooms(): Promise<void> {

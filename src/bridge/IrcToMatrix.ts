@@ -5,6 +5,7 @@
  */
 import type { BridgeConfig } from "../config/schema.js";
 import { stripIrcFormatting } from "../format/ircText.js";
+import { mentionsIn } from "../format/mentions.js";
 import type { IrcMessage, IrcMessageKind } from "../irc/IrcConnection.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
@@ -26,6 +27,8 @@ export class IrcToMatrix {
   onLinked: (links: MessageLink[]) => void = () => undefined;
   /** Told when a ghost has joined a room by speaking there. */
   onGhostInRoom: (roomId: string, userId: string) => void = () => undefined;
+  /** Whether a Matrix user wants IRC lines that say their nick to mention them. */
+  wantsMentions: (userId: string) => boolean = () => true;
 
   constructor(
     private readonly config: BridgeConfig,
@@ -51,9 +54,15 @@ export class IrcToMatrix {
     }
   }
 
+  private mentionable(pool: NetworkPool, nick: string): string | null {
+    const userId = pool.userIdOfNick(nick);
+    return userId && this.wantsMentions(userId) ? userId : null;
+  }
+
   private async deliver(pool: NetworkPool, roomId: string, msg: IrcMessage): Promise<void> {
     const network = this.config.networks[pool.networkId];
-    const content = { msgtype: MSGTYPES[msg.kind], body: stripIrcFormatting(msg.text) };
+    const body = stripIrcFormatting(msg.text);
+    const content = { msgtype: MSGTYPES[msg.kind], body, ...mentionsIn(body, (nick) => this.mentionable(pool, nick)) };
     const { event_id: eventId } = await withRetry(
       async () => {
         const intent = await this.ghosts.intentFor(pool.networkId, network, msg.nick, pool.bot.caseMapping);

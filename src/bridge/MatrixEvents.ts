@@ -5,6 +5,8 @@
  * (they are its own echoes).
  */
 import type { MatrixEvent } from "../matrix/DurableAppService.js";
+import type { AdminRooms } from "./admin/AdminRooms.js";
+import type { Permissions } from "./Permissions.js";
 import type { MatrixToIrc } from "./MatrixToIrc.js";
 import type { Moderation } from "./Moderation.js";
 import type { PrivateMessages } from "./PrivateMessages.js";
@@ -13,6 +15,9 @@ import type { TopicSync } from "./TopicSync.js";
 
 export interface MatrixEventTargets {
   botUserId: string;
+  permissions: Permissions;
+  admin: AdminRooms;
+  notice(roomId: string, text: string): Promise<void>;
   isBridgeUser(userId: string): boolean;
   links: RoomLinks;
   matrixToIrc: MatrixToIrc;
@@ -31,6 +36,9 @@ interface MemberContent {
 }
 
 export class MatrixEvents {
+  /** Users not allowed to use the bridge who were told so (once per run). */
+  private readonly toldNotAllowed = new Set<string>();
+
   constructor(private readonly t: MatrixEventTargets) {}
 
   async handle(event: MatrixEvent): Promise<void> {
@@ -38,6 +46,14 @@ export class MatrixEvents {
     const roomId = event.room_id;
     if (!sender || !roomId || this.t.isBridgeUser(sender)) return;
     const linked = this.t.links.channelsOf(roomId).length > 0;
+    if (!this.t.permissions.mayUse(sender)) return this.refuse(event, roomId, sender, linked);
+    if (this.t.admin.isAdminRoom(roomId)) {
+      if (event.type === "m.room.message") return this.t.admin.onMessage(event);
+      if (event.type === "m.room.member" && (event.content as MemberContent | undefined)?.membership === "leave") {
+        return this.t.admin.onLeave(roomId, event.state_key as string);
+      }
+      return;
+    }
     switch (event.type) {
       case "m.room.member":
         return this.onMember(event, roomId, sender, linked);
@@ -57,13 +73,22 @@ export class MatrixEvents {
     }
   }
 
+  /** Someone the config does not allow: nothing of theirs is bridged, and they hear why once. */
+  private async refuse(event: MatrixEvent, roomId: string, sender: string, linked: boolean): Promise<void> {
+    const invitedBot = event.type === "m.room.member" && event.state_key === this.t.botUserId && (event.content as MemberContent | undefined)?.membership === "invite";
+    if (invitedBot && !linked) return this.t.admin.onBotInvited(roomId, sender);
+    if (event.type !== "m.room.message" || !linked || this.toldNotAllowed.has(sender)) return;
+    this.toldNotAllowed.add(sender);
+    await this.t.notice(roomId, `${sender}: you are not allowed to use this bridge, so your messages here are not sent to IRC.`);
+  }
+
   private async onMember(event: MatrixEvent, roomId: string, sender: string, linked: boolean): Promise<void> {
     const target = event.state_key as string;
     const { membership, reason } = (event.content ?? {}) as MemberContent;
     const previous = (event.unsigned as { prev_content?: MemberContent } | undefined)?.prev_content?.membership;
     const targetIsGhost = target !== this.t.botUserId && this.t.isBridgeUser(target);
     if (membership === "invite") {
-      if (target === this.t.botUserId && linked) await this.t.botJoin(roomId);
+      if (target === this.t.botUserId) await (linked ? this.t.botJoin(roomId) : this.t.admin.onBotInvited(roomId, sender));
       else if (targetIsGhost && !linked) await this.t.pms.onGhostInvited(roomId, sender, target);
       return;
     }

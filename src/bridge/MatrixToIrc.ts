@@ -22,6 +22,8 @@ const KINDS: Record<string, IrcMessageKind> = { "m.text": "privmsg", "m.notice":
 export interface MatrixSide {
   /** Posts an m.notice from the bridge bot into a room. */
   notice(roomId: string, text: string): Promise<void>;
+  /** Tells a user something: in their admin room, else in `roomId`. */
+  tellUser(userId: string, roomId: string, text: string): Promise<void>;
   /** Sends a message into a room as the ghost of an IRC nick (here: a Matrix user's puppet). */
   sendAsIrcUser(networkId: string, nick: string, roomId: string, content: Record<string, unknown>): Promise<void>;
   /** Removes a Matrix user from a room (the bridge bot kicks them). */
@@ -107,7 +109,7 @@ export class MatrixToIrc {
         } catch (err) {
           const reason = `you could not join ${ref.channelName} on ${network.name}: ${(err as Error).message}`;
           log.warn("Puppet could not join", { roomId, userId, channel: ref.channelName, error: (err as Error).message });
-          await this.matrix.notice(roomId, `${userId}: ${reason}`).catch(() => undefined);
+          await this.matrix.tellUser(userId, roomId, reason).catch(() => undefined);
           // Refusals (banned, invite-only, full, bad key) would leave the user in a room whose channel they are not in.
           if (network.membership.removeOnJoinFailure && err instanceof IrcFailure && err.fatal) {
             await this.matrix.removeFromRoom(roomId, userId, reason).catch((e: Error) => log.warn("Could not remove a user who cannot join", { roomId, userId, error: e.message }));
@@ -151,7 +153,7 @@ export class MatrixToIrc {
     }
     log.warn("Message not delivered to IRC", { roomId, sender, network: ref.networkId, channel: ref.channelName, error: err.message });
     await this.matrix
-      .notice(roomId, `${sender}: your message could not be sent to ${ref.channelName} on ${networkName}: ${err.message}`)
+      .tellUser(sender, roomId, `your message could not be sent to ${ref.channelName} on ${networkName}: ${err.message}`)
       .catch((e: Error) => log.error("Could not tell the sender about an undelivered message", { roomId, sender, error: e.message }));
   }
 }

@@ -70,14 +70,14 @@ export class Portals {
    * The portal room of a channel, created (with the bot in the channel) if there is none.
    * Rejects with PortalRefused when the channel cannot have one, with the reason.
    */
-  open(networkId: string, channelName: string, alias: string | null = null): Promise<string> {
+  open(networkId: string, channelName: string, alias: string | null = null, key: string | null = null): Promise<string> {
     const pool = this.pools.get(networkId);
     if (!pool) return Promise.reject(new PortalRefused(`there is no network ${networkId}`));
-    const key = `${networkId}\u0000${pool.bot.casefold(channelName)}`;
-    let opening = this.opening.get(key);
+    const id = `${networkId}\u0000${pool.bot.casefold(channelName)}`;
+    let opening = this.opening.get(id);
     if (!opening) {
-      opening = this.create(pool, channelName, alias).finally(() => this.opening.delete(key));
-      this.opening.set(key, opening);
+      opening = this.create(pool, channelName, alias, key).finally(() => this.opening.delete(id));
+      this.opening.set(id, opening);
     }
     return opening;
   }
@@ -93,7 +93,7 @@ export class Portals {
     }
   }
 
-  private async create(pool: NetworkPool, channelName: string, alias: string | null): Promise<string> {
+  private async create(pool: NetworkPool, channelName: string, alias: string | null, key: string | null): Promise<string> {
     this.check(pool, channelName);
     const folded = pool.bot.casefold(channelName);
     const existing = this.links.portalRoomOf(pool.networkId, folded);
@@ -104,7 +104,7 @@ export class Portals {
     const network = pool.config;
     await pool.bot.whenConnected(network.connectTimeoutMs);
     try {
-      await pool.bot.join(channelName, null);
+      await pool.bot.join(channelName, key);
     } catch (err) {
       throw new PortalRefused(`the bridge could not join ${channelName} on ${network.name}: ${(err as Error).message}`);
     }
@@ -114,6 +114,7 @@ export class Portals {
     });
     const roomId = await this.createRoom(network, pool.networkId, channelName, alias, info);
     await this.links.add({ roomId, networkId: pool.networkId, channel: folded, channelName, origin: "portal" });
+    if (key) await this.links.setKey(pool.networkId, folded, key);
     log.info("Opened a portal room", { network: pool.networkId, channel: channelName, roomId, alias });
     this.onOpened(pool, channelName);
     return roomId;

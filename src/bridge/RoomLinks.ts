@@ -5,7 +5,11 @@
  */
 import type { BridgeConfig } from "../config/schema.js";
 import { casefold } from "../format/casemap.js";
+import { getLogger } from "../logging.js";
+import type { SecretBox } from "../security/SecretBox.js";
 import type { DataStore, RoomLink } from "../store/DataStore.js";
+
+const log = getLogger("bridge/links");
 
 export interface ChannelRef {
   networkId: string;
@@ -19,10 +23,13 @@ const channelKey = (networkId: string, channel: string) => `${networkId}\u0000${
 export class RoomLinks {
   private readonly byRoom = new Map<string, RoomLink[]>();
   private readonly byChannel = new Map<string, RoomLink[]>();
-  /** Channel keys from the config; held in memory only, never written to the store. */
+  /** Channel keys, in clear in memory only: from the config, or given with !join (stored sealed). */
   private readonly keys = new Map<string, string>();
 
-  constructor(private readonly store: DataStore) {}
+  constructor(
+    private readonly store: DataStore,
+    private readonly secrets: SecretBox | null = null,
+  ) {}
 
   async load(config: BridgeConfig): Promise<void> {
     const fromConfig: RoomLink[] = Object.entries(config.networks).flatMap(([networkId, network]) =>
@@ -45,7 +52,29 @@ export class RoomLinks {
     for (const link of fromConfig) await this.store.upsertRoomLink(link);
     this.byRoom.clear();
     this.byChannel.clear();
-    for (const link of await this.store.getRoomLinks()) this.index(link);
+    for (const link of await this.store.getRoomLinks()) {
+      this.index(link);
+      const key = channelKey(link.networkId, link.channel);
+      if (link.sealedKey && !this.keys.has(key)) this.openKey(key, link.sealedKey);
+    }
+  }
+
+  private openKey(key: string, sealed: string): void {
+    try {
+      if (this.secrets) this.keys.set(key, this.secrets.open(sealed));
+    } catch (err) {
+      log.warn("A stored channel key cannot be opened (was credentials.keyFile changed?)", { error: (err as Error).message });
+    }
+  }
+
+  /** Sets a channel's key: kept in memory, and stored sealed when the bridge has a credentials key. */
+  async setKey(networkId: string, foldedChannel: string, key: string): Promise<void> {
+    this.keys.set(channelKey(networkId, foldedChannel), key);
+    if (!this.secrets) return;
+    for (const link of this.byChannel.get(channelKey(networkId, foldedChannel)) ?? []) {
+      link.sealedKey = this.secrets.seal(key);
+      await this.store.upsertRoomLink(link);
+    }
   }
 
   /** Links a room to a channel (a portal or plumbed room), in the store and here. */

@@ -82,6 +82,7 @@ const pool = z
     connectsPerSecond: z.number().positive().default(10),
     maxConnectsInFlight: positiveInt().default(20),
     throttlePauseMs: positiveInt().default(60_000),
+    dropNoticeAfterMs: z.number().int().min(0).default(30_000),
     offlineQueue: z
       .object({
         maxMessages: positiveInt().default(50),
@@ -132,6 +133,20 @@ const ident = z
   })
   .strict();
 
+/** Who may use the bridge: a user ID, a server name, or "*" for everyone; the most specific entry wins. */
+const permissions = z
+  .record(
+    z.string().regex(/^(\*|@[^:\s]+:[^\s]+|[a-zA-Z0-9.:[\]-]+)$/, "expected a user ID (@alice:example.org), a server name (example.org) or *"),
+    z.enum(["none", "user", "admin"]),
+  )
+  .default({ "*": "user" });
+
+const credentials = z
+  .object({
+    keyFile: z.string().min(1).nullable().default(null),
+  })
+  .strict();
+
 const template = (variable: string) =>
   z.string().includes(variable, { message: `expected a template containing ${variable}` });
 
@@ -175,6 +190,8 @@ export const configSchema = z
     logging: logging.prefault({}),
     metrics: metrics.prefault({}),
     ident: ident.prefault({}),
+    permissions,
+    credentials: credentials.prefault({}),
     networks: z
       .record(z.string().regex(NETWORK_ID, "expected a lower-case network id such as libera"), network)
       .refine((n) => Object.keys(n).length > 0, "expected at least one network"),

@@ -2,7 +2,8 @@
  * With echo-message, the server sends each of our lines back once it has accepted them: that
  * echo confirms delivery and carries the line's msgid. Lines are matched oldest first per
  * target (a long line comes back in parts). A line to a nick that is not on IRC is answered
- * with ERR_NOSUCHNICK instead, and fails.
+ * with ERR_NOSUCHNICK instead, and one to a channel that will not take it (+m, +n, banned)
+ * with ERR_CANNOTSENDTOCHAN: both fail, with the server's reason.
  */
 import { IrcFailure } from "./errors.js";
 
@@ -47,10 +48,10 @@ export class EchoTracker {
     if (entry.rest.length === 0) entry.settle(msgid);
   }
 
-  /** The server said `nick` does not exist: the oldest line waiting for it failed. */
-  onNoSuchNick(nick: string, networkName: string): void {
-    const folded = this.casefold(nick);
-    this.pending.find((p) => p.target === folded)?.settle(null, new IrcFailure("no_such_nick", `${nick} is not on ${networkName} right now`, true));
+  /** The server refused the oldest line waiting for `target`. */
+  onRefused(target: string, failure: IrcFailure): void {
+    const folded = this.casefold(target);
+    this.pending.find((p) => p.target === folded)?.settle(null, failure);
   }
 
   /** The connection closed: lines still waiting count as sent (the server may have taken them). */

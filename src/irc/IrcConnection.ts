@@ -10,6 +10,7 @@ import { DEFAULT_NICKLEN, fallbackNick } from "../format/nick.js";
 import { getLogger } from "../logging.js";
 import { SendPacer } from "./SendPacer.js";
 import { IrcFailure } from "./errors.js";
+import { isChannelName } from "../format/ircText.js";
 import { classifyCloseReason, type ConnectScheduler } from "./ConnectScheduler.js";
 import { QuietTransport } from "./QuietTransport.js";
 import { EchoTracker } from "./EchoTracker.js";
@@ -55,6 +56,8 @@ export interface IrcConnectionOptions {
    * with N puppets every JOIN arrives N times: this keeps that cost flat.
    */
   quiet: boolean;
+  /** The account and password to log in with, read at each connect (SASL PLAIN, else PASS and NickServ). */
+  credentials?: () => { account: string; password: string } | null;
 }
 
 
@@ -100,6 +103,12 @@ export interface IrcConnectionEvents {
   disconnected: [string];
   /** The server refused us for good (ban, bad password): no more reconnects. */
   fatal: [string];
+  /** A reconnect is scheduled after a drop or a failed attempt. */
+  reconnecting: [{ attempt: number; delayMs: number }];
+  /** Our own nick changed (by !nick, or the server). */
+  nickChanged: [string];
+  /** A NOTICE from the server itself addressed to us, after registration. */
+  serverNotice: [string];
 }
 
 export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
@@ -113,6 +122,8 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private lastError = "";
+  /** Raw commands waiting for their answers (a quiet connection then hears everything). */
+  private rawCommands = 0;
   private readonly echoes = new EchoTracker((name) => this.casefold(name));
 
   constructor(readonly options: IrcConnectionOptions) {
@@ -131,7 +142,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       message_max_length: 400,
       enable_echomessage: true,
       ...(options.localAddress ? { outgoing_addr: options.localAddress } : {}),
-      ...(options.quiet ? { transport: QuietTransport, ownNick: () => this.client.user.nick } : {}),
+      ...(options.quiet ? { transport: QuietTransport, ownNick: () => this.client.user.nick, hearAll: () => this.rawCommands > 0 } : {}),
     });
     this.wireEvents();
   }
@@ -180,6 +191,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   private wireEvents(): void {
     const client = this.client;
     const relay = (kind: IrcMessageKind) => (e: MessageEvent) => {
+      if (e.from_server && kind === "notice" && this.state === "connected" && !isChannelName(e.target, this.chanTypes)) this.emit("serverNotice", e.message);
       if (e.from_server || !e.nick) return;
       if (this.isSelf(e.nick)) this.echoes.onEcho(e.target, e.message, e.tags?.msgid ?? null);
       this.emit("message", { kind, nick: e.nick, ident: e.ident, hostname: e.hostname, target: e.target, text: e.message, tags: e.tags ?? {}, receivedAt: Date.now() });
@@ -206,7 +218,9 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       if (!this.isSelf(e.nick)) this.emit("membership", { type: "quit", nick: e.nick, reason: e.message });
     });
     client.on("nick", (e: { nick: string; new_nick: string }) => {
-      if (!this.isSelf(e.nick) && !this.isSelf(e.new_nick)) this.emit("membership", { type: "nick", nick: e.nick, newNick: e.new_nick });
+      // irc-framework renames its user only after the listeners have run.
+      if (this.isSelf(e.nick) && this.state === "connected") this.emit("nickChanged", e.new_nick);
+      else if (!this.isSelf(e.new_nick)) this.emit("membership", { type: "nick", nick: e.nick, newNick: e.new_nick });
     });
     client.on("userlist", (e: { channel: string; users: { nick: string }[] }) => {
       this.emit("membership", { type: "names", channel: e.channel, nicks: e.users.map((u) => u.nick) });
@@ -219,7 +233,8 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     });
     client.on("irc error", (e: IrcErrorEvent) => {
       this.lastError = e.reason ?? e.error;
-      if (e.error === "no_such_nick" && e.nick) this.echoes.onNoSuchNick(e.nick, this.options.networkName);
+      if (e.error === "no_such_nick" && e.nick) this.echoes.onRefused(e.nick, new IrcFailure(e.error, `${e.nick} is not on ${this.options.networkName} right now`, true));
+      if (e.error === "cannot_send_to_channel" && e.channel) this.echoes.onRefused(e.channel, new IrcFailure(e.error, `${e.channel} refused it: ${e.reason ?? e.error}`, true));
     });
     client.on("socket error", (err: Error) => {
       this.lastError = err.message;
@@ -272,10 +287,16 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     this.lastError = "";
     const client = this.client;
     const baseNick = this.options.nick;
+    const credentials = this.options.credentials?.() ?? null;
     let nickAttempt = 0;
+    let loggedIn = false;
     return new Promise<void>((resolve, reject) => {
+      const onLoggedIn = () => {
+        loggedIn = true;
+      };
       const cleanup = () => {
         clearTimeout(timer);
+        client.off("loggedin", onLoggedIn);
         client.off("registered", onRegistered);
         client.off("close", onClose);
         client.off("nick in use", onNickInUse);
@@ -292,7 +313,9 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
         cleanup();
         this.state = "connected";
         this.reconnectAttempt = 0;
-        log.info("Registered", { network: this.options.networkId, nick: this.nick });
+        log.info("Registered", { network: this.options.networkId, nick: this.nick, saslLoggedIn: loggedIn });
+        // Without SASL (the server does not offer it), services take the password by message.
+        if (credentials && !loggedIn) client.say("NickServ", `IDENTIFY ${credentials.account} ${credentials.password}`);
         this.emit("registered", this.nick);
         this.rejoinWanted();
         resolve();
@@ -319,12 +342,18 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
         fail(new IrcFailure("connect_timeout", `no welcome from ${this.options.host}:${this.options.port} within ${this.options.connectTimeoutMs} ms`));
         client.quit("Connect timeout");
       }, this.options.connectTimeoutMs);
+      client.on("loggedin", onLoggedIn);
       client.on("registered", onRegistered);
       client.on("close", onClose);
       client.on("nick in use", onNickInUse);
       client.on("nick invalid", onNickInvalid);
       client.on("irc error", onError);
-      client.options.nick = baseNick; // connect(options) would replace every option
+      // connect(options) would replace every option, so they are set one by one.
+      client.options.nick = baseNick;
+      client.options.username = this.options.username;
+      // SASL PLAIN where the server offers it; PASS otherwise (many networks hand it to services).
+      client.options.account = credentials ? { account: credentials.account, password: credentials.password } : undefined;
+      client.options.password = credentials?.password;
       client.connect();
     });
   }
@@ -357,6 +386,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (this.reconnectAttempt - 1));
     const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2)); // "equal jitter"
     log.info("Reconnecting", { network: this.options.networkId, nick: this.options.nick, attempt: this.reconnectAttempt, delayMs: delay });
+    this.emit("reconnecting", { attempt: this.reconnectAttempt, delayMs: delay });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       this.connect().catch((err: IrcFailure) => {
@@ -473,6 +503,59 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     // irc-framework reads ERR_USERNOTINCHANNEL's parameters one place off, so its channel is not checked.
     if (e.error !== "user_not_in_channel" && e.error !== "no_such_nick" && e.channel && this.casefold(e.channel) !== this.casefold(channel)) return undefined;
     throw new IrcFailure(e.error, e.reason ?? e.error, true);
+  }
+
+  /** Changes our nick now (kept for reconnects); rejects with the server's reason. */
+  changeNick(nick: string): Promise<void> {
+    const folded = this.casefold(nick);
+    return this.exchange<true>(
+      `changing nick to ${nick}`,
+      ["nick", "nick in use", "nick invalid", "irc error"],
+      (event, e) => {
+        if (event === "nick") return this.isSelf(e.nick) && this.casefold(e.new_nick) === folded ? true : undefined;
+        if (event === "nick in use" || event === "nick invalid") throw new IrcFailure(event.replace(" ", "_"), `${e.nick ?? nick}: ${e.reason ?? event}`, true);
+        if (e.error === "nick_in_use" || e.error === "erroneous_nickname") throw new IrcFailure(e.error, e.reason ?? e.error, true);
+        return undefined;
+      },
+      () => this.client.changeNick(nick),
+    ).then(() => {
+      this.options.nick = nick;
+    });
+  }
+
+  /**
+   * Sends one raw line (already checked: one line, a valid command word) and collects what
+   * the server answers: numerics and the server's own lines, until it has been quiet for a
+   * moment. The lines are returned as the server wrote them, without IRCv3 tags.
+   */
+  rawCommand(line: string, quietMs = 1_500, maxMs = 5_000): Promise<string[]> {
+    const client = this.client;
+    const ownPrefix = new RegExp(`^:${this.nick.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}[! ]`, "i");
+    return new Promise((resolve) => {
+      const lines: string[] = [];
+      let quiet: NodeJS.Timeout;
+      const finish = () => {
+        clearTimeout(quiet);
+        clearTimeout(cap);
+        this.rawCommands -= 1;
+        client.off("raw", onRaw);
+        resolve(lines);
+      };
+      const onRaw = (e: { line: string; from_server: boolean }) => {
+        if (!e.from_server) return;
+        const text = e.line.replace(/\r?\n$/, "").replace(/^@\S+ /, "");
+        const fromServer = /^:[^\s!@]+ /.test(text) && !/^:\S+ (PING|PONG) /.test(text);
+        if (!fromServer && !ownPrefix.test(text)) return;
+        lines.push(text);
+        clearTimeout(quiet);
+        quiet = setTimeout(finish, quietMs);
+      };
+      const cap = setTimeout(finish, maxMs);
+      quiet = setTimeout(finish, quietMs);
+      this.rawCommands += 1;
+      client.on("raw", onRaw);
+      client.raw(line);
+    });
   }
 
   /** The topic and modes of a channel, asked of the server now. */

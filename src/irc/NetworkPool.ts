@@ -16,12 +16,22 @@ import type { DataStore, PuppetRecord } from "../store/DataStore.js";
 import { ChannelBroker } from "./ChannelBroker.js";
 import { ChannelRoster, type MembershipChange } from "./ChannelRoster.js";
 import { ConnectScheduler } from "./ConnectScheduler.js";
-import { IrcConnection, type IrcMessage } from "./IrcConnection.js";
+import { IrcConnection, type IrcConnectionOptions, type IrcMessage } from "./IrcConnection.js";
 import { allocateIpv6 } from "./ipv6.js";
 import { Outbox, type OutgoingMessage } from "./Outbox.js";
 
 const log = getLogger("irc/pool");
 const ACTIVITY_WRITE_EVERY_MS = 60_000;
+
+/** What the pool asks of the rest of the bridge. */
+export interface PoolHooks {
+  /** A Matrix user's display name, asked only when the nick template uses $DISPLAY. */
+  displayNameOf(userId: string): Promise<string | null>;
+  /** A stored password in clear, or null when it cannot be opened (no key, another key). */
+  openPassword(sealed: string): string | null;
+}
+
+const NO_HOOKS: PoolHooks = { displayNameOf: async () => null, openPassword: () => null };
 
 /** A stable ident (≤ 10 chars) for a Matrix user: letters and digits of the localpart. */
 export function usernameFor(userId: string): string {
@@ -76,8 +86,8 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   private records = new Map<string, PuppetRecord>();
   private readonly takenUsernames = new Set<string>();
   private readonly takenAddresses = new Set<string>();
-  /** Casefolded nicks of our connected puppets, so each relayed line is checked in O(1). */
-  private readonly ownNicks = new Set<string>();
+  /** Casefolded nicks of our connections → the Matrix user (null: the bot), checked per line in O(1). */
+  private readonly ownNicks = new Map<string, string | null>();
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly stats = () => this.collectStats();
 
@@ -85,8 +95,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     readonly networkId: string,
     readonly config: NetworkConfig,
     private readonly store: DataStore,
-    /** A Matrix user's display name, asked only when the nick template uses $DISPLAY. */
-    private readonly displayNameOf: (userId: string) => Promise<string | null> = async () => null,
+    private readonly hooks: PoolHooks = NO_HOOKS,
   ) {
     super();
     const { pool } = config;
@@ -94,7 +103,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     this.broker = new ChannelBroker(networkId, (channel) => this.connectionsIn(channel));
     this.broker.on("line", (msg) => this.emit("channelLine", msg));
     poolStatsSources.add(this.stats);
-    this.bot = this.createConnection(config.botNick, config.botUsername, `Matrix bridge bot for ${config.name}`, null, false);
+    this.bot = this.createConnection(null, config.botNick, config.botUsername, `Matrix bridge bot for ${config.name}`, null, false);
     this.roster = new ChannelRoster(this.bot);
     this.roster.on("change", (change) => this.emit("membership", change));
     this.roster.on("names", (channel, nicks) => this.emit("names", channel, nicks));
@@ -103,7 +112,15 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     });
   }
 
-  private createConnection(nick: string, username: string, realname: string, localAddress: string | null, quiet = true): IrcConnection {
+  private createConnection(
+    userId: string | null,
+    nick: string,
+    username: string,
+    realname: string,
+    localAddress: string | null,
+    quiet = true,
+    credentials?: IrcConnectionOptions["credentials"],
+  ): IrcConnection {
     const c = this.config;
     const connection = new IrcConnection({
       networkId: this.networkId,
@@ -121,17 +138,20 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       scheduler: this.scheduler,
       localAddress,
       quiet,
+      credentials,
     });
     let ownNick: string | null = null;
     const forgetNick = () => {
       if (ownNick) this.ownNicks.delete(ownNick);
       ownNick = null;
     };
-    connection.on("registered", (nick) => {
+    const rememberNick = (nick: string) => {
       forgetNick();
       ownNick = connection.casefold(nick);
-      this.ownNicks.add(ownNick);
-    });
+      this.ownNicks.set(ownNick, userId);
+    };
+    connection.on("registered", rememberNick);
+    connection.on("nickChanged", rememberNick);
     connection.on("disconnected", () => {
       forgetNick();
       this.broker.onConnectionLost(connection);
@@ -210,6 +230,11 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     return this.ownNicks.has(this.bot.casefold(nick));
   }
 
+  /** The Matrix user whose puppet has `nick` now, if any. */
+  userIdOfNick(nick: string): string | null {
+    return this.ownNicks.get(this.bot.casefold(nick)) ?? null;
+  }
+
   /**
    * Queues a user's message on their connection (opened, or waited for, as needed). Resolves
    * once it is queued, so the caller can keep messages in order; `delivered` settles when it
@@ -247,6 +272,49 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   nickOf(userId: string): string | null {
     const puppet = this.puppets.get(userId);
     return puppet && puppet.connection.state === "connected" ? puppet.connection.nick : null;
+  }
+
+  /** The user's stored IRC identity on this network (nick, account, channels), if any. */
+  recordOf(userId: string): PuppetRecord | null {
+    return this.records.get(userId) ?? null;
+  }
+
+  /** The user's connection, opened and registered if need be. */
+  async connectionFor(userId: string): Promise<IrcConnection> {
+    const puppet = await this.puppetFor(userId, true);
+    await puppet.connection.connect();
+    return puppet.connection;
+  }
+
+  /** Changes and stores the user's settings (nick, account, password), used from the next connect. */
+  async updateRecord(userId: string, changes: Partial<Pick<PuppetRecord, "nick" | "account" | "password">>): Promise<PuppetRecord> {
+    const puppet = await this.puppetFor(userId, false);
+    Object.assign(puppet.record, changes);
+    if (changes.nick) puppet.connection.options.nick = changes.nick;
+    await this.store.upsertPuppet(puppet.record);
+    return puppet.record;
+  }
+
+  /** Drops the user's connection and opens a new one, rejoining their channels. */
+  async reconnectUser(userId: string, channels: { name: string; key: string | null }[]): Promise<IrcConnection> {
+    const old = this.puppets.get(userId);
+    if (old) await this.disconnect(old, "Reconnecting");
+    const connection = await this.connectionFor(userId);
+    await Promise.all(channels.map(({ name, key }) => connection.join(name, key).catch((err: Error) => this.emit("userNotice", userId, `Could not rejoin ${name}: ${err.message}`))));
+    return connection;
+  }
+
+  /** Disconnects the user and forgets their channels; returns the channels they were in. */
+  async quitUser(userId: string, message: string): Promise<string[]> {
+    const puppet = this.puppets.get(userId);
+    const record = this.records.get(userId);
+    const channels = record?.channels ?? [];
+    if (record) {
+      record.channels = [];
+      await this.store.upsertPuppet(record);
+    }
+    if (puppet) await this.disconnect(puppet, message);
+    return channels;
   }
 
   /** The user's puppet leaves a channel (they left or were removed from its room). */
@@ -295,17 +363,31 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     await this.makeRoom();
     const stored = this.records.get(userId);
     const localpart = userId.slice(1).split(":")[0];
-    const displayName = !stored && this.config.puppetNickTemplate.includes("$DISPLAY") ? await this.displayNameOf(userId) : null;
+    const displayName = !stored && this.config.puppetNickTemplate.includes("$DISPLAY") ? await this.hooks.displayNameOf(userId) : null;
     const wantedNick = stored?.nick ?? sanitiseNick(fillTemplate(this.config.puppetNickTemplate, { LOCALPART: localpart, DISPLAY: displayName ?? localpart }));
     const username = stored?.username ?? uniqueUsername(usernameFor(userId), this.takenUsernames);
     const ipv6 = this.config.ipv6Prefix ? (stored?.ipv6 ?? allocateIpv6(this.config.ipv6Prefix, userId, this.takenAddresses)) : null;
     this.takenUsernames.add(username);
     if (ipv6) this.takenAddresses.add(ipv6);
-    const record: PuppetRecord = { userId, networkId: this.networkId, nick: wantedNick, username, ipv6, channels: stored?.channels ?? [], lastActiveAt: stored?.lastActiveAt ?? 0 };
+    const record: PuppetRecord = {
+      userId,
+      networkId: this.networkId,
+      nick: wantedNick,
+      username,
+      ipv6,
+      channels: stored?.channels ?? [],
+      lastActiveAt: stored?.lastActiveAt ?? 0,
+      password: stored?.password ?? null,
+      account: stored?.account ?? null,
+    };
     this.records.set(userId, record);
     await this.store.upsertPuppet(record);
 
-    const connection = this.createConnection(wantedNick, username, userId, ipv6);
+    const credentials = () => {
+      const password = record.password ? this.hooks.openPassword(record.password) : null;
+      return password ? { account: record.account ?? record.nick, password } : null;
+    };
+    const connection = this.createConnection(userId, wantedNick, username, userId, ipv6, true, credentials);
     const { maxMessages, ttlMs } = this.config.pool.offlineQueue;
     const outbox = new Outbox(connection, maxMessages, ttlMs, (delta) => metrics.offlineQueued.inc({ network: this.networkId }, delta));
     const puppet: Puppet = { userId, connection, outbox, record, lastWrittenAt: 0 };
@@ -321,6 +403,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     connection.on("message", (msg) => {
       if (!isChannelName(msg.target, connection.chanTypes) && !connection.isSelf(msg.nick)) this.emit("privateLine", userId, msg);
     });
+    this.noticeConnectionChanges(userId, connection, record);
     connection.on("kicked", (kick) => {
       this.forgetChannel(userId, kick.channel);
       this.emit("puppetKicked", userId, kick);
@@ -328,6 +411,40 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     connection.on("invited", (invite) => this.emit("puppetInvited", userId, invite));
     this.puppets.set(userId, puppet);
     return puppet;
+  }
+
+  /**
+   * Tells the user about their connection: a drop that lasts `dropNoticeAfterMs` (short blips
+   * say nothing, and a network-wide outage does not become one notice per user at once), the
+   * reconnection after such a drop, a nick the server changed, and the server's notices.
+   */
+  private noticeConnectionChanges(userId: string, connection: IrcConnection, record: PuppetRecord): void {
+    const name = this.config.name;
+    const tell = (text: string) => this.emit("userNotice", userId, text);
+    let dropTimer: NodeJS.Timeout | null = null;
+    let told = false;
+    let lastReason = "";
+    connection.on("disconnected", (reason) => {
+      lastReason = reason;
+      if (dropTimer || told) return;
+      dropTimer = setTimeout(() => {
+        dropTimer = null;
+        if (connection.state === "connected" || connection.state === "stopped") return;
+        told = true;
+        tell(`Your connection to ${name} was lost (${lastReason}); the bridge is reconnecting. Messages you send meanwhile wait and go out once it is back.`);
+      }, this.config.pool.dropNoticeAfterMs);
+      dropTimer.unref();
+    });
+    connection.on("registered", (nick) => {
+      if (dropTimer) clearTimeout(dropTimer);
+      dropTimer = null;
+      if (told) tell(`Reconnected to ${name} as ${nick}.`);
+      told = false;
+    });
+    connection.on("nickChanged", (nick) => {
+      if (connection.casefold(nick) !== connection.casefold(record.nick)) tell(`${name} changed your nick to ${nick}.`);
+    });
+    connection.on("serverNotice", (text) => tell(`${name}: ${text}`));
   }
 
   /** Under `maxClients`, evicts the least recently active user to make room for one more. */

@@ -29,10 +29,13 @@ const HEAD_BYTES = 600;
  */
 export class QuietTransport extends NetTransportBase {
   private readonly ownNick: () => string;
+  /** True while the connection wants every line (a raw command's answer may be a listing). */
+  private readonly hearAll: () => boolean;
 
-  constructor(options: { ownNick: () => string }) {
+  constructor(options: { ownNick: () => string; hearAll?: () => boolean }) {
     super(options);
     this.ownNick = options.ownNick;
+    this.hearAll = options.hearAll ?? (() => false);
   }
 
   override onSocketData(data: Buffer): void {
@@ -42,7 +45,7 @@ export class QuietTransport extends NetTransportBase {
       const end = buffer.indexOf(0x0a, start) + 1;
       if (end === 0) break;
       const head = buffer.toString("latin1", start, Math.min(end, start + HEAD_BYTES));
-      if (!isAboutOthers(head, this.ownNick())) this.emit("line", iconv.decode(buffer.subarray(start, end), this.encoding));
+      if (this.hearAll() || !isAboutOthers(head, this.ownNick())) this.emit("line", iconv.decode(buffer.subarray(start, end), this.encoding));
       start = end;
     }
     // Copy the partial line, so the socket's whole chunk is not kept alive by a view into it.

@@ -37,6 +37,8 @@ function isEventList(value: unknown): value is MatrixEvent[] {
 export class DurableAppService extends AppService {
   private sink: EventSink | null = null;
   aliasQuery: ExistenceQuery = async () => false;
+  /** What of an event goes into the journal (secrets, such as passwords, are left out). */
+  journalCopy: (event: MatrixEvent) => MatrixEvent = (event) => event;
   userQuery: ExistenceQuery = async () => false;
   private readonly inFlightTxns = new Map<string, Promise<void>>();
   private readonly handling = new Set<Promise<void>>();
@@ -117,7 +119,7 @@ export class DurableAppService extends AppService {
       res.json({});
       return;
     }
-    const journalled = this.store.recordTransaction(txnId, events);
+    const journalled = this.store.recordTransaction(txnId, events.map((e) => this.journalCopy(e)));
     this.inFlightTxns.set(txnId, journalled);
     try {
       await journalled;

@@ -10,6 +10,8 @@ export interface RoomLink {
   channel: string;
   channelName: string;
   origin: "config" | "portal" | "plumbed";
+  /** The channel's key (+k), sealed with the credentials key; never stored in clear. */
+  sealedKey?: string | null;
 }
 
 /** An IRC user's Matrix ghost and what the bridge has already set up for it. */
@@ -34,6 +36,17 @@ export interface PuppetRecord {
   channels: string[];
   /** Last time the user used the bridge on this network (ms since the epoch). */
   lastActiveAt: number;
+  /** The user's IRC password, sealed with the credentials key (never in clear), or null. */
+  password: string | null;
+  /** The account to log in as (SASL, NickServ); null: the nick. */
+  account: string | null;
+}
+
+/** A Matrix user's own settings: their admin room and per-user feature switches. */
+export interface UserRecord {
+  userId: string;
+  adminRoomId: string | null;
+  features: Record<string, boolean>;
 }
 
 /** The room where a Matrix user and an IRC nick talk privately. `nick` is casefolded. */
@@ -74,6 +87,10 @@ export interface DataStore {
   getPuppet(userId: string, networkId: string): Promise<PuppetRecord | null>;
   upsertPuppet(puppet: PuppetRecord): Promise<void>;
   getPuppets(networkId: string): Promise<PuppetRecord[]>;
+
+  getUser(userId: string): Promise<UserRecord | null>;
+  getUsers(): Promise<UserRecord[]>;
+  upsertUser(user: UserRecord): Promise<void>;
 
   /** The PM room of a Matrix user and an IRC nick (casefolded), if any. */
   getPmRoom(userId: string, networkId: string, nick: string): Promise<PmRoom | null>;

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createRequire } from "node:module";
 import type Nedb from "@seald-io/nedb";
-import type { DataStore, GhostRecord, MessageLink, PendingEvent, PmRoom, PuppetRecord, RoomLink } from "./DataStore.js";
+import type { DataStore, GhostRecord, MessageLink, PendingEvent, PmRoom, PuppetRecord, RoomLink, UserRecord } from "./DataStore.js";
 
 // @seald-io/nedb is CommonJS whose typings declare an ES default export; require() gets the class.
 const Datastore = createRequire(import.meta.url)("@seald-io/nedb") as typeof Nedb.default;
@@ -18,13 +18,17 @@ type JournalDoc =
 
 function toPuppet(doc: PuppetRecord): PuppetRecord {
   const { userId, networkId, nick, username } = doc;
-  return { userId, networkId, nick, username, ipv6: doc.ipv6 ?? null, channels: doc.channels ?? [], lastActiveAt: doc.lastActiveAt ?? 0 };
+  return { userId, networkId, nick, username, ipv6: doc.ipv6 ?? null, channels: doc.channels ?? [], lastActiveAt: doc.lastActiveAt ?? 0, password: doc.password ?? null, account: doc.account ?? null };
 }
 
 function toLink(doc: MessageLink | null): MessageLink | null {
   if (!doc) return null;
   const { roomId, eventId, networkId, msgid, at } = doc;
   return { roomId, eventId, networkId, msgid, at };
+}
+
+function toUser(doc: UserRecord | null): UserRecord | null {
+  return doc ? { userId: doc.userId, adminRoomId: doc.adminRoomId ?? null, features: { ...(doc.features ?? {}) } } : null;
 }
 
 function toPm(doc: PmRoom | null): PmRoom | null {
@@ -34,7 +38,8 @@ function toPm(doc: PmRoom | null): PmRoom | null {
 }
 
 /**
- * NeDB files in the data directory: rooms.db, ghosts.db, puppets.db, pms.db, messages.db and journal.db.
+ * NeDB files in the data directory: rooms.db, ghosts.db, puppets.db, users.db, pms.db, messages.db
+ * and journal.db.
  *
  * The journal holds a transaction's events from before it is acknowledged until each is
  * handled. A transaction and its events are written by one insert, which NeDB appends to
@@ -47,6 +52,7 @@ export class NedbDataStore implements DataStore {
   private readonly journal: Datastore<JournalDoc>;
   private readonly messages: Datastore<MessageLink>;
   private readonly pms: Datastore<PmRoom>;
+  private readonly users: Datastore<UserRecord>;
 
   constructor(private readonly dataDir: string) {
     const file = (name: string) => ({ filename: join(dataDir, name) });
@@ -56,10 +62,11 @@ export class NedbDataStore implements DataStore {
     this.journal = new Datastore<JournalDoc>(file("journal.db"));
     this.messages = new Datastore<MessageLink>(file("messages.db"));
     this.pms = new Datastore<PmRoom>(file("pms.db"));
+    this.users = new Datastore<UserRecord>(file("users.db"));
   }
 
   private all() {
-    return [this.rooms, this.ghosts, this.puppets, this.journal, this.messages, this.pms] as Datastore<never>[];
+    return [this.rooms, this.ghosts, this.puppets, this.journal, this.messages, this.pms, this.users] as Datastore<never>[];
   }
 
   async open(): Promise<void> {
@@ -76,6 +83,8 @@ export class NedbDataStore implements DataStore {
     await this.messages.ensureIndexAsync({ fieldName: "msgid" });
     await this.pms.ensureIndexAsync({ fieldName: "roomId" });
     await this.pms.ensureIndexAsync({ fieldName: "userId" });
+    await this.users.ensureIndexAsync({ fieldName: "userId", unique: true });
+    await this.users.ensureIndexAsync({ fieldName: "adminRoomId" });
   }
 
   async close(): Promise<void> {
@@ -87,7 +96,7 @@ export class NedbDataStore implements DataStore {
 
   async getRoomLinks(): Promise<RoomLink[]> {
     const docs = await this.rooms.findAsync({});
-    return docs.map(({ roomId, networkId, channel, channelName, origin }) => ({ roomId, networkId, channel, channelName, origin }));
+    return docs.map(({ roomId, networkId, channel, channelName, origin, sealedKey }) => ({ roomId, networkId, channel, channelName, origin, sealedKey: sealedKey ?? null }));
   }
 
   async upsertRoomLink(link: RoomLink): Promise<void> {
@@ -97,6 +106,18 @@ export class NedbDataStore implements DataStore {
 
   async removeRoomLink(roomId: string, networkId: string, channel: string): Promise<void> {
     await this.rooms.removeAsync({ roomId, networkId, channel }, { multi: true });
+  }
+
+  async getUser(userId: string): Promise<UserRecord | null> {
+    return toUser(await this.users.findOneAsync({ userId }));
+  }
+
+  async getUsers(): Promise<UserRecord[]> {
+    return (await this.users.findAsync({})).map((doc) => toUser(doc)!);
+  }
+
+  async upsertUser(user: UserRecord): Promise<void> {
+    await this.users.updateAsync({ userId: user.userId }, { ...user, features: { ...user.features } }, { upsert: true });
   }
 
   async getPmRoom(userId: string, networkId: string, nick: string): Promise<PmRoom | null> {

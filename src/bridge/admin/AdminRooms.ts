@@ -1,0 +1,167 @@
+/**
+ * Admin rooms: a Matrix user invites the bridge bot to a direct chat, and that room becomes
+ * where they manage their IRC identity with `!` commands, and where the bridge tells them
+ * about their connections. One admin room per user (the newest wins).
+ */
+import type { Intent } from "matrix-appservice-bridge";
+import type { BridgeConfig } from "../../config/schema.js";
+import type { NetworkPool } from "../../irc/NetworkPool.js";
+import { getLogger } from "../../logging.js";
+import type { MatrixEvent } from "../../matrix/DurableAppService.js";
+import type { DataStore, UserRecord } from "../../store/DataStore.js";
+import type { Permissions } from "../Permissions.js";
+import { COMMANDS, FEATURES, GENERAL_COMMANDS, type AdminDeps, type CommandContext } from "./commands.js";
+import { parseCommand } from "./parse.js";
+
+const log = getLogger("bridge/admin");
+/** Marks a !storepass whose password was left out of the journal (see journalCopy). */
+const SCRUBBED = "net.matrix_irc_bridge.password_not_kept";
+
+/**
+ * The journal's copy of an event: a password command loses its password, so no password is
+ * ever written to disk in clear. If the bridge stops before handling it, the user is asked
+ * to send it again.
+ */
+export function journalCopy(event: MatrixEvent): MatrixEvent {
+  const content = event.content as { body?: unknown } | undefined;
+  if (event.type !== "m.room.message" || typeof content?.body !== "string" || !/^\s*!storepass\b/i.test(content.body)) return event;
+  return { ...event, content: { msgtype: "m.text", body: "!storepass", [SCRUBBED]: true } };
+}
+
+export class AdminRooms {
+  private readonly users = new Map<string, UserRecord>();
+  private readonly owners = new Map<string, string>();
+
+  constructor(
+    private readonly config: BridgeConfig,
+    private readonly store: DataStore,
+    private readonly pools: Map<string, NetworkPool>,
+    private readonly permissions: Permissions,
+    private readonly bot: () => Intent,
+    private readonly deps: Omit<AdminDeps, "feature" | "setFeature">,
+  ) {}
+
+  async load(): Promise<void> {
+    for (const user of await this.store.getUsers()) {
+      this.users.set(user.userId, user);
+      if (user.adminRoomId) this.owners.set(user.adminRoomId, user.userId);
+    }
+  }
+
+  isAdminRoom(roomId: string): boolean {
+    return this.owners.has(roomId);
+  }
+
+  feature(userId: string, name: string): boolean {
+    return this.users.get(userId)?.features[name] ?? FEATURES[name]?.default ?? false;
+  }
+
+  private async saveUser(userId: string, change: (user: UserRecord) => void): Promise<void> {
+    const user = this.users.get(userId) ?? { userId, adminRoomId: null, features: {} };
+    change(user);
+    this.users.set(userId, user);
+    await this.store.upsertUser(user);
+  }
+
+  /** The bot was invited to a room that is not bridged: a DM makes it the inviter's admin room. */
+  async onBotInvited(roomId: string, inviter: string): Promise<void> {
+    const bot = this.bot();
+    await bot.join(roomId);
+    if (!this.permissions.mayUse(inviter)) {
+      await this.say(roomId, "You are not allowed to use this bridge. Ask its admin if you think you should be.");
+      await bot.leave(roomId);
+      return;
+    }
+    const members: string[] = await bot.matrixClient.getJoinedRoomMembers(roomId).catch(() => []);
+    if (members.some((m) => m !== inviter && m !== bot.userId)) {
+      await this.say(roomId, "I only answer commands in a direct chat with one person: invite me to a room of your own.");
+      await bot.leave(roomId);
+      return;
+    }
+    const previous = this.users.get(inviter)?.adminRoomId;
+    if (previous) this.owners.delete(previous);
+    this.owners.set(roomId, inviter);
+    await this.saveUser(inviter, (u) => {
+      u.adminRoomId = roomId;
+    });
+    log.info("New admin room", { userId: inviter, roomId });
+    const networks = Object.values(this.config.networks).map((n) => n.name).join(", ");
+    await this.say(roomId, `This is your admin room for the IRC bridge (${networks}). I will tell you about your IRC connections here. Send !help for the commands.`);
+  }
+
+  /** The owner left their admin room: it is one no more. */
+  async onLeave(roomId: string, userId: string): Promise<void> {
+    if (this.owners.get(roomId) !== userId) return;
+    this.owners.delete(roomId);
+    await this.saveUser(userId, (u) => {
+      u.adminRoomId = null;
+    });
+    await this.bot().leave(roomId).catch(() => undefined);
+  }
+
+  /** Tells a user something in their admin room; false when they have none. */
+  async notify(userId: string, text: string): Promise<boolean> {
+    const roomId = this.users.get(userId)?.adminRoomId;
+    if (!roomId) return false;
+    await this.say(roomId, text);
+    return true;
+  }
+
+  private async say(roomId: string, text: string): Promise<void> {
+    await this.bot().sendMessage(roomId, { msgtype: "m.notice", body: text });
+  }
+
+  /** A message in an admin room. */
+  async onMessage(event: MatrixEvent): Promise<void> {
+    const roomId = event.room_id as string;
+    const sender = event.sender as string;
+    if (this.owners.get(roomId) !== sender) return;
+    const body = (event.content as { body?: unknown } | undefined)?.body;
+    if (typeof body !== "string") return;
+    if ((event.content as Record<string, unknown>)[SCRUBBED]) {
+      return this.say(roomId, "Your !storepass arrived while the bridge was restarting, and the bridge never keeps a password it has not handled: please send it again.");
+    }
+    const parsed = parseCommand(body, Object.keys(this.config.networks));
+    if (!parsed) return this.say(roomId, "Commands start with !. Send !help to list them.");
+    const ctx: CommandContext = { userId: sender, roomId, eventId: event.event_id as string, rest: parsed.rest };
+    let reply: string;
+    try {
+      if (parsed.name === "storepass") await this.redact(ctx);
+      reply = await this.run(parsed.name, parsed.networkId, ctx);
+    } catch (err) {
+      reply = `!${parsed.name}: ${(err as Error).message}`;
+    }
+    await this.say(roomId, reply);
+  }
+
+  /** The password must not stay in the room's history. */
+  private async redact(ctx: CommandContext): Promise<void> {
+    try {
+      await this.bot().matrixClient.redactEvent(ctx.roomId, ctx.eventId, "Holds a password");
+    } catch (err) {
+      log.warn("Could not redact a password message", { roomId: ctx.roomId, error: (err as Error).message });
+      await this.say(ctx.roomId, "I could not remove your message with the password (I lack the power to): please delete it yourself.");
+    }
+  }
+
+  private async run(name: string, networkId: string | null, ctx: CommandContext): Promise<string> {
+    if (name === "help") return this.help(ctx.rest.trim().replace(/^!/, ""));
+    const deps: AdminDeps = { ...this.deps, feature: (u, f) => this.feature(u, f), setFeature: (u, f, on) => this.saveUser(u, (r) => void (r.features[f] = on)) };
+    const general = GENERAL_COMMANDS[name];
+    if (general) return general.run(ctx, deps);
+    const command = COMMANDS[name];
+    if (!command) return `Unknown command !${name}.\n\n${this.help("")}`;
+    const ids = [...this.pools.keys()];
+    const id = networkId ?? (ids.length === 1 ? ids[0] : null);
+    if (!id) throw new Error(`which network? Say it first, e.g. ${command.usage.replace("[network]", ids[0])}. Networks: ${ids.join(", ")}`);
+    return command.run(ctx, deps, this.pools.get(id)!);
+  }
+
+  private help(name: string): string {
+    const all = { ...COMMANDS, ...GENERAL_COMMANDS, help: { usage: "!help [command]", help: "Lists the commands, or explains one." } };
+    const one = all[name as keyof typeof all];
+    if (name && one) return `${one.usage}\n${one.help}`;
+    const networks = this.pools.size > 1 ? `\n\nNetworks: ${[...this.pools.keys()].join(", ")} (say which one after the command).` : "";
+    return `Commands:\n${Object.values(all).map((c) => `${c.usage}: ${c.help}`).join("\n")}${networks}`;
+  }
+}
