@@ -24,9 +24,7 @@ declare module "irc-framework" {
     /** A transport class (default: irc-framework's TCP transport). */
     transport?: unknown;
     /** Not irc-framework's: read by the bridge's QuietTransport. */
-    ownNick?: () => string;
-    /** Not irc-framework's: read by the bridge's QuietTransport. */
-    hearAll?: () => boolean;
+    listener?: { readonly nick: string; readonly hearsAll: boolean };
   }
 
   export interface MessageEvent {

@@ -6,7 +6,7 @@ import { classifyCloseReason } from "../../src/irc/ConnectScheduler.js";
 import { identReply } from "../../src/irc/IdentServer.js";
 import type { IrcConnection, IrcMessage } from "../../src/irc/IrcConnection.js";
 import { allocateIpv6, formatIpv6, parseIpv6 } from "../../src/irc/ipv6.js";
-import { uniqueUsername, usernameFor } from "../../src/irc/NetworkPool.js";
+import { uniqueUsername, usernameFor } from "../../src/irc/usernames.js";
 
 /** Just enough of a connection for the broker: a state and the channels it is in. */
 class FakeConnection extends EventEmitter {

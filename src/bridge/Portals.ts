@@ -108,7 +108,7 @@ export class Portals {
     } catch (err) {
       throw new PortalRefused(`the bridge could not join ${channelName} on ${network.name}: ${(err as Error).message}`);
     }
-    const info = await pool.bot.channelInfo(channelName).catch((err: Error) => {
+    const info = await pool.bot.commands.channelInfo(channelName).catch((err: Error) => {
       log.warn("Could not read a channel's topic and modes", { network: pool.networkId, channel: channelName, error: err.message });
       return { topic: "", modes: "" };
     });

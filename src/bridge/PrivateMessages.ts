@@ -112,7 +112,7 @@ export class PrivateMessages {
   private async isOnline(pool: NetworkPool, nick: string): Promise<boolean> {
     try {
       await pool.bot.whenConnected(pool.config.connectTimeoutMs);
-      return (await pool.bot.whois(nick)) !== null;
+      return (await pool.bot.commands.whois(nick)) !== null;
     } catch {
       return true; // could not tell; say nothing
     }

@@ -19,7 +19,11 @@ interface Pending {
 export class EchoTracker {
   private readonly pending: Pending[] = [];
 
-  constructor(private readonly casefold: (name: string) => string) {}
+  constructor(private readonly names: { casefold(name: string): string }) {}
+
+  private casefold(name: string): string {
+    return this.names.casefold(name);
+  }
 
   /** Resolves with the msgid of the line once echoed (null after a timeout); rejects if the target does not exist. */
   expect(target: string, text: string): Promise<string | null> {

@@ -14,6 +14,8 @@ import { isChannelName } from "../format/ircText.js";
 import { classifyCloseReason, type ConnectScheduler } from "./ConnectScheduler.js";
 import { QuietTransport } from "./QuietTransport.js";
 import { EchoTracker } from "./EchoTracker.js";
+import { exchange } from "./exchange.js";
+import { ServerCommands } from "./ServerCommands.js";
 
 const log = getLogger("irc/connection");
 
@@ -57,15 +59,15 @@ export interface IrcConnectionOptions {
    */
   quiet: boolean;
   /** The account and password to log in with, read at each connect (SASL PLAIN, else PASS and NickServ). */
-  credentials?: () => { account: string; password: string } | null;
+  credentials?: (connection: IrcConnection) => { account: string; password: string } | null;
+  /** The Matrix user this connection is the puppet of; null for the bridge bot. */
+  owner: string | null;
 }
 
 
 const JOIN_ERRORS = new Set(["channel_is_full", "invite_only_channel", "banned_from_channel", "bad_channel_key", "too_many_channels"]);
 const FATAL_ERRORS = new Set(["banned_from_network", "password_mismatch"]);
 const MAX_NICK_ATTEMPTS = 10;
-/** Answers to TOPIC and KICK that mean "not allowed" or "no such target". */
-const COMMAND_ERRORS = new Set(["chanop_privs_needed", "not_on_channel", "user_not_in_channel", "no_such_nick", "no_such_channel"]);
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_MAX_MS = 60_000;
 
@@ -76,19 +78,6 @@ export type RawMembership =
   | { type: "part" | "kick"; nick: string; channel: string; reason: string }
   | { type: "quit"; nick: string; reason: string }
   | { type: "nick"; nick: string; newNick: string };
-
-/** What a WHOIS found, or null when the nick is not on IRC. */
-export interface WhoisResult {
-  nick: string;
-  ident: string;
-  hostname: string;
-  realName: string;
-  account: string | null;
-  channels: string[];
-  server: string | null;
-  away: string | null;
-  idleSeconds: number | null;
-}
 
 export interface IrcConnectionEvents {
   membership: [RawMembership];
@@ -122,9 +111,9 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private lastError = "";
-  /** Raw commands waiting for their answers (a quiet connection then hears everything). */
-  private rawCommands = 0;
-  private readonly echoes = new EchoTracker((name) => this.casefold(name));
+  /** Topic, kick, nick, WHOIS and raw commands, with the server's answers. */
+  readonly commands: ServerCommands;
+  private readonly echoes = new EchoTracker(this);
 
   constructor(readonly options: IrcConnectionOptions) {
     super();
@@ -142,13 +131,19 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       message_max_length: 400,
       enable_echomessage: true,
       ...(options.localAddress ? { outgoing_addr: options.localAddress } : {}),
-      ...(options.quiet ? { transport: QuietTransport, ownNick: () => this.client.user.nick, hearAll: () => this.rawCommands > 0 } : {}),
+      ...(options.quiet ? { transport: QuietTransport, listener: this } : {}),
     });
+    this.commands = new ServerCommands(this.client, this, options.connectTimeoutMs);
     this.wireEvents();
   }
 
   get nick(): string {
     return this.client.user.nick;
+  }
+
+  /** Whether a quiet connection should pass every line for now (see QuietTransport). */
+  get hearsAll(): boolean {
+    return this.commands.listening > 0;
   }
 
   /** The server's CASEMAPPING (rfc1459 until it says otherwise). */
@@ -225,12 +220,16 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     client.on("userlist", (e: { channel: string; users: { nick: string }[] }) => {
       this.emit("membership", { type: "names", channel: e.channel, nicks: e.users.map((u) => u.nick) });
     });
-    client.on("topic", (e: { channel: string; topic: string; nick?: string }) => {
-      this.emit("topic", { channel: e.channel, topic: e.topic, nick: e.nick ?? null });
-    });
-    client.on("invite", (e: { nick: string; invited: string; channel: string }) => {
-      if (this.isSelf(e.invited)) this.emit("invited", { channel: e.channel, by: e.nick });
-    });
+    // Topics matter to the bot (it follows channels); invites to puppets (they are people).
+    if (!this.options.quiet) {
+      client.on("topic", (e: { channel: string; topic: string; nick?: string }) => {
+        this.emit("topic", { channel: e.channel, topic: e.topic, nick: e.nick ?? null });
+      });
+    } else {
+      client.on("invite", (e: { nick: string; invited: string; channel: string }) => {
+        if (this.isSelf(e.invited)) this.emit("invited", { channel: e.channel, by: e.nick });
+      });
+    }
     client.on("irc error", (e: IrcErrorEvent) => {
       this.lastError = e.reason ?? e.error;
       if (e.error === "no_such_nick" && e.nick) this.echoes.onRefused(e.nick, new IrcFailure(e.error, `${e.nick} is not on ${this.options.networkName} right now`, true));
@@ -287,7 +286,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     this.lastError = "";
     const client = this.client;
     const baseNick = this.options.nick;
-    const credentials = this.options.credentials?.() ?? null;
+    const credentials = this.options.credentials?.(this) ?? null;
     let nickAttempt = 0;
     let loggedIn = false;
     return new Promise<void>((resolve, reject) => {
@@ -402,54 +401,13 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     }
   }
 
-  /**
-   * Sends a command and waits for its answer: `listen` gets each event of the named kinds and
-   * settles the exchange by returning a result (not undefined) or throwing. A closed
-   * connection or no answer in time rejects.
-   */
-  private exchange<T>(what: string, events: string[], listen: (event: string, e: any) => T | undefined, send: () => void, timeoutMs = this.options.connectTimeoutMs): Promise<T> {
-    const client = this.client;
-    return new Promise<T>((resolve, reject) => {
-      const handlers = events.map((name) => {
-        const handler = (e: unknown) => {
-          let result: T | undefined;
-          try {
-            result = listen(name, e);
-          } catch (err) {
-            cleanup();
-            return reject(err);
-          }
-          if (result === undefined) return;
-          cleanup();
-          resolve(result);
-        };
-        client.on(name, handler);
-        return [name, handler] as const;
-      });
-      const onClose = () => {
-        cleanup();
-        reject(new IrcFailure("disconnected", `the connection closed while ${what}`));
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new IrcFailure("timeout", `no answer from the server when ${what}`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        for (const [name, handler] of handlers) client.off(name, handler);
-        client.off("close", onClose);
-      };
-      client.on("close", onClose);
-      send();
-    });
-  }
-
   /** Joins a channel; resolves when the server confirms, rejects with its reason. */
   join(name: string, key: string | null = null, timeoutMs = this.options.connectTimeoutMs): Promise<void> {
     const folded = this.casefold(name);
     this.wanted.set(folded, { name, key });
     if (this.joined.has(folded)) return Promise.resolve();
-    const joining = this.exchange<true>(
+    const joining = exchange<true>(
+      this.client,
       `joining ${name}`,
       ["join", "irc error"],
       (event, e) => {
@@ -467,122 +425,6 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
         throw err.code === "timeout" ? new IrcFailure("join_timeout", err.message) : err;
       },
     );
-  }
-
-  /** Sets a channel's topic; resolves once the server has announced it, rejects with its reason (e.g. not a channel operator). */
-  setTopic(channel: string, topic: string): Promise<void> {
-    const folded = this.casefold(channel);
-    return this.exchange<true>(
-      `setting the topic of ${channel}`,
-      ["topic", "irc error"],
-      (event, e) => {
-        if (event === "topic") return e.nick && this.isSelf(e.nick) && this.casefold(e.channel) === folded ? true : undefined;
-        return this.commandError(e, channel);
-      },
-      () => this.client.raw("TOPIC", channel, topic),
-    ).then(() => undefined);
-  }
-
-  /** Kicks `nick` from a channel; resolves once the server has announced it, rejects with its reason. */
-  kick(channel: string, nick: string, reason: string): Promise<void> {
-    const folded = this.casefold(channel);
-    return this.exchange<true>(
-      `kicking ${nick} from ${channel}`,
-      ["kick", "irc error"],
-      (event, e) => {
-        if (event === "kick") return this.isSelf(e.nick) && this.casefold(e.channel) === folded && this.casefold(e.kicked) === this.casefold(nick) ? true : undefined;
-        return this.commandError(e, channel);
-      },
-      () => this.client.raw("KICK", channel, nick, reason),
-    ).then(() => undefined);
-  }
-
-  /** An error answer to a channel command, as an IrcFailure to throw (undefined when it is about something else). */
-  private commandError(e: IrcErrorEvent, channel: string): undefined {
-    if (!COMMAND_ERRORS.has(e.error)) return undefined;
-    // irc-framework reads ERR_USERNOTINCHANNEL's parameters one place off, so its channel is not checked.
-    if (e.error !== "user_not_in_channel" && e.error !== "no_such_nick" && e.channel && this.casefold(e.channel) !== this.casefold(channel)) return undefined;
-    throw new IrcFailure(e.error, e.reason ?? e.error, true);
-  }
-
-  /** Changes our nick now (kept for reconnects); rejects with the server's reason. */
-  changeNick(nick: string): Promise<void> {
-    const folded = this.casefold(nick);
-    return this.exchange<true>(
-      `changing nick to ${nick}`,
-      ["nick", "nick in use", "nick invalid", "irc error"],
-      (event, e) => {
-        if (event === "nick") return this.isSelf(e.nick) && this.casefold(e.new_nick) === folded ? true : undefined;
-        if (event === "nick in use" || event === "nick invalid") throw new IrcFailure(event.replace(" ", "_"), `${e.nick ?? nick}: ${e.reason ?? event}`, true);
-        if (e.error === "nick_in_use" || e.error === "erroneous_nickname") throw new IrcFailure(e.error, e.reason ?? e.error, true);
-        return undefined;
-      },
-      () => this.client.changeNick(nick),
-    ).then(() => {
-      this.options.nick = nick;
-    });
-  }
-
-  /**
-   * Sends one raw line (already checked: one line, a valid command word) and collects what
-   * the server answers: numerics and the server's own lines, until it has been quiet for a
-   * moment. The lines are returned as the server wrote them, without IRCv3 tags.
-   */
-  rawCommand(line: string, quietMs = 1_500, maxMs = 5_000): Promise<string[]> {
-    const client = this.client;
-    const ownPrefix = new RegExp(`^:${this.nick.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}[! ]`, "i");
-    return new Promise((resolve) => {
-      const lines: string[] = [];
-      let quiet: NodeJS.Timeout;
-      const finish = () => {
-        clearTimeout(quiet);
-        clearTimeout(cap);
-        this.rawCommands -= 1;
-        client.off("raw", onRaw);
-        resolve(lines);
-      };
-      const onRaw = (e: { line: string; from_server: boolean }) => {
-        if (!e.from_server) return;
-        const text = e.line.replace(/\r?\n$/, "").replace(/^@\S+ /, "");
-        const fromServer = /^:[^\s!@]+ /.test(text) && !/^:\S+ (PING|PONG) /.test(text);
-        if (!fromServer && !ownPrefix.test(text)) return;
-        lines.push(text);
-        clearTimeout(quiet);
-        quiet = setTimeout(finish, quietMs);
-      };
-      const cap = setTimeout(finish, maxMs);
-      quiet = setTimeout(finish, quietMs);
-      this.rawCommands += 1;
-      client.on("raw", onRaw);
-      client.raw(line);
-    });
-  }
-
-  /** The topic and modes of a channel, asked of the server now. */
-  async channelInfo(channel: string): Promise<{ topic: string; modes: string }> {
-    const folded = this.casefold(channel);
-    const same = (e: { channel?: string }) => e.channel !== undefined && this.casefold(e.channel) === folded;
-    const topic = this.exchange<string>(`asking the topic of ${channel}`, ["topic"], (_, e) => (same(e) && !e.nick ? e.topic : undefined), () => this.client.raw("TOPIC", channel));
-    const modes = this.exchange<string>(`asking the modes of ${channel}`, ["channel info"], (_, e) => (same(e) && e.raw_modes !== undefined ? e.raw_modes : undefined), () => this.client.raw("MODE", channel));
-    return { topic: await topic, modes: await modes };
-  }
-
-  /** WHOIS: what the server says about `nick`, or null when no such nick is on IRC. */
-  async whois(nick: string): Promise<WhoisResult | null> {
-    const folded = this.casefold(nick);
-    const e = await this.exchange<Record<string, any>>(`looking up ${nick}`, ["whois"], (_, e) => (this.casefold(e.nick ?? "") === folded ? e : undefined), () => this.client.raw("WHOIS", nick));
-    if (e.error || !e.ident) return null;
-    return {
-      nick: e.nick,
-      ident: e.ident,
-      hostname: e.hostname,
-      realName: e.real_name ?? "",
-      account: e.account ?? null,
-      channels: typeof e.channels === "string" ? e.channels.trim().split(/\s+/).filter(Boolean) : [],
-      server: e.server ?? null,
-      away: e.away ?? null,
-      idleSeconds: e.idle !== undefined ? Number(e.idle) : null,
-    };
   }
 
   /** Leaves a channel (and stops rejoining it after reconnects). */

@@ -8,16 +8,15 @@
 import { EventEmitter } from "node:events";
 import type { NetworkConfig } from "../config/schema.js";
 import { isChannelName } from "../format/ircText.js";
-import { sanitiseNick } from "../format/nick.js";
-import { fillTemplate } from "../format/template.js";
 import { getLogger } from "../logging.js";
 import { metrics, poolStatsSources, type PoolStats } from "../metrics/metrics.js";
 import type { DataStore, PuppetRecord } from "../store/DataStore.js";
 import { ChannelBroker } from "./ChannelBroker.js";
 import { ChannelRoster, type MembershipChange } from "./ChannelRoster.js";
 import { ConnectScheduler } from "./ConnectScheduler.js";
-import { IrcConnection, type IrcConnectionOptions, type IrcMessage } from "./IrcConnection.js";
-import { allocateIpv6 } from "./ipv6.js";
+import { IrcConnection, type IrcMessage } from "./IrcConnection.js";
+import { ConnectionNotices } from "./ConnectionNotices.js";
+import { PuppetRecords } from "./PuppetRecords.js";
 import { Outbox, type OutgoingMessage } from "./Outbox.js";
 
 const log = getLogger("irc/pool");
@@ -33,28 +32,15 @@ export interface PoolHooks {
 
 const NO_HOOKS: PoolHooks = { displayNameOf: async () => null, openPassword: () => null };
 
-/** A stable ident (≤ 10 chars) for a Matrix user: letters and digits of the localpart. */
-export function usernameFor(userId: string): string {
-  const localpart = userId.slice(1).split(":")[0];
-  return (localpart.toLowerCase().replace(/[^a-z0-9]/g, "") || "matrix").slice(0, 10);
-}
-
-/** `base` made unique among `taken` by a numeric suffix, within 10 characters. */
-export function uniqueUsername(base: string, taken: Set<string>): string {
-  if (!taken.has(base)) return base;
-  for (let n = 2; ; n++) {
-    const suffix = String(n);
-    const candidate = `${base.slice(0, 10 - suffix.length)}${suffix}`;
-    if (!taken.has(candidate)) return candidate;
-  }
-}
-
 interface Puppet {
   userId: string;
   connection: IrcConnection;
   outbox: Outbox;
   record: PuppetRecord;
   lastWrittenAt: number;
+  /** Drop notices (see ConnectionNotices): the pending one, and whether the user was told. */
+  dropTimer: NodeJS.Timeout | null;
+  toldDrop: boolean;
 }
 
 export interface PoolEvents {
@@ -83,12 +69,12 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   private readonly broker: ChannelBroker;
   private readonly puppets = new Map<string, Puppet>();
   private readonly creating = new Map<string, Promise<Puppet>>();
-  private records = new Map<string, PuppetRecord>();
-  private readonly takenUsernames = new Set<string>();
-  private readonly takenAddresses = new Set<string>();
+  private readonly records: PuppetRecords;
   /** Casefolded nicks of our connections → the Matrix user (null: the bot), checked per line in O(1). */
   private readonly ownNicks = new Map<string, string | null>();
   private idleTimer: NodeJS.Timeout | null = null;
+  private readonly handlers: ReturnType<NetworkPool["makeHandlers"]>;
+  private readonly countQueued: (delta: number) => void;
   private readonly stats = () => this.collectStats();
 
   constructor(
@@ -98,12 +84,16 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     private readonly hooks: PoolHooks = NO_HOOKS,
   ) {
     super();
+    // Made here, not as field initialisers: they read the constructor's parameters.
+    this.handlers = this.makeHandlers();
+    this.countQueued = (delta) => metrics.offlineQueued.inc({ network: networkId }, delta);
     const { pool } = config;
     this.scheduler = new ConnectScheduler(networkId, pool.connectsPerSecond, pool.maxConnectsInFlight, pool.throttlePauseMs);
     this.broker = new ChannelBroker(networkId, (channel) => this.connectionsIn(channel));
     this.broker.on("line", (msg) => this.emit("channelLine", msg));
     poolStatsSources.add(this.stats);
-    this.bot = this.createConnection(null, config.botNick, config.botUsername, `Matrix bridge bot for ${config.name}`, null, false);
+    this.bot = this.createConnection(null, config.botNick, config.botUsername, null);
+    this.records = new PuppetRecords(networkId, config, store, (name) => this.bot.casefold(name));
     this.roster = new ChannelRoster(this.bot);
     this.roster.on("change", (change) => this.emit("membership", change));
     this.roster.on("names", (channel, nicks) => this.emit("names", channel, nicks));
@@ -112,15 +102,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     });
   }
 
-  private createConnection(
-    userId: string | null,
-    nick: string,
-    username: string,
-    realname: string,
-    localAddress: string | null,
-    quiet = true,
-    credentials?: IrcConnectionOptions["credentials"],
-  ): IrcConnection {
+  private createConnection(owner: string | null, nick: string, username: string, localAddress: string | null): IrcConnection {
     const c = this.config;
     const connection = new IrcConnection({
       networkId: this.networkId,
@@ -131,36 +113,99 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       rejectUnauthorized: c.tls.rejectUnauthorized,
       nick,
       username,
-      realname,
+      realname: owner ?? `Matrix bridge bot for ${c.name}`,
       connectTimeoutMs: c.connectTimeoutMs,
       sendRate: c.sendRate,
       reconnect: true,
       scheduler: this.scheduler,
       localAddress,
-      quiet,
-      credentials,
+      quiet: owner !== null,
+      owner,
+      credentials: owner ? this.handlers.credentials : undefined,
     });
-    let ownNick: string | null = null;
-    const forgetNick = () => {
-      if (ownNick) this.ownNicks.delete(ownNick);
-      ownNick = null;
-    };
-    const rememberNick = (nick: string) => {
-      forgetNick();
-      ownNick = connection.casefold(nick);
-      this.ownNicks.set(ownNick, userId);
-    };
-    connection.on("registered", rememberNick);
-    connection.on("nickChanged", rememberNick);
-    connection.on("disconnected", () => {
-      forgetNick();
-      this.broker.onConnectionLost(connection);
-    });
-    connection.on("fatal", forgetNick);
-    connection.on("message", (msg) => {
-      if (isChannelName(msg.target, connection.chanTypes)) this.broker.onLine(connection, connection.casefold(msg.target), msg);
-    });
+    // Shared handlers (the connection is `this` in them): a closure per connection and event
+    // would cost kilobytes per puppet, and there may be thousands.
+    const h = this.handlers;
+    connection.on("registered", h.rememberNick);
+    connection.on("nickChanged", h.rememberNick);
+    connection.on("disconnected", h.lost);
+    connection.on("fatal", h.forgetNick);
+    connection.on("message", h.message);
+    if (owner) {
+      connection.on("registered", h.puppetRegistered);
+      connection.on("fatal", h.puppetRefused);
+      connection.on("kicked", h.puppetKicked);
+      connection.on("invited", h.puppetInvited);
+      connection.on("disconnected", h.puppetDropped);
+      connection.on("nickChanged", h.puppetNickChanged);
+      connection.on("serverNotice", h.puppetServerNotice);
+    }
     return connection;
+  }
+
+  /** The event handlers every connection shares; `this` is the connection that emitted. */
+  private makeHandlers() {
+    // Inside the handlers `this` is the connection that emitted, so the pool is named.
+    const pool = this;
+    const puppetOf = (c: IrcConnection) => (c.options.owner ? pool.puppets.get(c.options.owner) : undefined);
+    const tell = (c: IrcConnection, text: string) => c.options.owner && pool.emit("userNotice", c.options.owner, text);
+    const notices = new ConnectionNotices(pool.config, tell);
+    return {
+      rememberNick(this: IrcConnection, nick: string) {
+        pool.forgetNick(this);
+        pool.ownNicks.set(this.casefold(nick), this.options.owner);
+      },
+      forgetNick(this: IrcConnection) {
+        pool.forgetNick(this);
+      },
+      lost(this: IrcConnection) {
+        pool.forgetNick(this);
+        pool.broker.onConnectionLost(this);
+      },
+      message(this: IrcConnection, msg: IrcMessage) {
+        if (isChannelName(msg.target, this.chanTypes)) pool.broker.onLine(this, this.casefold(msg.target), msg);
+        else if (this.options.owner && !this.isSelf(msg.nick)) pool.emit("privateLine", this.options.owner, msg);
+      },
+      credentials(this: void, c: IrcConnection) {
+        const record = c.options.owner ? pool.records.get(c.options.owner) : null;
+        const password = record?.password ? pool.hooks.openPassword(record.password) : null;
+        return record && password ? { account: record.account ?? record.nick, password } : null;
+      },
+      puppetRegistered(this: IrcConnection, nick: string) {
+        const puppet = puppetOf(this);
+        if (!puppet) return;
+        notices.restored(puppet, this, nick);
+        if (nick !== puppet.record.nick) tell(this, `Your nick on ${pool.config.name} is ${nick}, because ${puppet.record.nick} is already in use.`);
+      },
+      puppetRefused(this: IrcConnection, reason: string) {
+        tell(this, `${pool.config.name} refused your connection and the bridge will not retry: ${reason}`);
+        const puppet = puppetOf(this);
+        if (puppet) pool.remove(puppet);
+      },
+      puppetKicked(this: IrcConnection, kick: { channel: string; by: string; reason: string }) {
+        pool.records.removeChannel(this.options.owner!, kick.channel);
+        pool.emit("puppetKicked", this.options.owner!, kick);
+      },
+      puppetInvited(this: IrcConnection, invite: { channel: string; by: string }) {
+        pool.emit("puppetInvited", this.options.owner!, invite);
+      },
+      puppetDropped(this: IrcConnection, reason: string) {
+        const puppet = puppetOf(this);
+        if (puppet) notices.dropped(puppet, this, reason);
+      },
+      puppetNickChanged(this: IrcConnection, nick: string) {
+        const puppet = puppetOf(this);
+        if (puppet && this.casefold(nick) !== this.casefold(puppet.record.nick)) tell(this, `${pool.config.name} changed your nick to ${nick}.`);
+      },
+      puppetServerNotice(this: IrcConnection, text: string) {
+        tell(this, `${pool.config.name}: ${text}`);
+      },
+    };
+  }
+
+  private forgetNick(connection: IrcConnection): void {
+    const folded = connection.casefold(connection.nick);
+    if (this.ownNicks.get(folded) === connection.options.owner) this.ownNicks.delete(folded);
   }
 
   private connectionsIn(channel: string): IrcConnection[] {
@@ -183,11 +228,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
 
   /** Loads stored puppets, connects the bot and joins the given channels. */
   async startBot(channels: { name: string; key: string | null }[]): Promise<void> {
-    this.records = new Map((await this.store.getPuppets(this.networkId)).map((r) => [r.userId, r]));
-    for (const r of this.records.values()) {
-      this.takenUsernames.add(r.username);
-      if (r.ipv6) this.takenAddresses.add(r.ipv6);
-    }
+    await this.records.load();
     if (this.config.pool.idleTimeoutMs > 0) {
       const every = Math.max(1_000, Math.min(this.config.pool.idleTimeoutMs / 4, 60_000));
       this.idleTimer = setInterval(() => this.disconnectIdle(), every);
@@ -207,7 +248,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
    */
   reconnectActiveUsers(stillBridged: (channelName: string) => string | null | false): number {
     const since = Date.now() - this.config.pool.reconnectActiveWithinMs;
-    const recent = [...this.records.values()].filter((r) => r.lastActiveAt >= since && r.channels.length > 0);
+    const recent = this.records.all().filter((r) => r.lastActiveAt >= since && r.channels.length > 0);
     for (const record of recent) {
       const channels = record.channels.flatMap((name) => {
         const key = stillBridged(name);
@@ -243,7 +284,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   async enqueue(userId: string, message: OutgoingMessage): Promise<{ delivered: Promise<(string | null)[]> }> {
     const puppet = await this.puppetFor(userId, true);
     const delivered = puppet.outbox.send(message).then((msgids) => {
-      if (isChannelName(message.target, puppet.connection.chanTypes)) this.rememberChannel(puppet, message.target);
+      if (isChannelName(message.target, puppet.connection.chanTypes)) this.records.addChannel(puppet.record, message.target);
       return msgids;
     });
     return { delivered };
@@ -254,18 +295,18 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     const puppet = await this.puppetFor(userId, true);
     await puppet.connection.connect();
     await puppet.connection.join(channelName, key);
-    this.rememberChannel(puppet, channelName);
+    this.records.addChannel(puppet.record, channelName);
     return puppet.connection;
   }
 
   /** Sets a channel's topic as the user; rejects with the server's reason (e.g. not a channel operator). */
   async setTopic(userId: string, channelName: string, key: string | null, topic: string): Promise<void> {
-    await (await this.join(userId, channelName, key)).setTopic(channelName, topic);
+    await (await this.join(userId, channelName, key)).commands.setTopic(channelName, topic);
   }
 
   /** Kicks `nick` from a channel as the user; rejects with the server's reason. */
   async kick(userId: string, channelName: string, key: string | null, nick: string, reason: string): Promise<void> {
-    await (await this.join(userId, channelName, key)).kick(channelName, nick, reason);
+    await (await this.join(userId, channelName, key)).commands.kick(channelName, nick, reason);
   }
 
   /** The IRC nick a Matrix user's puppet has now, if connected. */
@@ -276,7 +317,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
 
   /** The user's stored IRC identity on this network (nick, account, channels), if any. */
   recordOf(userId: string): PuppetRecord | null {
-    return this.records.get(userId) ?? null;
+    return this.records.get(userId);
   }
 
   /** The user's connection, opened and registered if need be. */
@@ -289,9 +330,8 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   /** Changes and stores the user's settings (nick, account, password), used from the next connect. */
   async updateRecord(userId: string, changes: Partial<Pick<PuppetRecord, "nick" | "account" | "password">>): Promise<PuppetRecord> {
     const puppet = await this.puppetFor(userId, false);
-    Object.assign(puppet.record, changes);
+    await this.records.update(puppet.record, changes);
     if (changes.nick) puppet.connection.options.nick = changes.nick;
-    await this.store.upsertPuppet(puppet.record);
     return puppet.record;
   }
 
@@ -309,31 +349,15 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     const puppet = this.puppets.get(userId);
     const record = this.records.get(userId);
     const channels = record?.channels ?? [];
-    if (record) {
-      record.channels = [];
-      await this.store.upsertPuppet(record);
-    }
+    if (record) await this.records.update(record, { channels: [] });
     if (puppet) await this.disconnect(puppet, message);
     return channels;
   }
 
   /** The user's puppet leaves a channel (they left or were removed from its room). */
   part(userId: string, channelName: string, message: string): void {
-    this.forgetChannel(userId, channelName);
+    this.records.removeChannel(userId, channelName);
     this.puppets.get(userId)?.connection.part(channelName, message);
-  }
-
-  /** The user's puppet is no longer to be in a channel (it left, or was kicked). */
-  private forgetChannel(userId: string, channelName: string): void {
-    const record = this.records.get(userId);
-    if (record) {
-      const folded = this.bot.casefold(channelName);
-      const kept = record.channels.filter((c) => this.bot.casefold(c) !== folded);
-      if (kept.length !== record.channels.length) {
-        record.channels = kept;
-        this.persist(record);
-      }
-    }
   }
 
   /** The ident (RFC 1413) answer for a connection of ours, by its ports. */
@@ -361,90 +385,13 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
 
   private async createPuppet(userId: string): Promise<Puppet> {
     await this.makeRoom();
-    const stored = this.records.get(userId);
-    const localpart = userId.slice(1).split(":")[0];
-    const displayName = !stored && this.config.puppetNickTemplate.includes("$DISPLAY") ? await this.hooks.displayNameOf(userId) : null;
-    const wantedNick = stored?.nick ?? sanitiseNick(fillTemplate(this.config.puppetNickTemplate, { LOCALPART: localpart, DISPLAY: displayName ?? localpart }));
-    const username = stored?.username ?? uniqueUsername(usernameFor(userId), this.takenUsernames);
-    const ipv6 = this.config.ipv6Prefix ? (stored?.ipv6 ?? allocateIpv6(this.config.ipv6Prefix, userId, this.takenAddresses)) : null;
-    this.takenUsernames.add(username);
-    if (ipv6) this.takenAddresses.add(ipv6);
-    const record: PuppetRecord = {
-      userId,
-      networkId: this.networkId,
-      nick: wantedNick,
-      username,
-      ipv6,
-      channels: stored?.channels ?? [],
-      lastActiveAt: stored?.lastActiveAt ?? 0,
-      password: stored?.password ?? null,
-      account: stored?.account ?? null,
-    };
-    this.records.set(userId, record);
-    await this.store.upsertPuppet(record);
-
-    const credentials = () => {
-      const password = record.password ? this.hooks.openPassword(record.password) : null;
-      return password ? { account: record.account ?? record.nick, password } : null;
-    };
-    const connection = this.createConnection(userId, wantedNick, username, userId, ipv6, true, credentials);
+    const record = await this.records.ensure(userId, () => this.hooks.displayNameOf(userId));
+    const connection = this.createConnection(userId, record.nick, record.username, record.ipv6);
     const { maxMessages, ttlMs } = this.config.pool.offlineQueue;
-    const outbox = new Outbox(connection, maxMessages, ttlMs, (delta) => metrics.offlineQueued.inc({ network: this.networkId }, delta));
-    const puppet: Puppet = { userId, connection, outbox, record, lastWrittenAt: 0 };
-    connection.on("registered", (nick) => {
-      if (nick !== record.nick) {
-        this.emit("userNotice", userId, `Your nick on ${this.config.name} is ${nick}, because ${record.nick} is already in use.`);
-      }
-    });
-    connection.on("fatal", (reason) => {
-      this.emit("userNotice", userId, `${this.config.name} refused your connection and the bridge will not retry: ${reason}`);
-      this.remove(puppet);
-    });
-    connection.on("message", (msg) => {
-      if (!isChannelName(msg.target, connection.chanTypes) && !connection.isSelf(msg.nick)) this.emit("privateLine", userId, msg);
-    });
-    this.noticeConnectionChanges(userId, connection, record);
-    connection.on("kicked", (kick) => {
-      this.forgetChannel(userId, kick.channel);
-      this.emit("puppetKicked", userId, kick);
-    });
-    connection.on("invited", (invite) => this.emit("puppetInvited", userId, invite));
+    const outbox = new Outbox(connection, maxMessages, ttlMs, this.countQueued);
+    const puppet: Puppet = { userId, connection, outbox, record, lastWrittenAt: 0, dropTimer: null, toldDrop: false };
     this.puppets.set(userId, puppet);
     return puppet;
-  }
-
-  /**
-   * Tells the user about their connection: a drop that lasts `dropNoticeAfterMs` (short blips
-   * say nothing, and a network-wide outage does not become one notice per user at once), the
-   * reconnection after such a drop, a nick the server changed, and the server's notices.
-   */
-  private noticeConnectionChanges(userId: string, connection: IrcConnection, record: PuppetRecord): void {
-    const name = this.config.name;
-    const tell = (text: string) => this.emit("userNotice", userId, text);
-    let dropTimer: NodeJS.Timeout | null = null;
-    let told = false;
-    let lastReason = "";
-    connection.on("disconnected", (reason) => {
-      lastReason = reason;
-      if (dropTimer || told) return;
-      dropTimer = setTimeout(() => {
-        dropTimer = null;
-        if (connection.state === "connected" || connection.state === "stopped") return;
-        told = true;
-        tell(`Your connection to ${name} was lost (${lastReason}); the bridge is reconnecting. Messages you send meanwhile wait and go out once it is back.`);
-      }, this.config.pool.dropNoticeAfterMs);
-      dropTimer.unref();
-    });
-    connection.on("registered", (nick) => {
-      if (dropTimer) clearTimeout(dropTimer);
-      dropTimer = null;
-      if (told) tell(`Reconnected to ${name} as ${nick}.`);
-      told = false;
-    });
-    connection.on("nickChanged", (nick) => {
-      if (connection.casefold(nick) !== connection.casefold(record.nick)) tell(`${name} changed your nick to ${nick}.`);
-    });
-    connection.on("serverNotice", (text) => tell(`${name}: ${text}`));
   }
 
   /** Under `maxClients`, evicts the least recently active user to make room for one more. */
@@ -488,19 +435,8 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     puppet.record.lastActiveAt = now;
     if (now - puppet.lastWrittenAt > ACTIVITY_WRITE_EVERY_MS) {
       puppet.lastWrittenAt = now;
-      this.persist(puppet.record);
+      this.records.persist(puppet.record);
     }
-  }
-
-  private rememberChannel(puppet: Puppet, channelName: string): void {
-    const folded = puppet.connection.casefold(channelName);
-    if (puppet.record.channels.some((c) => puppet.connection.casefold(c) === folded)) return;
-    puppet.record.channels.push(channelName);
-    this.persist(puppet.record);
-  }
-
-  private persist(record: PuppetRecord): void {
-    this.store.upsertPuppet(record).catch((err: Error) => log.error("Could not store a puppet", { userId: record.userId, error: err.message }));
   }
 
   async stop(): Promise<void> {

@@ -19,23 +19,27 @@ const require = createRequire(import.meta.url);
 const NetTransportBase = require("irc-framework/src/transports/net") as NetTransportClass;
 const iconv = require("iconv-lite") as { decode(buffer: Buffer, encoding: string): string };
 
+/** What the transport asks of its connection (no closure per connection: memory counts here). */
+export interface QuietListener {
+  readonly nick: string;
+  /** True while the connection wants every line (a raw command's answer may be a listing). */
+  readonly hearsAll: boolean;
+}
+
 /** Enough of a line to see its tags, prefix and command. */
 const HEAD_BYTES = 600;
 
 /**
- * Pass as irc-framework's `transport` option, with an `ownNick` function in the same options
+ * Pass as irc-framework's `transport` option, with a `listener` (the IrcConnection) in the same options
  * object (irc-framework hands its options to the transport). One class for every connection:
  * a class per connection would cost a few KiB each.
  */
 export class QuietTransport extends NetTransportBase {
-  private readonly ownNick: () => string;
-  /** True while the connection wants every line (a raw command's answer may be a listing). */
-  private readonly hearAll: () => boolean;
+  private readonly listener: QuietListener;
 
-  constructor(options: { ownNick: () => string; hearAll?: () => boolean }) {
+  constructor(options: { listener: QuietListener }) {
     super(options);
-    this.ownNick = options.ownNick;
-    this.hearAll = options.hearAll ?? (() => false);
+    this.listener = options.listener;
   }
 
   override onSocketData(data: Buffer): void {
@@ -45,7 +49,7 @@ export class QuietTransport extends NetTransportBase {
       const end = buffer.indexOf(0x0a, start) + 1;
       if (end === 0) break;
       const head = buffer.toString("latin1", start, Math.min(end, start + HEAD_BYTES));
-      if (this.hearAll() || !isAboutOthers(head, this.ownNick())) this.emit("line", iconv.decode(buffer.subarray(start, end), this.encoding));
+      if (this.listener.hearsAll || !isAboutOthers(head, this.listener.nick)) this.emit("line", iconv.decode(buffer.subarray(start, end), this.encoding));
       start = end;
     }
     // Copy the partial line, so the socket's whole chunk is not kept alive by a view into it.

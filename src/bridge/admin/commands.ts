@@ -7,7 +7,7 @@ import type { BridgeConfig } from "../../config/schema.js";
 import { CHANNEL_NAME } from "../../config/schema.js";
 import { isValidNick } from "../../format/nick.js";
 import type { NetworkPool } from "../../irc/NetworkPool.js";
-import type { WhoisResult } from "../../irc/IrcConnection.js";
+import type { WhoisResult } from "../../irc/ServerCommands.js";
 import type { Ghosts } from "../../matrix/Ghosts.js";
 import type { SecretBox } from "../../security/SecretBox.js";
 import type { Portals } from "../Portals.js";
@@ -96,7 +96,7 @@ export const COMMANDS: Record<string, Command> = {
       await pool.updateRecord(userId, { nick });
       try {
         const connection = await pool.connectionFor(userId);
-        if (!connection.isSelf(nick)) await connection.changeNick(nick);
+        if (!connection.isSelf(nick)) await connection.commands.changeNick(nick);
       } catch (err) {
         if (previous) await pool.updateRecord(userId, { nick: previous });
         throw new Error(`${pool.config.name} refused the nick ${nick}: ${(err as Error).message}`);
@@ -172,7 +172,7 @@ export const COMMANDS: Record<string, Command> = {
         nick = ghost.nick;
       }
       await pool.bot.whenConnected(pool.config.connectTimeoutMs);
-      const result = await pool.bot.whois(nick);
+      const result = await pool.bot.commands.whois(nick);
       return result ? formatWhois(result, pool.config.name) : `${nick} is not on ${pool.config.name}.`;
     },
   },
@@ -184,7 +184,7 @@ export const COMMANDS: Record<string, Command> = {
       const refusal = rawCommandRefusal(rest, BRIDGED_CHANNEL_CHECK(deps, pool));
       if (refusal) throw new Error(refusal);
       const connection = await pool.connectionFor(userId);
-      const answer = await connection.rawCommand(rest);
+      const answer = await connection.commands.rawCommand(rest);
       return answer.length > 0 ? `${pool.config.name} answered:\n${answer.join("\n")}` : `Sent. ${pool.config.name} did not answer.`;
     },
   },

@@ -1,0 +1,158 @@
+/**
+ * Commands whose answer matters, over one connection: topic, kick, nick change, WHOIS, a
+ * channel's topic and modes, and raw commands from the admin room. Each resolves with the
+ * server's answer or rejects with its reason.
+ */
+import type { Client, IrcErrorEvent } from "irc-framework";
+import { IrcFailure } from "./errors.js";
+import { exchange } from "./exchange.js";
+import type { IrcConnection } from "./IrcConnection.js";
+
+/** Answers to TOPIC and KICK that mean "not allowed" or "no such target". */
+const COMMAND_ERRORS = new Set(["chanop_privs_needed", "not_on_channel", "user_not_in_channel", "no_such_nick", "no_such_channel"]);
+
+/** What a WHOIS found, or null when the nick is not on IRC. */
+export interface WhoisResult {
+  nick: string;
+  ident: string;
+  hostname: string;
+  realName: string;
+  account: string | null;
+  channels: string[];
+  server: string | null;
+  away: string | null;
+  idleSeconds: number | null;
+}
+
+export class ServerCommands {
+  /** Raw commands waiting for their answers: a quiet connection then hears every line. */
+  listening = 0;
+
+  constructor(
+    private readonly client: Client,
+    private readonly conn: IrcConnection,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Sets a channel's topic; resolves once the server has announced it, rejects with its reason (e.g. not a channel operator). */
+  setTopic(channel: string, topic: string): Promise<void> {
+    const folded = this.conn.casefold(channel);
+    return exchange<true>(
+      this.client,
+      `setting the topic of ${channel}`,
+      ["topic", "irc error"],
+      (event, e) => {
+        if (event === "topic") return e.nick && this.conn.isSelf(e.nick) && this.conn.casefold(e.channel) === folded ? true : undefined;
+        return this.commandError(e, channel);
+      },
+      () => this.client.raw("TOPIC", channel, topic),
+      this.timeoutMs,
+    ).then(() => undefined);
+  }
+
+  /** Kicks `nick` from a channel; resolves once the server has announced it, rejects with its reason. */
+  kick(channel: string, nick: string, reason: string): Promise<void> {
+    const folded = this.conn.casefold(channel);
+    return exchange<true>(
+      this.client,
+      `kicking ${nick} from ${channel}`,
+      ["kick", "irc error"],
+      (event, e) => {
+        if (event === "kick") return this.conn.isSelf(e.nick) && this.conn.casefold(e.channel) === folded && this.conn.casefold(e.kicked) === this.conn.casefold(nick) ? true : undefined;
+        return this.commandError(e, channel);
+      },
+      () => this.client.raw("KICK", channel, nick, reason),
+      this.timeoutMs,
+    ).then(() => undefined);
+  }
+
+  /** An error answer to a channel command, as an IrcFailure to throw (undefined when it is about something else). */
+  private commandError(e: IrcErrorEvent, channel: string): undefined {
+    if (!COMMAND_ERRORS.has(e.error)) return undefined;
+    // irc-framework reads ERR_USERNOTINCHANNEL's parameters one place off, so its channel is not checked.
+    if (e.error !== "user_not_in_channel" && e.error !== "no_such_nick" && e.channel && this.conn.casefold(e.channel) !== this.conn.casefold(channel)) return undefined;
+    throw new IrcFailure(e.error, e.reason ?? e.error, true);
+  }
+
+  /** Changes our nick now (kept for reconnects); rejects with the server's reason. */
+  changeNick(nick: string): Promise<void> {
+    const folded = this.conn.casefold(nick);
+    return exchange<true>(
+      this.client,
+      `changing nick to ${nick}`,
+      ["nick", "nick in use", "nick invalid", "irc error"],
+      (event, e) => {
+        if (event === "nick") return this.conn.isSelf(e.nick) && this.conn.casefold(e.new_nick) === folded ? true : undefined;
+        if (event === "nick in use" || event === "nick invalid") throw new IrcFailure(event.replace(" ", "_"), `${e.nick ?? nick}: ${e.reason ?? event}`, true);
+        if (e.error === "nick_in_use" || e.error === "erroneous_nickname") throw new IrcFailure(e.error, e.reason ?? e.error, true);
+        return undefined;
+      },
+      () => this.client.changeNick(nick),
+      this.timeoutMs,
+    ).then(() => {
+      this.conn.options.nick = nick;
+    });
+  }
+
+  /**
+   * Sends one raw line (already checked: one line, a valid command word) and collects what
+   * the server answers: numerics and the server's own lines, until it has been quiet for a
+   * moment. The lines are returned as the server wrote them, without IRCv3 tags.
+   */
+  rawCommand(line: string, quietMs = 1_500, maxMs = 5_000): Promise<string[]> {
+    const client = this.client;
+    const ownPrefix = new RegExp(`^:${this.conn.nick.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}[! ]`, "i");
+    return new Promise((resolve) => {
+      const lines: string[] = [];
+      let quiet: NodeJS.Timeout;
+      const finish = () => {
+        clearTimeout(quiet);
+        clearTimeout(cap);
+        this.listening -= 1;
+        client.off("raw", onRaw);
+        resolve(lines);
+      };
+      const onRaw = (e: { line: string; from_server: boolean }) => {
+        if (!e.from_server) return;
+        const text = e.line.replace(/\r?\n$/, "").replace(/^@\S+ /, "");
+        const fromServer = /^:[^\s!@]+ /.test(text) && !/^:\S+ (PING|PONG) /.test(text);
+        if (!fromServer && !ownPrefix.test(text)) return;
+        lines.push(text);
+        clearTimeout(quiet);
+        quiet = setTimeout(finish, quietMs);
+      };
+      const cap = setTimeout(finish, maxMs);
+      quiet = setTimeout(finish, quietMs);
+      this.listening += 1;
+      client.on("raw", onRaw);
+      client.raw(line);
+    });
+  }
+
+  /** The topic and modes of a channel, asked of the server now. */
+  async channelInfo(channel: string): Promise<{ topic: string; modes: string }> {
+    const folded = this.conn.casefold(channel);
+    const same = (e: { channel?: string }) => e.channel !== undefined && this.conn.casefold(e.channel) === folded;
+    const topic = exchange<string>(this.client, `asking the topic of ${channel}`, ["topic"], (_, e) => (same(e) && !e.nick ? e.topic : undefined), () => this.client.raw("TOPIC", channel), this.timeoutMs);
+    const modes = exchange<string>(this.client, `asking the modes of ${channel}`, ["channel info"], (_, e) => (same(e) && e.raw_modes !== undefined ? e.raw_modes : undefined), () => this.client.raw("MODE", channel), this.timeoutMs);
+    return { topic: await topic, modes: await modes };
+  }
+
+  /** WHOIS: what the server says about `nick`, or null when no such nick is on IRC. */
+  async whois(nick: string): Promise<WhoisResult | null> {
+    const folded = this.conn.casefold(nick);
+    const e = await exchange<Record<string, any>>(this.client, `looking up ${nick}`, ["whois"], (_, e) => (this.conn.casefold(e.nick ?? "") === folded ? e : undefined), () => this.client.raw("WHOIS", nick), this.timeoutMs);
+    if (e.error || !e.ident) return null;
+    return {
+      nick: e.nick,
+      ident: e.ident,
+      hostname: e.hostname,
+      realName: e.real_name ?? "",
+      account: e.account ?? null,
+      channels: typeof e.channels === "string" ? e.channels.trim().split(/\s+/).filter(Boolean) : [],
+      server: e.server ?? null,
+      away: e.away ?? null,
+      idleSeconds: e.idle !== undefined ? Number(e.idle) : null,
+    };
+  }
+}
