@@ -37,6 +37,8 @@ Matrix (e.g. Element, or any client that lets you set a homeserver URL):
   homeserver  ${stack.synapse.url}
   user        ${USER}   password  ${PASSWORD}
   room        #demo:localhost  (${roomId}); you are invited, join it and talk
+  portals     join #irc_testnet_#anychannel:localhost to open a room for any channel
+  admin room  start a direct chat with @ircbot:localhost and send !help
 
 IRC (any client, plain text, no TLS):
   server      127.0.0.1  port ${stack.ircd.port}

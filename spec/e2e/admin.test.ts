@@ -19,6 +19,7 @@ describe("admin room", { timeout: 240_000 }, () => {
   let adminRoom: string;
   let roomId: string;
   let watcher: IrcTestClient;
+  let elsewhere: string;
 
   /** Sends a command; resolves with the bot's first notice after it, and the command's event ID. */
   const command = async (text: string): Promise<TimelineEvent & { command: string }> => {
@@ -116,7 +117,10 @@ describe("admin room", { timeout: 240_000 }, () => {
     assert.ok(body(list).includes(`#admin: ${roomId}`), body(list));
     const joined = await command("!join #elsewhere");
     assert.match(body(joined), /Invited you to the room of #elsewhere/);
-    await alice.waitForInvite("#elsewhere's room", (s) => s.some((e) => e.type === "m.room.name" && e.content.name === "#elsewhere"));
+    elsewhere = await alice.waitForInvite("#elsewhere's room", (s) => s.some((e) => e.type === "m.room.name" && e.content.name === "#elsewhere"));
+    await watcher.join("#elsewhere");
+    await alice.joinRoom(elsewhere);
+    await watcher.waitForRaw("alicia joining #elsewhere", (l) => /:alicia!\S+ JOIN :?#elsewhere/.test(l));
     const parted = await command("!part #admin");
     assert.match(body(parted), /You left #admin/);
     await watcher.waitForRaw("alicia parting", (l) => /:alicia!\S+ PART #admin/.test(l));
@@ -165,8 +169,11 @@ describe("admin room", { timeout: 240_000 }, () => {
 
   test("!quit disconnects and takes the user out of the network's rooms", async () => {
     const reply = await command("!quit");
-    assert.match(body(reply), /disconnected from TestNet/);
+    assert.match(body(reply), /disconnected from TestNet and out of the rooms of .*#elsewhere/);
+    assert.match(body(reply), new RegExp(`may not remove you from ${roomId.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`), "the room alice owns is named");
     await watcher.waitForRaw("alicia quitting", (l) => /:alicia!\S+ QUIT/.test(l));
+    const removed = await alice.waitForEvent(elsewhere, (e) => e.type === "m.room.member" && e.state_key === alice.userId && e.content.membership === "leave", "alice taken out of #elsewhere's room");
+    assert.match(String(removed.content.reason), /You quit TestNet with !quit/);
   });
 
   test("someone the config does not allow is told, and nothing of theirs reaches IRC", async () => {

@@ -22,7 +22,7 @@ describe("portal rooms and topics", { timeout: 180_000 }, () => {
 
   before(async () => {
     stack = await Stack.start();
-    stack.networkOverrides = { portals: { deny: ["#secret-*"] } };
+    stack.networkOverrides = { portals: { deny: ["#secret-*"], federate: false, roomVersion: "11" } };
     await stack.startBridge();
     alice = await stack.matrixUser("alice");
     // The first to join a channel is its operator.
@@ -40,6 +40,9 @@ describe("portal rooms and topics", { timeout: 180_000 }, () => {
     assert.equal((await state(alice, roomId, "m.room.name")).name, "#portal");
     assert.equal((await state(alice, roomId, "m.room.topic")).topic, "Welcome to the portal");
     assert.equal((await state(alice, roomId, "m.room.join_rules")).join_rule, "public");
+    const create = await state(alice, roomId, "m.room.create");
+    assert.equal(create["m.federate"], false, "portals.federate");
+    assert.equal(create.room_version, "11", "portals.roomVersion");
     await alice.waitForEvent(roomId, (e) => e.type === "m.room.member" && e.state_key === stack.ghostId("op") && e.content.membership === "join", "op's ghost");
 
     await alice.sendText(roomId, "hello through the portal");

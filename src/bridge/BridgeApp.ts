@@ -3,6 +3,7 @@
  * the durable AS listener), one IRC pool per network, and the two relays between them.
  */
 import { readFileSync } from "node:fs";
+import PQueue from "p-queue";
 import { AppServiceRegistration, Bridge, Logger as LibraryLogger } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config/schema.js";
 import { templateRegex } from "../format/template.js";
@@ -46,6 +47,8 @@ const TXN_RETENTION_MS = 24 * 60 * 60_000;
 /** Event ID ↔ msgid pairs are kept this long (replies and edits to older lines lose their link). */
 const MESSAGE_LINK_RETENTION_MS = 30 * 24 * 60 * 60_000;
 const SHUTDOWN_DRAIN_MS = 10_000;
+/** Connection notices sent to admin rooms per second, across all users. */
+const NOTICES_PER_SECOND = 10;
 
 export class BridgeApp {
   private readonly store: DataStore;
@@ -62,6 +65,7 @@ export class BridgeApp {
   /** Where to tell each Matrix user about their connection: the last linked room they used. */
   private readonly noticeRooms = new Map<string, string>();
   private readonly permissions: Permissions;
+  private readonly noticePacer = new PQueue({ concurrency: 4, intervalCap: NOTICES_PER_SECOND, interval: 1000 });
   private adminRooms!: AdminRooms;
   private stopping: Promise<void> | null = null;
 
@@ -141,6 +145,7 @@ export class BridgeApp {
       const pool = new NetworkPool(networkId, network, this.store, { displayNameOf, openPassword: (sealed) => this.openPassword(sealed) });
       for (const part of [ircToMatrix, membership, topics, moderation, pms]) part.attach(pool);
       pool.on("userNotice", (userId, text) => this.notifyUser(userId, text));
+      pool.on("connectionNotice", (userId, text) => this.informUser(userId, text));
       this.pools.set(networkId, pool);
     }
     if (config.ident.enabled) {
@@ -222,6 +227,16 @@ export class BridgeApp {
     void this.tellUser(userId, this.noticeRooms.get(userId) ?? null, text).catch((err: Error) =>
       log.warn("Could not tell a user", { userId, error: err.message }),
     );
+  }
+
+  /**
+   * Connection news goes to admin rooms only (never into shared rooms), paced: after a
+   * network-wide outage thousands of users have news at the same moment, and the homeserver
+   * should not get them all at once.
+   */
+  private informUser(userId: string, text: string): void {
+    if (!this.adminRooms.hasAdminRoom(userId)) return;
+    void this.noticePacer.add(() => this.adminRooms.notify(userId, text)).catch((err: Error) => log.warn("Could not tell a user", { userId, error: err.message }));
   }
 
   /** In the user's admin room if they have one, else as a notice (naming them) in `roomId`. */

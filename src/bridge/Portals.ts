@@ -12,6 +12,7 @@ import { channelAllowed } from "../format/patterns.js";
 import { portalAlias, readTemplate } from "../format/template.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
+import { metrics } from "../metrics/metrics.js";
 import type { RoomLinks } from "./RoomLinks.js";
 
 const log = getLogger("bridge/portals");
@@ -115,6 +116,7 @@ export class Portals {
     const roomId = await this.createRoom(network, pool.networkId, channelName, alias, info);
     await this.links.add({ roomId, networkId: pool.networkId, channel: folded, channelName, origin: "portal" });
     if (key) await this.links.setKey(pool.networkId, folded, key);
+    metrics.portalsOpened.inc({ network: pool.networkId });
     log.info("Opened a portal room", { network: pool.networkId, channel: channelName, roomId, alias });
     this.onOpened(pool, channelName);
     return roomId;

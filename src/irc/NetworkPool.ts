@@ -48,6 +48,11 @@ export interface PoolEvents {
   channelLine: [IrcMessage];
   /** Something a Matrix user should be told about their connection. */
   userNotice: [string, string];
+  /**
+   * News about a user's connection (dropped, back, nick changed by the server, the server's
+   * notices): for their admin room only. In a network-wide outage every user has some at once.
+   */
+  connectionNotice: [string, string];
   /** An IRC user joined, left or changed nick in a channel (seen by the bot). */
   membership: [MembershipChange];
   /** The full member list of a channel, when the bot joins it. */
@@ -149,7 +154,8 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     const pool = this;
     const puppetOf = (c: IrcConnection) => (c.options.owner ? pool.puppets.get(c.options.owner) : undefined);
     const tell = (c: IrcConnection, text: string) => c.options.owner && pool.emit("userNotice", c.options.owner, text);
-    const notices = new ConnectionNotices(pool.config, tell);
+    const inform = (c: IrcConnection, text: string) => c.options.owner && pool.emit("connectionNotice", c.options.owner, text);
+    const notices = new ConnectionNotices(pool.config, inform);
     return {
       rememberNick(this: IrcConnection, nick: string) {
         pool.forgetNick(this);
@@ -195,10 +201,10 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       },
       puppetNickChanged(this: IrcConnection, nick: string) {
         const puppet = puppetOf(this);
-        if (puppet && this.casefold(nick) !== this.casefold(puppet.record.nick)) tell(this, `${pool.config.name} changed your nick to ${nick}.`);
+        if (puppet && this.casefold(nick) !== this.casefold(puppet.record.nick)) inform(this, `${pool.config.name} changed your nick to ${nick}.`);
       },
       puppetServerNotice(this: IrcConnection, text: string) {
-        tell(this, `${pool.config.name}: ${text}`);
+        inform(this, `${pool.config.name}: ${text}`);
       },
     };
   }

@@ -34,6 +34,18 @@ export const metrics = {
     labelNames: ["direction", "network"] as const,
     registers: [registry],
   }),
+  adminCommands: new Counter({
+    name: "bridge_admin_commands_total",
+    help: "Admin room commands, by command and result (ok, error, unknown)",
+    labelNames: ["command", "result"] as const,
+    registers: [registry],
+  }),
+  portalsOpened: new Counter({
+    name: "bridge_portal_rooms_opened_total",
+    help: "Portal rooms the bridge created for channels, by network",
+    labelNames: ["network"] as const,
+    registers: [registry],
+  }),
   ircConnections: new Gauge({
     name: "bridge_irc_connections",
     help: "IRC connections by network and state",

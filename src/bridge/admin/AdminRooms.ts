@@ -12,6 +12,7 @@ import type { DataStore, UserRecord } from "../../store/DataStore.js";
 import type { Permissions } from "../Permissions.js";
 import { COMMANDS, FEATURES, GENERAL_COMMANDS, type AdminDeps, type CommandContext } from "./commands.js";
 import { parseCommand } from "./parse.js";
+import { metrics } from "../../metrics/metrics.js";
 
 const log = getLogger("bridge/admin");
 /** Marks a !storepass whose password was left out of the journal (see journalCopy). */
@@ -99,6 +100,10 @@ export class AdminRooms {
     await this.bot().leave(roomId).catch(() => undefined);
   }
 
+  hasAdminRoom(userId: string): boolean {
+    return Boolean(this.users.get(userId)?.adminRoomId);
+  }
+
   /** Tells a user something in their admin room; false when they have none. */
   async notify(userId: string, text: string): Promise<boolean> {
     const roomId = this.users.get(userId)?.adminRoomId;
@@ -125,11 +130,15 @@ export class AdminRooms {
     if (!parsed) return this.say(roomId, "Commands start with !. Send !help to list them.");
     const ctx: CommandContext = { userId: sender, roomId, eventId: event.event_id as string, rest: parsed.rest };
     let reply: string;
+    const known = parsed.name in COMMANDS || parsed.name in GENERAL_COMMANDS || parsed.name === "help";
+    const label = known ? parsed.name : "unknown";
     try {
       if (parsed.name === "storepass") await this.redact(ctx);
       reply = await this.run(parsed.name, parsed.networkId, ctx);
+      metrics.adminCommands.inc({ command: label, result: known ? "ok" : "unknown" });
     } catch (err) {
       reply = `!${parsed.name}: ${(err as Error).message}`;
+      metrics.adminCommands.inc({ command: label, result: "error" });
     }
     await this.say(roomId, reply);
   }

@@ -63,10 +63,24 @@ function bridgedChannelsOf(deps: AdminDeps, pool: NetworkPool, userId: string): 
   });
 }
 
-/** Takes a user out of the rooms of channels they left on IRC, so both sides agree. */
-async function removeFromRooms(deps: AdminDeps, pool: NetworkPool, userId: string, channels: string[], reason: string): Promise<void> {
+/**
+ * Takes a user out of the rooms of channels they left on IRC, so both sides agree. Returns
+ * a sentence about the rooms the bot may not remove them from (it needs the power to kick).
+ */
+async function removeFromRooms(deps: AdminDeps, pool: NetworkPool, userId: string, channels: string[], reason: string): Promise<string> {
   const rooms = channels.flatMap((c) => deps.links.roomsOf(pool.networkId, pool.bot.casefold(c)));
-  await Promise.all(rooms.map((roomId) => deps.bot().kick(roomId, userId, reason).catch(() => undefined)));
+  const kept: string[] = [];
+  await Promise.all(
+    rooms.map((roomId) =>
+      deps
+        .bot()
+        .kick(roomId, userId, reason)
+        .catch((err: Error) => {
+          if (!/not in the room|not joined|M_NOT_FOUND/i.test(err.message)) kept.push(roomId);
+        }),
+    ),
+  );
+  return kept.length ? ` The bridge may not remove you from ${kept.join(", ")}: leave ${kept.length > 1 ? "them" : "it"} yourself, or you will rejoin on your next message there.` : "";
 }
 
 function formatWhois(w: WhoisResult, networkName: string): string {
@@ -137,8 +151,8 @@ export const COMMANDS: Record<string, Command> = {
     async run({ userId, rest }, deps, pool) {
       const channel = requireChannel(pool, words(rest)[0], this.usage);
       pool.part(userId, channel, "Left with !part");
-      await removeFromRooms(deps, pool, userId, [channel], `You left ${channel} with !part`);
-      return `You left ${channel} on ${pool.config.name}.`;
+      const kept = await removeFromRooms(deps, pool, userId, [channel], `You left ${channel} with !part`);
+      return `You left ${channel} on ${pool.config.name}.${kept}`;
     },
   },
   listrooms: {
@@ -234,8 +248,8 @@ export const COMMANDS: Record<string, Command> = {
     network: true,
     async run({ userId }, deps, pool) {
       const channels = await pool.quitUser(userId, "Left with !quit");
-      await removeFromRooms(deps, pool, userId, channels, `You quit ${pool.config.name} with !quit`);
-      return `You are disconnected from ${pool.config.name}${channels.length ? ` and out of the rooms of ${channels.join(", ")}` : ""}.`;
+      const kept = await removeFromRooms(deps, pool, userId, channels, `You quit ${pool.config.name} with !quit`);
+      return `You are disconnected from ${pool.config.name}${channels.length ? ` and out of the rooms of ${channels.join(", ")}` : ""}.${kept}`;
     },
   },
 };
