@@ -57,16 +57,18 @@ describe("private messages", { timeout: 180_000 }, () => {
     assert.equal(message.sender, stack.ghostId("carol"));
   });
 
-  test("a Matrix user inviting a ghost starts a PM with that nick on IRC", async () => {
-    const dave = await stack.ircUser("dave");
-    const dm = await alice.createRoom({ preset: "trusted_private_chat", is_direct: true, invite: [stack.ghostId("dave")] });
-    await alice.waitForEvent(dm, (e) => e.type === "m.room.member" && e.state_key === stack.ghostId("dave") && e.content.membership === "join", "dave's ghost joining");
+  test("a Matrix user inviting a ghost starts a PM with that nick on IRC; the ghost keeps the nick's case", async () => {
+    const dave = await stack.ircUser("Dave");
+    const dm = await alice.createRoom({ preset: "trusted_private_chat", is_direct: true, invite: [stack.ghostId("Dave")] });
+    const joined = await alice.waitForEvent(dm, (e) => e.type === "m.room.member" && e.state_key === stack.ghostId("Dave") && e.content.membership === "join", "Dave's ghost joining");
+    assert.equal(joined.content.displayname, "Dave", "named as IRC writes the nick, not as the user ID folds it");
     await alice.sendText(dm, "hello dave, from Matrix");
     const line = await dave.waitForLine((l) => l.text === "hello dave, from Matrix");
     assert.equal(line.nick, "alice[m]");
     dave.say("alice[m]", "hello alice, from IRC");
     const answer = await alice.waitForMessage(dm, (e) => e.content.body === "hello alice, from IRC");
-    assert.equal(answer.sender, stack.ghostId("dave"));
+    assert.equal(answer.sender, stack.ghostId("Dave"));
+    assert.equal(await alice.displayName(stack.ghostId("Dave")), "Dave");
   });
 
   test("a PM to a nick that is not on IRC gets a clear notice", async () => {

@@ -31,10 +31,10 @@ describe("NeDB store", () => {
   });
 
   test("PM rooms are found by user and nick, and by room; a newer room replaces the older", async () => {
-    await store.setPmRoom({ roomId: "!a", userId: "@u:x", networkId: "net", nick: "bob" });
-    await store.setPmRoom({ roomId: "!b", userId: "@u:x", networkId: "net", nick: "bob" });
+    await store.setPmRoom({ roomId: "!a", userId: "@u:x", networkId: "net", nick: "bob", nickName: null });
+    await store.setPmRoom({ roomId: "!b", userId: "@u:x", networkId: "net", nick: "bob", nickName: "Bob" });
     assert.equal((await store.getPmRoom("@u:x", "net", "bob"))?.roomId, "!b");
-    assert.equal((await store.getPmRoomById("!b"))?.nick, "bob");
+    assert.equal((await store.getPmRoomById("!b"))?.nickName, "Bob");
     assert.equal(await store.getPmRoomById("!a"), null);
   });
 });

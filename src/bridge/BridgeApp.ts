@@ -288,7 +288,7 @@ export class BridgeApp {
     const ghost = ghosts.parse(userId);
     const pool = ghost && this.pools.get(ghost.networkId);
     if (!ghost || !pool) return false;
-    await ghosts.intentFor(ghost.networkId, pool.config, ghost.nick, pool.bot.caseMapping);
+    await ghosts.intentFor(ghost.networkId, pool.config, ghost.nick, pool.bot.caseMapping, true);
     return true;
   }
 

@@ -47,8 +47,9 @@ export class PrivateMessages {
     });
   }
 
-  private ghostFor(pool: NetworkPool, nick: string): Promise<Intent> {
-    return this.ghosts.intentFor(pool.networkId, pool.config, nick, pool.bot.caseMapping);
+  /** The ghost of a nick; `exact` when the nick is as IRC writes it (else it may be casefolded, and the ghost's name is kept). */
+  private ghostFor(pool: NetworkPool, nick: string, exact = true): Promise<Intent> {
+    return this.ghosts.intentFor(pool.networkId, pool.config, nick, pool.bot.caseMapping, !exact);
   }
 
   private async deliver(pool: NetworkPool, userId: string, msg: IrcMessage): Promise<void> {
@@ -85,7 +86,7 @@ export class PrivateMessages {
         creation_content: { "m.federate": pool.config.privateMessages.federate },
       },
     });
-    await this.store.setPmRoom({ roomId, userId, networkId: pool.networkId, nick: folded });
+    await this.store.setPmRoom({ roomId, userId, networkId: pool.networkId, nick: folded, nickName: nick });
     log.info("Opened a PM room", { network: pool.networkId, nick, userId, roomId });
     return roomId;
   }
@@ -95,26 +96,29 @@ export class PrivateMessages {
     const ghost = this.ghosts.parse(ghostUserId);
     const pool = ghost && this.pools.get(ghost.networkId);
     if (!ghost || !pool) return;
-    const intent = await this.ghostFor(pool, ghost.nick);
     if (!pool.config.privateMessages.enabled) {
+      const intent = await this.ghostFor(pool, ghost.nick, false);
       await intent.leave(roomId, `Private messages are not bridged to ${pool.config.name}`).catch(() => undefined);
       return;
     }
+    // WHOIS first: it gives the nick as IRC writes it, for the ghost's name.
+    const online = await this.lookUp(pool, ghost.nick);
+    const intent = await this.ghostFor(pool, online?.nick ?? ghost.nick, Boolean(online));
     await withRetry(() => intent.join(roomId), { giveUpAfterMs: GIVE_UP_AFTER_MS });
-    await this.store.setPmRoom({ roomId, userId: inviter, networkId: ghost.networkId, nick: ghost.nick });
+    await this.store.setPmRoom({ roomId, userId: inviter, networkId: ghost.networkId, nick: ghost.nick, nickName: online?.nick ?? null });
     log.info("A Matrix user opened a PM with an IRC nick", { network: ghost.networkId, nick: ghost.nick, userId: inviter, roomId });
-    const online = await this.isOnline(pool, ghost.nick);
-    if (!online) {
+    if (online === null) {
       await intent.sendMessage(roomId, { msgtype: "m.notice", body: `${ghost.nick} is not on ${pool.config.name} right now; messages sent here will not reach them until they are.` });
     }
   }
 
-  private async isOnline(pool: NetworkPool, nick: string): Promise<boolean> {
+  /** WHOIS: the nick as IRC writes it, null when not on IRC, undefined when the bridge cannot tell. */
+  private async lookUp(pool: NetworkPool, nick: string): Promise<{ nick: string } | null | undefined> {
     try {
       await pool.bot.whenConnected(pool.config.connectTimeoutMs);
-      return (await pool.bot.commands.whois(nick)) !== null;
+      return await pool.bot.commands.whois(nick);
     } catch {
-      return true; // could not tell; say nothing
+      return undefined;
     }
   }
 
@@ -128,17 +132,17 @@ export class PrivateMessages {
     const pool = this.pools.get(pm.networkId);
     const network = this.config.networks[pm.networkId];
     if (!pool || !network) return;
-    const ghost = await this.ghostFor(pool, pm.nick);
+    const ghost = await this.ghostFor(pool, pm.nickName ?? pm.nick, pm.nickName !== null);
     const roomId = pm.roomId;
     const sender = event.sender as string;
     const tell = (text: string) => ghost.sendMessage(roomId, { msgtype: "m.notice", body: text }).then(() => undefined);
-    if (sender !== pm.userId) return tell(`${sender}: only ${pm.userId}'s messages in this room reach ${pm.nick} on IRC.`);
+    const nick = pm.nickName ?? pm.nick;
+    if (sender !== pm.userId) return tell(`${sender}: only ${pm.userId}'s messages in this room reach ${nick} on IRC.`);
     const content = (event.content ?? {}) as { msgtype?: unknown; body?: unknown };
     const kind = KINDS[String(content.msgtype)];
     if (!kind || typeof content.body !== "string") return tell(`Messages of type ${String(content.msgtype)} are not bridged to IRC yet; it was not sent.`);
     const lines = toIrcLines(content.body);
     if (lines.length === 0) return;
-    const nick = pm.nick;
     try {
       const { delivered } = await pool.enqueue(sender, { target: nick, channelKey: null, kind, lines });
       await delivered;

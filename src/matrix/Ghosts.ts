@@ -41,24 +41,27 @@ export class Ghosts {
     return this.bridge.getIntent(userId);
   }
 
-  /** The ghost's intent, registered and named after `nick`. */
-  async intentFor(networkId: string, network: NetworkConfig, nick: string, mapping?: CaseMapping): Promise<Intent> {
+  /**
+   * The ghost's intent, registered and named after `nick`. With `nameIfNew`, an existing
+   * ghost keeps its name: for nicks read back from a user ID, which are casefolded.
+   */
+  async intentFor(networkId: string, network: NetworkConfig, nick: string, mapping?: CaseMapping, nameIfNew = false): Promise<Intent> {
     const userId = this.userIdFor(network, nick, mapping);
-    const key = `${userId}\u0000${nick}`;
+    const key = `${userId}\u0000${nick}\u0000${nameIfNew}`;
     let ready = this.ready.get(key);
     if (!ready) {
-      ready = this.prepare(networkId, userId, nick);
+      ready = this.prepare(networkId, userId, nick, nameIfNew);
       this.ready.set(key, ready);
       ready.catch(() => this.ready.delete(key));
     }
     return ready;
   }
 
-  private async prepare(networkId: string, userId: string, nick: string): Promise<Intent> {
+  private async prepare(networkId: string, userId: string, nick: string, nameIfNew: boolean): Promise<Intent> {
     const intent = this.bridge.getIntent(userId);
     await intent.ensureRegistered();
     const stored = await this.store.getGhost(userId);
-    if (stored?.displayName !== nick) {
+    if (stored?.displayName !== nick && !(nameIfNew && stored?.displayName)) {
       await intent.setDisplayName(nick);
       await this.store.upsertGhost({ userId, networkId, nick, displayName: nick });
     }

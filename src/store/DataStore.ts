@@ -55,6 +55,8 @@ export interface PmRoom {
   userId: string;
   networkId: string;
   nick: string;
+  /** The nick as IRC writes it, when known. */
+  nickName: string | null;
 }
 
 /** A Matrix event and the IRC line(s) it is (msgid), for replies and edits across the bridge. */

@@ -34,7 +34,7 @@ function toUser(doc: UserRecord | null): UserRecord | null {
 function toPm(doc: PmRoom | null): PmRoom | null {
   if (!doc) return null;
   const { roomId, userId, networkId, nick } = doc;
-  return { roomId, userId, networkId, nick };
+  return { roomId, userId, networkId, nick, nickName: doc.nickName ?? null };
 }
 
 /**
