@@ -6,7 +6,6 @@
 import { EventEmitter } from "node:events";
 import { Client, type IrcErrorEvent, type JoinEvent, type MessageEvent } from "irc-framework";
 import { casefold, parseCaseMapping, type CaseMapping } from "../format/casemap.js";
-import { DEFAULT_NICKLEN, fallbackNick } from "../format/nick.js";
 import { getLogger } from "../logging.js";
 import { SendPacer } from "./SendPacer.js";
 import { IrcFailure } from "./errors.js";
@@ -14,6 +13,7 @@ import { isChannelName } from "../format/ircText.js";
 import { classifyCloseReason, type ConnectScheduler } from "./ConnectScheduler.js";
 import { QuietTransport } from "./QuietTransport.js";
 import { EchoTracker } from "./EchoTracker.js";
+import { register } from "./register.js";
 import { exchange } from "./exchange.js";
 import { ServerCommands } from "./ServerCommands.js";
 
@@ -66,8 +66,6 @@ export interface IrcConnectionOptions {
 
 
 const JOIN_ERRORS = new Set(["channel_is_full", "invite_only_channel", "banned_from_channel", "bad_channel_key", "too_many_channels"]);
-const FATAL_ERRORS = new Set(["banned_from_network", "password_mismatch"]);
-const MAX_NICK_ATTEMPTS = 10;
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_MAX_MS = 60_000;
 
@@ -281,80 +279,25 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     });
   }
 
-  private attemptConnect(): Promise<void> {
+  private async attemptConnect(): Promise<void> {
     this.state = "connecting";
     this.lastError = "";
-    const client = this.client;
-    const baseNick = this.options.nick;
     const credentials = this.options.credentials?.(this) ?? null;
-    let nickAttempt = 0;
-    let loggedIn = false;
-    return new Promise<void>((resolve, reject) => {
-      const onLoggedIn = () => {
-        loggedIn = true;
-      };
-      const cleanup = () => {
-        clearTimeout(timer);
-        client.off("loggedin", onLoggedIn);
-        client.off("registered", onRegistered);
-        client.off("close", onClose);
-        client.off("nick in use", onNickInUse);
-        client.off("nick invalid", onNickInvalid);
-        client.off("irc error", onError);
-      };
-      const fail = (err: IrcFailure) => {
-        cleanup();
-        reject(err);
-      };
-      const onRegistered = (e: { nick: string }) => {
-        // irc-framework updates user.nick only after its listeners have run.
-        client.user.nick = e.nick;
-        cleanup();
-        this.state = "connected";
-        this.reconnectAttempt = 0;
-        log.info("Registered", { network: this.options.networkId, nick: this.nick, saslLoggedIn: loggedIn });
-        // Without SASL (the server does not offer it), services take the password by message.
-        if (credentials && !loggedIn) client.say("NickServ", `IDENTIFY ${credentials.account} ${credentials.password}`);
-        this.emit("registered", this.nick);
-        this.rejoinWanted();
-        resolve();
-      };
-      const onClose = () => fail(new IrcFailure("connect_failed", `could not connect to ${this.options.host}:${this.options.port}${this.lastError ? ` (${this.lastError})` : ""}`));
-      let nicklen = DEFAULT_NICKLEN;
-      const onNickInUse = () => {
-        nickAttempt += 1;
-        if (nickAttempt > MAX_NICK_ATTEMPTS) return client.quit("No free nick"), undefined;
-        client.changeNick(fallbackNick(baseNick.slice(0, nicklen), nickAttempt, nicklen));
-      };
-      // A nick the server finds erroneous is most often too long for it (NICKLEN is only
-      // announced after registration): fall back to the 9 characters every server accepts.
-      const onNickInvalid = () => {
-        if (nicklen <= 9) return client.quit("No acceptable nick"), undefined;
-        nicklen = 9;
-        client.changeNick(nickAttempt > 0 ? fallbackNick(baseNick.slice(0, 9), nickAttempt, 9) : baseNick.slice(0, 9));
-      };
-      const onError = (e: IrcErrorEvent) => {
-        const reason = e.reason ?? e.error;
-        if (FATAL_ERRORS.has(e.error) || (e.error === "irc" && classifyCloseReason(reason) === "fatal")) fail(new IrcFailure(e.error, reason, true));
-      };
-      const timer = setTimeout(() => {
-        fail(new IrcFailure("connect_timeout", `no welcome from ${this.options.host}:${this.options.port} within ${this.options.connectTimeoutMs} ms`));
-        client.quit("Connect timeout");
-      }, this.options.connectTimeoutMs);
-      client.on("loggedin", onLoggedIn);
-      client.on("registered", onRegistered);
-      client.on("close", onClose);
-      client.on("nick in use", onNickInUse);
-      client.on("nick invalid", onNickInvalid);
-      client.on("irc error", onError);
-      // connect(options) would replace every option, so they are set one by one.
-      client.options.nick = baseNick;
-      client.options.username = this.options.username;
-      // SASL PLAIN where the server offers it; PASS otherwise (many networks hand it to services).
-      client.options.account = credentials ? { account: credentials.account, password: credentials.password } : undefined;
-      client.options.password = credentials?.password;
-      client.connect();
+    const { loggedIn } = await register(this.client, {
+      nick: this.options.nick,
+      username: this.options.username,
+      credentials,
+      timeoutMs: this.options.connectTimeoutMs,
+      server: `${this.options.host}:${this.options.port}`,
+      lastError: () => this.lastError,
     });
+    this.state = "connected";
+    this.reconnectAttempt = 0;
+    log.info("Registered", { network: this.options.networkId, nick: this.nick, saslLoggedIn: loggedIn });
+    // Without SASL (the server does not offer it), services take the password by message.
+    if (credentials && !loggedIn) this.client.say("NickServ", `IDENTIFY ${credentials.account} ${credentials.password}`);
+    this.emit("registered", this.nick);
+    this.rejoinWanted();
   }
 
   private onClosed(): void {

@@ -1,0 +1,89 @@
+/**
+ * One registration attempt on a fresh socket: NICK/USER (with SASL PLAIN or PASS when the
+ * user has credentials), falling back to other nicks on 433/432, until the server's welcome.
+ * Fatal answers (bans, bad passwords) and silence past the timeout fail the attempt.
+ */
+import type { Client, IrcErrorEvent } from "irc-framework";
+import { DEFAULT_NICKLEN, fallbackNick } from "../format/nick.js";
+import { classifyCloseReason } from "./ConnectScheduler.js";
+import { IrcFailure } from "./errors.js";
+
+const FATAL_ERRORS = new Set(["banned_from_network", "password_mismatch"]);
+const MAX_NICK_ATTEMPTS = 10;
+
+export interface RegistrationRequest {
+  nick: string;
+  username: string;
+  credentials: { account: string; password: string } | null;
+  timeoutMs: number;
+  /** "host:port", for messages. */
+  server: string;
+  /** The last error the connection saw, for the message when the socket closes. */
+  lastError: () => string;
+}
+
+/** Resolves with the nick the server welcomed us with, and whether SASL logged us in. */
+export function register(client: Client, request: RegistrationRequest): Promise<{ nick: string; loggedIn: boolean }> {
+  const { nick: baseNick, credentials } = request;
+  let nickAttempt = 0;
+  let nicklen = DEFAULT_NICKLEN;
+  let loggedIn = false;
+  return new Promise((resolve, reject) => {
+    const onLoggedIn = () => {
+      loggedIn = true;
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off("loggedin", onLoggedIn);
+      client.off("registered", onRegistered);
+      client.off("close", onClose);
+      client.off("nick in use", onNickInUse);
+      client.off("nick invalid", onNickInvalid);
+      client.off("irc error", onError);
+    };
+    const fail = (err: IrcFailure) => {
+      cleanup();
+      reject(err);
+    };
+    const onRegistered = (e: { nick: string }) => {
+      // irc-framework updates user.nick only after its listeners have run.
+      client.user.nick = e.nick;
+      cleanup();
+      resolve({ nick: e.nick, loggedIn });
+    };
+    const onClose = () => fail(new IrcFailure("connect_failed", `could not connect to ${request.server}${request.lastError() ? ` (${request.lastError()})` : ""}`));
+    const onNickInUse = () => {
+      nickAttempt += 1;
+      if (nickAttempt > MAX_NICK_ATTEMPTS) return client.quit("No free nick"), undefined;
+      client.changeNick(fallbackNick(baseNick.slice(0, nicklen), nickAttempt, nicklen));
+    };
+    // A nick the server finds erroneous is most often too long for it (NICKLEN is only
+    // announced after registration): fall back to the 9 characters every server accepts.
+    const onNickInvalid = () => {
+      if (nicklen <= 9) return client.quit("No acceptable nick"), undefined;
+      nicklen = 9;
+      client.changeNick(nickAttempt > 0 ? fallbackNick(baseNick.slice(0, 9), nickAttempt, 9) : baseNick.slice(0, 9));
+    };
+    const onError = (e: IrcErrorEvent) => {
+      const reason = e.reason ?? e.error;
+      if (FATAL_ERRORS.has(e.error) || (e.error === "irc" && classifyCloseReason(reason) === "fatal")) fail(new IrcFailure(e.error, reason, true));
+    };
+    const timer = setTimeout(() => {
+      fail(new IrcFailure("connect_timeout", `no welcome from ${request.server} within ${request.timeoutMs} ms`));
+      client.quit("Connect timeout");
+    }, request.timeoutMs);
+    client.on("loggedin", onLoggedIn);
+    client.on("registered", onRegistered);
+    client.on("close", onClose);
+    client.on("nick in use", onNickInUse);
+    client.on("nick invalid", onNickInvalid);
+    client.on("irc error", onError);
+    // connect(options) would replace every option, so they are set one by one.
+    client.options.nick = baseNick;
+    client.options.username = request.username;
+    // SASL PLAIN where the server offers it; PASS otherwise (many networks hand it to services).
+    client.options.account = credentials ? { account: credentials.account, password: credentials.password } : undefined;
+    client.options.password = credentials?.password;
+    client.connect();
+  });
+}
