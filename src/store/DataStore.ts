@@ -90,7 +90,6 @@ export interface DataStore {
   upsertPuppet(puppet: PuppetRecord): Promise<void>;
   getPuppets(networkId: string): Promise<PuppetRecord[]>;
 
-  getUser(userId: string): Promise<UserRecord | null>;
   getUsers(): Promise<UserRecord[]>;
   upsertUser(user: UserRecord): Promise<void>;
 

@@ -108,10 +108,6 @@ export class NedbDataStore implements DataStore {
     await this.rooms.removeAsync({ roomId, networkId, channel }, { multi: true });
   }
 
-  async getUser(userId: string): Promise<UserRecord | null> {
-    return toUser(await this.users.findOneAsync({ userId }));
-  }
-
   async getUsers(): Promise<UserRecord[]> {
     return (await this.users.findAsync({})).map((doc) => toUser(doc)!);
   }
