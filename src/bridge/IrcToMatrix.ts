@@ -6,7 +6,8 @@
 import type { BridgeConfig } from "../config/schema.js";
 import { stripIrcFormatting } from "../format/ircText.js";
 import { mentionsIn } from "../format/mentions.js";
-import type { IrcMessage, IrcMessageKind } from "../irc/IrcConnection.js";
+import { MSGTYPE_OF_KIND } from "../format/msgtypes.js";
+import type { IrcMessage } from "../irc/IrcConnection.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
 import type { Ghosts } from "../matrix/Ghosts.js";
@@ -18,7 +19,6 @@ import type { RoomLinks } from "./RoomLinks.js";
 
 const log = getLogger("bridge/irc-to-matrix");
 
-const MSGTYPES: Record<IrcMessageKind, string> = { privmsg: "m.text", notice: "m.notice", action: "m.emote" };
 /** How long a line keeps being retried while the homeserver is failing, before it is logged as lost. */
 export const GIVE_UP_AFTER_MS = 30 * 60_000;
 
@@ -44,9 +44,13 @@ export class IrcToMatrix {
   private onChannelLine(pool: NetworkPool, msg: IrcMessage): void {
     if (pool.isOwnNick(msg.nick)) return;
     const rooms = this.links.roomsOf(pool.networkId, pool.bot.casefold(msg.target));
+    if (rooms.length === 0) return;
+    // Built once per line, whatever the number of rooms; mentions are of the nicks at the time of the line.
+    const body = stripIrcFormatting(msg.text);
+    const content = { msgtype: MSGTYPE_OF_KIND[msg.kind], body, ...mentionsIn(body, (nick) => this.mentionable(pool, nick)) };
     for (const roomId of rooms) {
       this.roomQueue
-        .push(roomId, () => this.deliver(pool, roomId, msg))
+        .push(roomId, () => this.deliver(pool, roomId, msg, content))
         .catch((err: Error) => {
           metrics.messagesFailed.inc({ direction: "irc_to_matrix", network: pool.networkId });
           log.error("Line from IRC could not be delivered to Matrix", { network: pool.networkId, channel: msg.target, nick: msg.nick, roomId, error: err.message });
@@ -59,10 +63,8 @@ export class IrcToMatrix {
     return userId && this.wantsMentions(userId) ? userId : null;
   }
 
-  private async deliver(pool: NetworkPool, roomId: string, msg: IrcMessage): Promise<void> {
+  private async deliver(pool: NetworkPool, roomId: string, msg: IrcMessage, content: Record<string, unknown>): Promise<void> {
     const network = this.config.networks[pool.networkId];
-    const body = stripIrcFormatting(msg.text);
-    const content = { msgtype: MSGTYPES[msg.kind], body, ...mentionsIn(body, (nick) => this.mentionable(pool, nick)) };
     const { event_id: eventId } = await withRetry(
       async () => {
         const intent = await this.ghosts.intentFor(pool.networkId, network, msg.nick, pool.bot.caseMapping);

@@ -5,6 +5,7 @@
  */
 import type { BridgeConfig } from "../config/schema.js";
 import { toIrcLines } from "../format/lines.js";
+import { ircKindOf } from "../format/msgtypes.js";
 import { IrcFailure } from "../irc/errors.js";
 import type { IrcMessageKind } from "../irc/IrcConnection.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
@@ -17,7 +18,6 @@ import type { ChannelRef, RoomLinks } from "./RoomLinks.js";
 
 const log = getLogger("bridge/matrix-to-irc");
 
-const KINDS: Record<string, IrcMessageKind> = { "m.text": "privmsg", "m.notice": "notice", "m.emote": "action" };
 
 export interface MatrixSide {
   /** Posts an m.notice from the bridge bot into a room. */
@@ -54,7 +54,7 @@ export class MatrixToIrc {
     const channels = this.links.channelsOf(roomId);
     if (channels.length === 0) return;
     const content = (event.content ?? {}) as MessageContent;
-    const kind = KINDS[String(content.msgtype)];
+    const kind = ircKindOf(content.msgtype);
     if (!kind || typeof content.body !== "string") {
       await this.roomQueue.push(roomId, () =>
         this.matrix.notice(roomId, `${sender}: messages of type ${String(content.msgtype)} are not bridged to IRC yet; it was not sent.`),

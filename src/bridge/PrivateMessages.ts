@@ -9,7 +9,8 @@ import type { Intent } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config/schema.js";
 import { stripIrcFormatting } from "../format/ircText.js";
 import { toIrcLines } from "../format/lines.js";
-import type { IrcMessage, IrcMessageKind } from "../irc/IrcConnection.js";
+import { ircKindOf, MSGTYPE_OF_KIND } from "../format/msgtypes.js";
+import type { IrcMessage } from "../irc/IrcConnection.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
 import type { MatrixEvent } from "../matrix/DurableAppService.js";
@@ -22,8 +23,6 @@ import type { KeyedQueue } from "./KeyedQueue.js";
 
 const log = getLogger("bridge/pms");
 
-const MSGTYPES: Record<IrcMessageKind, string> = { privmsg: "m.text", notice: "m.notice", action: "m.emote" };
-const KINDS: Record<string, IrcMessageKind> = { "m.text": "privmsg", "m.notice": "notice", "m.emote": "action" };
 
 export class PrivateMessages {
   constructor(
@@ -55,7 +54,7 @@ export class PrivateMessages {
   private async deliver(pool: NetworkPool, userId: string, msg: IrcMessage): Promise<void> {
     const ghost = await this.ghostFor(pool, msg.nick);
     const roomId = await this.roomWithUser(pool, ghost, userId, msg.nick);
-    const content = { msgtype: MSGTYPES[msg.kind], body: stripIrcFormatting(msg.text) };
+    const content = { msgtype: MSGTYPE_OF_KIND[msg.kind], body: stripIrcFormatting(msg.text) };
     await withRetry(() => ghost.sendMessage(roomId, content), { giveUpAfterMs: GIVE_UP_AFTER_MS });
     metrics.messagesRelayed.inc({ direction: "irc_to_matrix", network: pool.networkId });
   }
@@ -139,7 +138,7 @@ export class PrivateMessages {
     const nick = pm.nickName ?? pm.nick;
     if (sender !== pm.userId) return tell(`${sender}: only ${pm.userId}'s messages in this room reach ${nick} on IRC.`);
     const content = (event.content ?? {}) as { msgtype?: unknown; body?: unknown };
-    const kind = KINDS[String(content.msgtype)];
+    const kind = ircKindOf(content.msgtype);
     if (!kind || typeof content.body !== "string") return tell(`Messages of type ${String(content.msgtype)} are not bridged to IRC yet; it was not sent.`);
     const lines = toIrcLines(content.body);
     if (lines.length === 0) return;

@@ -34,12 +34,7 @@ export function register(client: Client, request: RegistrationRequest): Promise<
     };
     const cleanup = () => {
       clearTimeout(timer);
-      client.off("loggedin", onLoggedIn);
-      client.off("registered", onRegistered);
-      client.off("close", onClose);
-      client.off("nick in use", onNickInUse);
-      client.off("nick invalid", onNickInvalid);
-      client.off("irc error", onError);
+      for (const [event, handler] of listeners) client.off(event, handler);
     };
     const fail = (err: IrcFailure) => {
       cleanup();
@@ -72,12 +67,16 @@ export function register(client: Client, request: RegistrationRequest): Promise<
       fail(new IrcFailure("connect_timeout", `no welcome from ${request.server} within ${request.timeoutMs} ms`));
       client.quit("Connect timeout");
     }, request.timeoutMs);
-    client.on("loggedin", onLoggedIn);
-    client.on("registered", onRegistered);
-    client.on("close", onClose);
-    client.on("nick in use", onNickInUse);
-    client.on("nick invalid", onNickInvalid);
-    client.on("irc error", onError);
+    // irc-framework's events are untyped.
+    const listeners: [string, (e: any) => void][] = [
+      ["loggedin", onLoggedIn],
+      ["registered", onRegistered],
+      ["close", onClose],
+      ["nick in use", onNickInUse],
+      ["nick invalid", onNickInvalid],
+      ["irc error", onError],
+    ];
+    for (const [event, handler] of listeners) client.on(event, handler);
     // connect(options) would replace every option, so they are set one by one.
     client.options.nick = baseNick;
     client.options.username = request.username;
