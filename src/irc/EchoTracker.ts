@@ -25,10 +25,15 @@ export class EchoTracker {
     return this.names.casefold(name);
   }
 
-  /** Resolves with the msgid of the line once echoed (null after a timeout); rejects if the target does not exist. */
-  expect(target: string, text: string): Promise<string | null> {
-    return new Promise((resolve, reject) => {
-      const entry: Pending = {
+  /**
+   * Waits for the echo of a line about to be sent: `echoed` resolves with its msgid (null
+   * after a timeout) and rejects if the target does not exist; `cancel` forgets it (the line
+   * was never written).
+   */
+  expect(target: string, text: string): { echoed: Promise<string | null>; cancel(): void } {
+    let entry!: Pending;
+    const echoed = new Promise<string | null>((resolve, reject) => {
+      entry = {
         target: this.casefold(target),
         rest: text,
         settle: (msgid, err) => {
@@ -41,6 +46,13 @@ export class EchoTracker {
       const timer = setTimeout(() => entry.settle(null), ECHO_TIMEOUT_MS);
       this.pending.push(entry);
     });
+    return {
+      echoed,
+      cancel: () => {
+        echoed.catch(() => undefined);
+        entry.settle(null);
+      },
+    };
   }
 
   /** One of our lines came back from the server. */

@@ -16,6 +16,7 @@ import { EchoTracker } from "./EchoTracker.js";
 import { register } from "./register.js";
 import { exchange } from "./exchange.js";
 import { ServerCommands } from "./ServerCommands.js";
+import { IrcWriter } from "./IrcWriter.js";
 
 const log = getLogger("irc/connection");
 
@@ -102,6 +103,8 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   state: ConnectionState = "idle";
   private readonly client: Client;
   private readonly pacer: SendPacer;
+  /** The only way lines reach the server (see IrcWriter). */
+  readonly writer: IrcWriter;
   /** Channels this connection should be in (casefolded → name and key), rejoined on reconnect. */
   private readonly wanted = new Map<string, { name: string; key: string | null }>();
   private readonly joined = new Set<string>();
@@ -131,7 +134,8 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       ...(options.localAddress ? { outgoing_addr: options.localAddress } : {}),
       ...(options.quiet ? { transport: QuietTransport, listener: this } : {}),
     });
-    this.commands = new ServerCommands(this.client, this, options.connectTimeoutMs);
+    this.writer = new IrcWriter(this.client, this.pacer);
+    this.commands = new ServerCommands(this.client, this.writer, this, options.connectTimeoutMs);
     this.wireEvents();
   }
 
@@ -283,7 +287,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     this.state = "connecting";
     this.lastError = "";
     const credentials = this.options.credentials?.(this) ?? null;
-    const { loggedIn } = await register(this.client, {
+    const { loggedIn } = await register(this.client, this.writer, {
       nick: this.options.nick,
       username: this.options.username,
       credentials,
@@ -295,7 +299,9 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     this.reconnectAttempt = 0;
     log.info("Registered", { network: this.options.networkId, nick: this.nick, saslLoggedIn: loggedIn });
     // Without SASL (the server does not offer it), services take the password by message.
-    if (credentials && !loggedIn) this.client.say("NickServ", `IDENTIFY ${credentials.account} ${credentials.password}`);
+    if (credentials && !loggedIn) {
+      this.writer.send("PRIVMSG", ["NickServ"], `IDENTIFY ${credentials.account} ${credentials.password}`).catch((err: Error) => log.warn("Could not identify to NickServ", { network: this.options.networkId, error: err.message }));
+    }
     this.emit("registered", this.nick);
     this.rejoinWanted();
   }
@@ -359,7 +365,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
         this.wanted.delete(folded);
         throw new IrcFailure(e.error, `cannot join ${name}: ${e.reason ?? e.error}`, true);
       },
-      () => this.client.join(name, key ?? undefined),
+      () => this.writer.send("JOIN", key ? [name, key] : [name]),
       timeoutMs,
     );
     return joining.then(
@@ -374,23 +380,25 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   part(name: string, message: string): void {
     const folded = this.casefold(name);
     this.wanted.delete(folded);
-    if (this.state === "connected" && this.joined.has(folded)) this.client.part(name, message);
+    if (this.state !== "connected" || !this.joined.has(folded)) return;
+    this.writer.send("PART", [name], message).catch((err: Error) => log.warn("Could not part", { network: this.options.networkId, channel: name, error: err.message }));
   }
 
   /**
-   * Sends one line (already free of CR/LF/NUL) through the flood-control pacer. Where the
-   * server offers echo-message, resolves with the line's msgid once the server has echoed it
-   * (so it was accepted); otherwise with null once it is written.
+   * Sends one message (split into as many lines as it needs) through the writer. Where the
+   * server offers echo-message, resolves with the msgid of its last line once the server has
+   * echoed it (so it was accepted); otherwise with null once it is written.
    */
   async send(kind: IrcMessageKind, target: string, text: string): Promise<string | null> {
     if (this.state !== "connected") throw new IrcFailure("disconnected", "not connected to IRC");
-    const echoed = this.client.network.cap.isEnabled("echo-message") ? this.echoes.expect(target, text) : null;
-    await this.pacer.send(() => {
-      if (kind === "action") this.client.action(target, text);
-      else if (kind === "notice") this.client.notice(target, text);
-      else this.client.say(target, text);
-    });
-    return echoed ? echoed : null;
+    const echo = this.client.network.cap.isEnabled("echo-message") ? this.echoes.expect(target, text) : null;
+    try {
+      await this.writer.message(kind, target, text);
+    } catch (err) {
+      echo?.cancel();
+      throw err;
+    }
+    return echo ? echo.echoed : null;
   }
 
   /** Says goodbye and stops for good (no reconnect). */
@@ -405,7 +413,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
         clearTimeout(timer);
         resolve();
       });
-      this.client.quit(message);
+      this.writer.quit(message);
     });
   }
 }

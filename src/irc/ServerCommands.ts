@@ -7,6 +7,7 @@ import type { Client, IrcErrorEvent } from "irc-framework";
 import { IrcFailure } from "./errors.js";
 import { exchange } from "./exchange.js";
 import type { IrcConnection } from "./IrcConnection.js";
+import { parseCommandLine, type IrcWriter } from "./IrcWriter.js";
 
 /** Answers to TOPIC and KICK that mean "not allowed" or "no such target". */
 const COMMAND_ERRORS = new Set(["chanop_privs_needed", "not_on_channel", "user_not_in_channel", "no_such_nick", "no_such_channel"]);
@@ -30,6 +31,7 @@ export class ServerCommands {
 
   constructor(
     private readonly client: Client,
+    private readonly writer: IrcWriter,
     private readonly conn: IrcConnection,
     private readonly timeoutMs: number,
   ) {}
@@ -45,7 +47,7 @@ export class ServerCommands {
         if (event === "topic") return e.nick && this.conn.isSelf(e.nick) && this.conn.casefold(e.channel) === folded ? true : undefined;
         return this.commandError(e, channel);
       },
-      () => this.client.raw("TOPIC", channel, topic),
+      () => this.writer.send("TOPIC", [channel], topic),
       this.timeoutMs,
     ).then(() => undefined);
   }
@@ -61,7 +63,7 @@ export class ServerCommands {
         if (event === "kick") return this.conn.isSelf(e.nick) && this.conn.casefold(e.channel) === folded && this.conn.casefold(e.kicked) === this.conn.casefold(nick) ? true : undefined;
         return this.commandError(e, channel);
       },
-      () => this.client.raw("KICK", channel, nick, reason),
+      () => this.writer.send("KICK", [channel, nick], reason),
       this.timeoutMs,
     ).then(() => undefined);
   }
@@ -87,7 +89,7 @@ export class ServerCommands {
         if (e.error === "nick_in_use" || e.error === "erroneous_nickname") throw new IrcFailure(e.error, e.reason ?? e.error, true);
         return undefined;
       },
-      () => this.client.changeNick(nick),
+      () => this.writer.send("NICK", [nick]),
       this.timeoutMs,
     ).then(() => {
       this.conn.options.nick = nick;
@@ -99,49 +101,59 @@ export class ServerCommands {
    * the server answers: numerics and the server's own lines, until it has been quiet for a
    * moment. The lines are returned as the server wrote them, without IRCv3 tags.
    */
-  rawCommand(line: string, quietMs = 1_500, maxMs = 5_000): Promise<string[]> {
+  async rawCommand(line: string, quietMs = 1_500, maxMs = 5_000): Promise<string[]> {
+    const { command, words, text } = parseCommandLine(line);
     const client = this.client;
     const ownPrefix = new RegExp(`^:${this.conn.nick.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}[! ]`, "i");
-    return new Promise((resolve) => {
-      const lines: string[] = [];
-      let quiet: NodeJS.Timeout;
-      const finish = () => {
-        clearTimeout(quiet);
-        clearTimeout(cap);
-        this.listening -= 1;
-        client.off("raw", onRaw);
-        resolve(lines);
-      };
-      const onRaw = (e: { line: string; from_server: boolean }) => {
-        if (!e.from_server) return;
-        const text = e.line.replace(/\r?\n$/, "").replace(/^@\S+ /, "");
-        const fromServer = /^:[^\s!@]+ /.test(text) && !/^:\S+ (PING|PONG) /.test(text);
-        if (!fromServer && !ownPrefix.test(text)) return;
-        lines.push(text);
-        clearTimeout(quiet);
+    const lines: string[] = [];
+    let onRaw: (e: { line: string; from_server: boolean }) => void = () => undefined;
+    this.listening += 1;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let quiet: NodeJS.Timeout;
+        const finish = () => {
+          clearTimeout(quiet);
+          clearTimeout(cap);
+          resolve();
+        };
+        onRaw = (e) => {
+          if (!e.from_server) return;
+          const text = e.line.replace(/\r?\n$/, "").replace(/^@\S+ /, "");
+          const fromServer = /^:[^\s!@]+ /.test(text) && !/^:\S+ (PING|PONG) /.test(text);
+          if (!fromServer && !ownPrefix.test(text)) return;
+          lines.push(text);
+          clearTimeout(quiet);
+          quiet = setTimeout(finish, quietMs);
+        };
+        const cap = setTimeout(finish, maxMs);
         quiet = setTimeout(finish, quietMs);
-      };
-      const cap = setTimeout(finish, maxMs);
-      quiet = setTimeout(finish, quietMs);
-      this.listening += 1;
-      client.on("raw", onRaw);
-      client.raw(line);
-    });
+        client.on("raw", onRaw);
+        this.writer.send(command, words, text).catch((err: Error) => {
+          clearTimeout(quiet);
+          clearTimeout(cap);
+          reject(err);
+        });
+      });
+    } finally {
+      this.listening -= 1;
+      client.off("raw", onRaw);
+    }
+    return lines;
   }
 
   /** The topic and modes of a channel, asked of the server now. */
   async channelInfo(channel: string): Promise<{ topic: string; modes: string }> {
     const folded = this.conn.casefold(channel);
     const same = (e: { channel?: string }) => e.channel !== undefined && this.conn.casefold(e.channel) === folded;
-    const topic = exchange<string>(this.client, `asking the topic of ${channel}`, ["topic"], (_, e) => (same(e) && !e.nick ? e.topic : undefined), () => this.client.raw("TOPIC", channel), this.timeoutMs);
-    const modes = exchange<string>(this.client, `asking the modes of ${channel}`, ["channel info"], (_, e) => (same(e) && e.raw_modes !== undefined ? e.raw_modes : undefined), () => this.client.raw("MODE", channel), this.timeoutMs);
+    const topic = exchange<string>(this.client, `asking the topic of ${channel}`, ["topic"], (_, e) => (same(e) && !e.nick ? e.topic : undefined), () => this.writer.send("TOPIC", [channel]), this.timeoutMs);
+    const modes = exchange<string>(this.client, `asking the modes of ${channel}`, ["channel info"], (_, e) => (same(e) && e.raw_modes !== undefined ? e.raw_modes : undefined), () => this.writer.send("MODE", [channel]), this.timeoutMs);
     return { topic: await topic, modes: await modes };
   }
 
   /** WHOIS: what the server says about `nick`, or null when no such nick is on IRC. */
   async whois(nick: string): Promise<WhoisResult | null> {
     const folded = this.conn.casefold(nick);
-    const e = await exchange<Record<string, any>>(this.client, `looking up ${nick}`, ["whois"], (_, e) => (this.conn.casefold(e.nick ?? "") === folded ? e : undefined), () => this.client.raw("WHOIS", nick), this.timeoutMs);
+    const e = await exchange<Record<string, any>>(this.client, `looking up ${nick}`, ["whois"], (_, e) => (this.conn.casefold(e.nick ?? "") === folded ? e : undefined), () => this.writer.send("WHOIS", [nick]), this.timeoutMs);
     if (e.error || !e.ident) return null;
     return {
       nick: e.nick,

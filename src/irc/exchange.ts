@@ -12,7 +12,8 @@ export function exchange<T>(
   events: string[],
   // irc-framework's events are untyped; each listener reads the fields it knows.
   listen: (event: string, e: any) => T | undefined,
-  send: () => void,
+  /** Writes the command; a rejection (e.g. a line the writer refuses) fails the exchange. */
+  send: () => Promise<void>,
   timeoutMs: number,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -46,6 +47,9 @@ export function exchange<T>(
       client.off("close", onClose);
     };
     client.on("close", onClose);
-    send();
+    send().catch((err: Error) => {
+      cleanup();
+      reject(err);
+    });
   });
 }

@@ -7,6 +7,7 @@ import type { Client, IrcErrorEvent } from "irc-framework";
 import { DEFAULT_NICKLEN, fallbackNick } from "../format/nick.js";
 import { classifyCloseReason } from "./ConnectScheduler.js";
 import { IrcFailure } from "./errors.js";
+import { isSafeWord, type IrcWriter } from "./IrcWriter.js";
 
 const FATAL_ERRORS = new Set(["banned_from_network", "password_mismatch"]);
 const MAX_NICK_ATTEMPTS = 10;
@@ -23,12 +24,19 @@ export interface RegistrationRequest {
 }
 
 /** Resolves with the nick the server welcomed us with, and whether SASL logged us in. */
-export function register(client: Client, request: RegistrationRequest): Promise<{ nick: string; loggedIn: boolean }> {
+export function register(client: Client, writer: IrcWriter, request: RegistrationRequest): Promise<{ nick: string; loggedIn: boolean }> {
   const { nick: baseNick, credentials } = request;
   let nickAttempt = 0;
   let nicklen = DEFAULT_NICKLEN;
   let loggedIn = false;
   return new Promise((resolve, reject) => {
+    // irc-framework writes NICK, USER and PASS itself at connect: they are checked here
+    // instead, so nothing unsafe reaches those lines either.
+    const unsafe = [baseNick, request.username].find((word) => !isSafeWord(word));
+    if (unsafe !== undefined) return reject(new IrcFailure("unsafe_line", `${JSON.stringify(unsafe)} cannot be sent to IRC as a nick or username`, true));
+    if (credentials && (/[\r\n\0]/.test(credentials.password) || !isSafeWord(credentials.account))) {
+      return reject(new IrcFailure("unsafe_line", "the stored account or password cannot be sent to IRC (a line break or NUL character)", true));
+    }
     const onLoggedIn = () => {
       loggedIn = true;
     };
@@ -49,15 +57,15 @@ export function register(client: Client, request: RegistrationRequest): Promise<
     const onClose = () => fail(new IrcFailure("connect_failed", `could not connect to ${request.server}${request.lastError() ? ` (${request.lastError()})` : ""}`));
     const onNickInUse = () => {
       nickAttempt += 1;
-      if (nickAttempt > MAX_NICK_ATTEMPTS) return client.quit("No free nick"), undefined;
-      client.changeNick(fallbackNick(baseNick.slice(0, nicklen), nickAttempt, nicklen));
+      if (nickAttempt > MAX_NICK_ATTEMPTS) return writer.quit("No free nick");
+      void writer.send("NICK", [fallbackNick(baseNick.slice(0, nicklen), nickAttempt, nicklen)]).catch(() => undefined);
     };
     // A nick the server finds erroneous is most often too long for it (NICKLEN is only
     // announced after registration): fall back to the 9 characters every server accepts.
     const onNickInvalid = () => {
-      if (nicklen <= 9) return client.quit("No acceptable nick"), undefined;
+      if (nicklen <= 9) return writer.quit("No acceptable nick");
       nicklen = 9;
-      client.changeNick(nickAttempt > 0 ? fallbackNick(baseNick.slice(0, 9), nickAttempt, 9) : baseNick.slice(0, 9));
+      void writer.send("NICK", [nickAttempt > 0 ? fallbackNick(baseNick.slice(0, 9), nickAttempt, 9) : baseNick.slice(0, 9)]).catch(() => undefined);
     };
     const onError = (e: IrcErrorEvent) => {
       const reason = e.reason ?? e.error;
@@ -65,7 +73,7 @@ export function register(client: Client, request: RegistrationRequest): Promise<
     };
     const timer = setTimeout(() => {
       fail(new IrcFailure("connect_timeout", `no welcome from ${request.server} within ${request.timeoutMs} ms`));
-      client.quit("Connect timeout");
+      writer.quit("Connect timeout");
     }, request.timeoutMs);
     // irc-framework's events are untyped.
     const listeners: [string, (e: any) => void][] = [

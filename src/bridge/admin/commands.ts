@@ -5,6 +5,7 @@
 import type { Intent } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../../config/schema.js";
 import { CHANNEL_NAME } from "../../config/schema.js";
+import { isValidChannelKey } from "../../format/ircText.js";
 import { isValidNick } from "../../format/nick.js";
 import type { NetworkPool } from "../../irc/NetworkPool.js";
 import type { WhoisResult } from "../../irc/ServerCommands.js";
@@ -125,13 +126,25 @@ export const COMMANDS: Record<string, Command> = {
     async run({ userId, rest }, deps, pool) {
       const [channelArg, key] = words(rest);
       const channel = requireChannel(pool, channelArg, this.usage);
+      if (key !== undefined && !isValidChannelKey(key)) throw new Error("that is not a valid channel key (1 to 23 characters, no spaces, commas, colons or line breaks)");
       const folded = pool.bot.casefold(channel);
       let rooms = deps.links.roomsOf(pool.networkId, folded);
       let kept = "";
       if (rooms.length === 0) {
+        // The portal stores the key only once the bot's JOIN with it succeeded.
         rooms = [await deps.portals.open(pool.networkId, channel, null, key ?? null)];
         if (key && !deps.secrets) kept = " The channel key is kept in memory only (the bridge has no credentials.keyFile): after a restart, !join it again.";
-      } else if (key) await deps.links.setKey(pool.networkId, folded, key);
+      } else if (key) {
+        // A bridged channel's stored key is shared by everyone in its rooms: a key given here
+        // is used for this user's own JOIN, and replaces the stored one only when the bot,
+        // out of the channel, gets in with it (so IRC itself accepted it).
+        await pool.join(userId, channel, key);
+        if (!pool.bot.isJoined(channel)) {
+          await pool.bot.join(channel, key);
+          await deps.links.setKey(pool.networkId, folded, key);
+          kept = " IRC accepted the key: the bridge uses it from now on.";
+        }
+      }
       const invited: string[] = [];
       for (const roomId of rooms) {
         await deps.bot().invite(roomId, userId).then(
@@ -184,7 +197,7 @@ export const COMMANDS: Record<string, Command> = {
           return own ? `${target} is ${own} on ${pool.config.name}${pool.nickOf(target) ? "" : " (not connected now)"}.` : `${target} has no IRC nick on ${pool.config.name}.`;
         }
         nick = ghost.nick;
-      }
+      } else if (!isValidNick(target)) throw new Error(`${JSON.stringify(target)} is not a valid IRC nick`);
       await pool.bot.whenConnected(pool.config.connectTimeoutMs);
       const result = await pool.bot.commands.whois(nick);
       return result ? formatWhois(result, pool.config.name) : `${nick} is not on ${pool.config.name}.`;
@@ -220,6 +233,7 @@ export const COMMANDS: Record<string, Command> = {
     async run({ userId, rest }, deps, pool) {
       if (!deps.secrets) throw new Error("the bridge cannot store passwords: its admin has not configured credentials.keyFile");
       if (!rest) throw new Error(`usage: ${this.usage}`);
+      if (/[\r\n\0]/.test(rest)) throw new Error("a password cannot hold line breaks or NUL characters: IRC could not take it");
       await pool.updateRecord(userId, { password: deps.secrets.seal(rest) });
       return `Your password for ${pool.config.name} is stored, encrypted. It is used from your next connect (!reconnect to do it now).`;
     },

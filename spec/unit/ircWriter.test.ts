@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { Client } from "irc-framework";
+import { buildLine, cutToBytes, IrcWriter, parseCommandLine, splitMessage, UnsafeLineError } from "../../src/irc/IrcWriter.js";
+import { SendPacer } from "../../src/irc/SendPacer.js";
+
+const NASTY = ["\r", "\n", "\r\n", "\0"];
+
+describe("the one outbound IRC writer", () => {
+  test("free text never carries a line break or NUL onto the wire", () => {
+    for (const bad of NASTY) {
+      const line = buildLine("PART", ["#chan"], `bye${bad}PRIVMSG NickServ :SET PASSWORD pwned`);
+      assert.equal(line, "PART #chan :bye PRIVMSG NickServ :SET PASSWORD pwned");
+      assert.ok(!/[\r\n\0]/.test(line));
+    }
+  });
+
+  test("words with line breaks, spaces or a leading colon are refused, whatever the command", () => {
+    for (const bad of [...NASTY.map((b) => `a${b}QUIT`), "a b", ":x", "", "x\ty"]) {
+      assert.throws(() => buildLine("WHOIS", [bad]), UnsafeLineError, JSON.stringify(bad));
+      assert.throws(() => buildLine("JOIN", ["#new", bad]), UnsafeLineError, JSON.stringify(bad));
+    }
+    assert.throws(() => buildLine("PRIV MSG", ["x"]), UnsafeLineError);
+    assert.throws(() => buildLine("QUIT\r\n", []), UnsafeLineError);
+  });
+
+  test("the trailing text always gets its colon, so empty and spaced texts are kept", () => {
+    assert.equal(buildLine("TOPIC", ["#c"], ""), "TOPIC #c :");
+    assert.equal(buildLine("KICK", ["#c", "bob"], ":) bye now"), "KICK #c bob ::) bye now");
+    assert.equal(buildLine("MODE", ["#c"]), "MODE #c");
+  });
+
+  test("texts are cut to the command's limit and to 512 bytes, never inside a character", () => {
+    assert.equal(buildLine("KICK", ["#c", "bob"], "x".repeat(300), { maxTextBytes: 255 }), `KICK #c bob :${"x".repeat(255)}`);
+    const long = buildLine("PRIVMSG", ["#c"], "é".repeat(400));
+    assert.ok(Buffer.byteLength(long) <= 510);
+    assert.ok(!long.includes("\ufffd"));
+    assert.equal(cutToBytes("aé", 2), "a");
+  });
+
+  test("tag values are escaped, tag names checked", () => {
+    assert.equal(buildLine("TAGMSG", ["#c"], undefined, { tags: { "+typing": "active", "+x": "a b;c\r\n" } }), "@+typing=active;+x=a\\sb\\:c\\r\\n TAGMSG #c");
+    assert.throws(() => buildLine("TAGMSG", ["#c"], undefined, { tags: { "a b": "x" } }), UnsafeLineError);
+  });
+
+  test("long messages split at spaces within the byte budget, never inside a character", () => {
+    const text = Array.from({ length: 80 }, (_, i) => `wörd${i}`).join(" ");
+    const pieces = splitMessage(text, 100);
+    assert.ok(pieces.length > 1);
+    for (const piece of pieces) assert.ok(Buffer.byteLength(piece) <= 100, piece);
+    assert.equal(pieces.join(" "), text);
+    const unbroken = "ü".repeat(120);
+    assert.equal(splitMessage(unbroken, 101).join(""), unbroken);
+  });
+
+  test("a typed command line is read into parameters, and line breaks refused", () => {
+    assert.deepEqual(parseCommandLine("AWAY :gone home"), { command: "AWAY", words: [], text: "gone home" });
+    assert.deepEqual(parseCommandLine("MODE #c +o nick"), { command: "MODE", words: ["#c", "+o", "nick"] });
+    assert.throws(() => parseCommandLine("AWAY x\r\nQUIT"), UnsafeLineError);
+  });
+
+  test("each line a long message is split into costs one flood-control token", async () => {
+    const written: string[] = [];
+    const client = { raw: (line: string) => written.push(line), user: { nick: "alice" }, network: { options: {} } } as unknown as Client;
+    const writer = new IrcWriter(client, new SendPacer(2, 1000));
+    const started = Date.now();
+    const pieces = await writer.message("privmsg", "#c", "word ".repeat(300));
+    assert.equal(written.length, pieces.length);
+    assert.ok(pieces.length >= 4);
+    // 2 at once, then 1 per ms: the rest waited for the pacer rather than going out at once.
+    assert.ok(Date.now() - started >= 1);
+    await assert.rejects(writer.send("WHOIS", ["a\r\nQUIT"]), UnsafeLineError);
+    assert.ok(written.every((l) => !/[\r\n\0]/.test(l)));
+  });
+});

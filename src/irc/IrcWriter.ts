@@ -1,0 +1,175 @@
+/**
+ * The one way the bridge writes to IRC. Every line (messages, JOIN and keys, PART, KICK,
+ * TOPIC, MODE, WHOIS, NICK, QUIT, NickServ, `!cmd`) is built here from parameters, so no
+ * caller can put CR, LF or NUL on the wire, whatever it was handed:
+ *
+ * - the command is letters or a three-digit numeric;
+ * - "words" (channels, nicks, keys, modes: every parameter but the last free text) may not be
+ *   empty, hold whitespace, CR, LF or NUL, or start with ':' — such a line is refused;
+ * - the free "text" (a message, a reason, a topic) is always the trailing parameter: CR, LF
+ *   and NUL in it become spaces, and it is cut (at a character boundary) to the server's
+ *   KICKLEN / TOPICLEN / AWAYLEN and to the 512 bytes of an IRC line.
+ *
+ * Every line then goes through the connection's flood control (SendPacer), one token per line
+ * actually written: a long message is split here, not by the IRC library.
+ */
+import type { Client } from "irc-framework";
+import { IrcFailure } from "./errors.js";
+import type { SendPacer } from "./SendPacer.js";
+
+/** 512 bytes per line, CR LF included. */
+const MAX_LINE_BYTES = 510;
+/** What the server puts before a relayed message (`:nick!user@host `) when the host is unknown. */
+const ASSUMED_HOST_BYTES = 63;
+const ASSUMED_USER_BYTES = 10;
+/** The ISUPPORT limit that applies to each command's text, where servers announce one. */
+const TEXT_LIMITS: Record<string, string> = { KICK: "KICKLEN", TOPIC: "TOPICLEN", AWAY: "AWAYLEN" };
+
+const COMMAND = /^(?:[A-Za-z]+|\d{3})$/;
+const WORD = /^[^\s:\0\r\n][^\s\0\r\n]*$/;
+const LINE_BREAKS = /[\r\n\0]+/g;
+
+export type IrcTags = Record<string, string>;
+
+/** A line the writer refuses to build (an unsafe word or command): never retried as is. */
+export class UnsafeLineError extends IrcFailure {
+  constructor(message: string) {
+    super("unsafe_line", message, true);
+    this.name = "UnsafeLineError";
+  }
+}
+
+/** Whether `value` may be a word parameter (a nick, channel, key, mode) of an IRC line. */
+export function isSafeWord(value: string): boolean {
+  return WORD.test(value);
+}
+
+/** Free text on one line: CR, LF and NUL become single spaces. */
+export function oneLine(text: string): string {
+  return text.replace(LINE_BREAKS, " ");
+}
+
+/** The longest prefix of `text` whose UTF-8 encoding fits in `maxBytes`, never cutting a character. */
+export function cutToBytes(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  let bytes = 0;
+  let end = 0;
+  for (const char of text) {
+    const size = Buffer.byteLength(char);
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    end += char.length;
+  }
+  return text.slice(0, end);
+}
+
+function escapeTagValue(value: string): string {
+  return value.replace(/[\\; \r\n\0]/g, (c) => ({ "\\": "\\\\", ";": "\\:", " ": "\\s", "\r": "\\r", "\n": "\\n", "\0": "" })[c]!);
+}
+
+function tagPrefix(tags: IrcTags | undefined): string {
+  if (!tags || Object.keys(tags).length === 0) return "";
+  const parts = Object.entries(tags).map(([key, value]) => {
+    if (!/^\+?[A-Za-z0-9./-]+$/.test(key)) throw new UnsafeLineError(`${JSON.stringify(key)} is not a valid message tag name`);
+    return value === "" ? key : `${key}=${escapeTagValue(value)}`;
+  });
+  return `@${parts.join(";")} `;
+}
+
+/**
+ * Builds one raw line. `text`, when given, is the trailing parameter (flattened and cut to
+ * `maxTextBytes` and to the line's room). Throws UnsafeLineError for anything else unsafe.
+ */
+export function buildLine(command: string, words: readonly string[], text?: string, options: { tags?: IrcTags; maxTextBytes?: number } = {}): string {
+  if (!COMMAND.test(command)) throw new UnsafeLineError(`${JSON.stringify(command)} is not an IRC command`);
+  for (const word of words) {
+    if (!isSafeWord(word)) throw new UnsafeLineError(`${JSON.stringify(word)} cannot be sent as one IRC parameter (it is empty, holds a space or line break, or starts with ':')`);
+  }
+  const head = [command.toUpperCase(), ...words].join(" ");
+  if (text === undefined) {
+    if (Buffer.byteLength(head) > MAX_LINE_BYTES) throw new UnsafeLineError(`the ${command} line would be longer than IRC allows`);
+    return tagPrefix(options.tags) + head;
+  }
+  const room = MAX_LINE_BYTES - Buffer.byteLength(head) - 2;
+  if (room < 0) throw new UnsafeLineError(`the ${command} line would be longer than IRC allows`);
+  const trailing = cutToBytes(oneLine(text), Math.min(room, options.maxTextBytes ?? Infinity));
+  return `${tagPrefix(options.tags)}${head} :${trailing}`;
+}
+
+/**
+ * Splits a message's text into pieces that each fit one line as the server will relay it
+ * (`:nick!user@host PRIVMSG target :text`), at spaces where possible, never inside a character.
+ */
+export function splitMessage(text: string, maxBytes: number): string[] {
+  const pieces: string[] = [];
+  let rest = oneLine(text);
+  while (Buffer.byteLength(rest) > maxBytes) {
+    let piece = cutToBytes(rest, maxBytes);
+    const space = piece.lastIndexOf(" ");
+    if (space > piece.length / 2) piece = piece.slice(0, space);
+    pieces.push(piece);
+    rest = rest.slice(piece.length).replace(/^ /, "");
+  }
+  if (rest.length > 0 || pieces.length === 0) pieces.push(rest);
+  return pieces;
+}
+
+/**
+ * Reads a command line as a user typed it (`MODE #chan +o nick`, `AWAY :gone home`) into the
+ * parameters the writer takes: the command, its words, and the text after " :" if any.
+ * Line breaks are refused here, so a typed line is never more than one line.
+ */
+export function parseCommandLine(line: string): { command: string; words: string[]; text?: string } {
+  if (/[\r\n\0]/.test(line)) throw new UnsafeLineError("a command must be one line, without line breaks or NUL characters");
+  const trimmed = line.trim();
+  const colon = trimmed.startsWith(":") ? 0 : trimmed.indexOf(" :");
+  const head = colon >= 0 ? trimmed.slice(0, colon) : trimmed;
+  const text = colon >= 0 ? trimmed.slice(colon + (colon === 0 ? 1 : 2)) : undefined;
+  const [command = "", ...words] = head.split(/[ \t]+/).filter(Boolean);
+  return { command, words, ...(text !== undefined ? { text } : {}) };
+}
+
+/** One connection's writer: lines built safely, then paced. */
+export class IrcWriter {
+  constructor(
+    private readonly client: Client,
+    private readonly pacer: SendPacer,
+  ) {}
+
+  /** Builds a line (throws UnsafeLineError at once) and queues it; resolves once it is on the socket. */
+  send(command: string, words: readonly string[], text?: string, tags?: IrcTags): Promise<void> {
+    let line: string;
+    try {
+      line = buildLine(command, words, text, { tags, maxTextBytes: this.limitFor(command) });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.pacer.send(() => this.client.raw(line));
+  }
+
+  /**
+   * A PRIVMSG, NOTICE or CTCP ACTION, split into as many lines as it needs; resolves with the
+   * pieces once all are on the socket (the server echoes them one by one).
+   */
+  async message(kind: "privmsg" | "notice" | "action", target: string, text: string, tags?: IrcTags): Promise<string[]> {
+    const command = kind === "notice" ? "NOTICE" : "PRIVMSG";
+    const wrapper = kind === "action" ? "\x01ACTION \x01".length : 0;
+    const prefix = 1 + Buffer.byteLength(this.client.user.nick) + 1 + ASSUMED_USER_BYTES + 1 + ASSUMED_HOST_BYTES + 1;
+    const budget = MAX_LINE_BYTES - prefix - Buffer.byteLength(`${command} ${target} :`) - wrapper;
+    if (budget < 16) throw new UnsafeLineError(`${JSON.stringify(target)} is too long a target`);
+    const pieces = splitMessage(text, budget);
+    await Promise.all(pieces.map((piece) => this.send(command, [target], kind === "action" ? `\x01ACTION ${piece}\x01` : piece, tags)));
+    return pieces;
+  }
+
+  /** Says QUIT (text cut and flattened like any other) and closes the connection once it is written. */
+  quit(text: string): void {
+    this.client.quit(buildLine("QUIT", [], text).slice("QUIT :".length));
+  }
+
+  private limitFor(command: string): number | undefined {
+    const key = TEXT_LIMITS[command.toUpperCase()];
+    const value = key ? Number(this.client.network.options[key]) : NaN;
+    return Number.isFinite(value) && value > 0 ? value : undefined;
+  }
+}
