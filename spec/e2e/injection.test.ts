@@ -19,6 +19,7 @@ describe("no injection from Matrix into IRC", { timeout: 300_000 }, () => {
   let stack: Stack;
   let alice: MatrixTestClient;
   let roomId: string;
+  let lockedRoom: string;
   let adminRoom: string;
   let chief: IrcTestClient;
   let nickserv: IrcTestClient;
@@ -52,8 +53,11 @@ describe("no injection from Matrix into IRC", { timeout: 300_000 }, () => {
     stack.networkOverrides = { puppetNickTemplate: "$DISPLAY[m]" };
     alice = await stack.matrixUser("alice");
     roomId = await alice.createRoom({ name: "Injection", preset: "public_chat" });
-    stack.mappings = { "#inj": { roomIds: [roomId] } };
-    chief = await stack.ircUser("chief", ["#inj"]); // first in: channel operator
+    lockedRoom = await alice.createRoom({ name: "Locked", preset: "public_chat" });
+    stack.mappings = { "#inj": { roomIds: [roomId] }, "#locked": { roomIds: [lockedRoom], key: "right" } };
+    chief = await stack.ircUser("chief", ["#inj", "#locked"]); // first in: channel operator
+    chief.client.raw("MODE", "#locked", "+k", "right");
+    await chief.waitForRaw("#locked keyed", (l) => /MODE #locked \+k :?right/.test(l));
     nickserv = await stack.ircUser("NickServ");
     await stack.startBridge();
     await alice.sendText(roomId, "alice is here");
@@ -114,6 +118,15 @@ describe("no injection from Matrix into IRC", { timeout: 300_000 }, () => {
     await eve.sendText(roomId, "hello from eve");
     const line = await chief.waitForLine((l) => l.text === "hello from eve", "eve's line");
     assert.match(line.nick, /^EveQUITgone-display\[m\]$|^EveQUITgone-di/);
+  });
+
+  test("a key given with !join never replaces a bridged channel's key unless IRC accepts it", async () => {
+    assert.match(await command("!join #locked wrong"), /cannot join #locked/i);
+    // Someone else joining the room later still gets in with the key the bridge had.
+    const frank = await stack.matrixUser("frank");
+    await frank.joinRoom(lockedRoom);
+    await frank.sendText(lockedRoom, "frank got in");
+    await chief.waitForLine((l) => l.text === "frank got in" && l.target === "#locked", "frank's line in #locked");
   });
 
   test("nothing was injected, and everyone is still connected", async () => {
