@@ -142,10 +142,15 @@ export class BridgeApp {
     const moderation = new Moderation(config, this.links, this.pools, ghosts, membership, portals, { bot, notice, notifyUser: (u, t) => this.notifyUser(u, t) });
     const pms = new PrivateMessages(config, this.store, this.pools, ghosts, this.roomQueue);
     for (const [networkId, network] of Object.entries(config.networks)) {
-      const pool = new NetworkPool(networkId, network, this.store, { displayNameOf, openPassword: (sealed) => this.openPassword(sealed) });
+      const isBridged = (channelName: string) => this.links.roomsOf(networkId, pool.bot.casefold(channelName)).length > 0;
+      const pool: NetworkPool = new NetworkPool(networkId, network, this.store, { displayNameOf, openPassword: (sealed) => this.openPassword(sealed), isBridged });
       for (const part of [ircToMatrix, membership, topics, moderation, pms]) part.attach(pool);
       pool.on("userNotice", (userId, text) => this.notifyUser(userId, text));
       pool.on("connectionNotice", (userId, text) => this.informUser(userId, text));
+      pool.on("botExcluded", (channel, reason) => {
+        const text = `The bridge bot was kicked from ${channel} on ${network.name} and cannot rejoin (${reason}): lines said there reach Matrix only while your own connection is in the channel.`;
+        for (const userId of pool.usersIn(channel)) this.informUser(userId, text);
+      });
       this.pools.set(networkId, pool);
     }
     if (config.ident.enabled) {

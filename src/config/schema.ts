@@ -85,7 +85,7 @@ const pool = z
     dropNoticeAfterMs: z.number().int().min(0).default(30_000),
     offlineQueue: z
       .object({
-        maxMessages: positiveInt().default(50),
+        maxMessages: positiveInt().default(5000),
         ttlMs: positiveInt().default(10 * 60_000),
       })
       .strict()

@@ -7,7 +7,7 @@
  */
 import { IrcFailure } from "./errors.js";
 
-/** How long a sent line waits for its echo before it counts as sent anyway. */
+/** How long a sent line waits for its echo before the link itself is checked. */
 const ECHO_TIMEOUT_MS = 10_000;
 
 interface Pending {
@@ -19,7 +19,18 @@ interface Pending {
 export class EchoTracker {
   private readonly pending: Pending[] = [];
 
-  constructor(private readonly names: { casefold(name: string): string }) {}
+  private probing: Promise<boolean> | null = null;
+
+  /**
+   * `checkLink` asks the server for a sign of life (PING/PONG) when an echo is late: true if
+   * it answered (so the line was read and not accepted), false if the link is dead (and the
+   * connection drops it, failing what is pending here as "disconnected", to be sent again).
+   */
+  constructor(
+    private readonly names: { casefold(name: string): string },
+    private readonly checkLink: () => Promise<boolean> = async () => true,
+    private readonly echoTimeoutMs = ECHO_TIMEOUT_MS,
+  ) {}
 
   private casefold(name: string): string {
     return this.names.casefold(name);
@@ -43,7 +54,7 @@ export class EchoTracker {
           else resolve(msgid);
         },
       };
-      const timer = setTimeout(() => entry.settle(null), ECHO_TIMEOUT_MS);
+      const timer = setTimeout(() => void this.onLate(entry), this.echoTimeoutMs);
       this.pending.push(entry);
     });
     return {
@@ -70,9 +81,20 @@ export class EchoTracker {
     this.pending.find((p) => p.target === folded)?.settle(null, failure);
   }
 
-  /** The connection closed: lines still waiting count as sent (the server may have taken them). */
+  /** An echo is late: no echo is not delivery, so the link is checked before deciding. */
+  private async onLate(entry: Pending): Promise<void> {
+    const alive = await (this.probing ??= this.checkLink().finally(() => (this.probing = null)));
+    if (!this.pending.includes(entry) || !alive) return; // echoed meanwhile, or failed by clear()
+    entry.settle(null, new IrcFailure("unconfirmed", "IRC did not confirm it, so it may not have arrived", true));
+  }
+
+  /**
+   * The connection closed: lines still waiting were not confirmed, so they fail as
+   * "disconnected" and their senders' outboxes send them again after the reconnect
+   * (at-least-once: the server may have taken them just before the close).
+   */
   clear(): void {
-    for (const entry of [...this.pending]) entry.settle(null);
+    for (const entry of [...this.pending]) entry.settle(null, new IrcFailure("disconnected", "the IRC connection was lost before the server confirmed it"));
   }
 
   private forget(entry: Pending): void {

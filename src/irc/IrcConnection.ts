@@ -17,6 +17,7 @@ import { register } from "./register.js";
 import { exchange } from "./exchange.js";
 import { ServerCommands } from "./ServerCommands.js";
 import { IrcWriter } from "./IrcWriter.js";
+import { explainNumeric, NUMERIC_EVENT, readNumeric, type NumericReply } from "./numerics.js";
 
 const log = getLogger("irc/connection");
 
@@ -66,8 +67,10 @@ export interface IrcConnectionOptions {
 }
 
 
-const JOIN_ERRORS = new Set(["channel_is_full", "invite_only_channel", "banned_from_channel", "bad_channel_key", "too_many_channels"]);
 const BACKOFF_BASE_MS = 1_000;
+/** How long a link check (PING) may wait for its PONG. */
+const LINK_CHECK_TIMEOUT_MS = 10_000;
+
 const BACKOFF_MAX_MS = 60_000;
 
 /** Other users' membership, as irc-framework reports it (quiet connections never see these). */
@@ -85,8 +88,8 @@ export interface IrcConnectionEvents {
   topic: [{ channel: string; topic: string; nick: string | null }];
   /** Someone invited this connection's user to a channel. */
   invited: [{ channel: string; by: string }];
-  /** This connection's user was kicked from a channel. */
-  kicked: [{ channel: string; by: string; reason: string }];
+  /** This connection's user was kicked from a channel (`key`: the key it had joined with). */
+  kicked: [{ channel: string; by: string; reason: string; key: string | null }];
   registered: [string];
   disconnected: [string];
   /** The server refused us for good (ban, bad password): no more reconnects. */
@@ -108,13 +111,21 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   /** Channels this connection should be in (casefolded → name and key), rejoined on reconnect. */
   private readonly wanted = new Map<string, { name: string; key: string | null }>();
   private readonly joined = new Set<string>();
+  /** JOINs waiting for their answer (casefolded channel → the attempt). */
+  private readonly joining = new Map<string, Promise<void>>();
   private connecting: Promise<void> | null = null;
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
-  private lastError = "";
+  /**
+   * Why the socket closed, from the close itself: the server's ERROR line or a socket error
+   * of this attempt (never an older numeric, such as a 474 from one channel).
+   */
+  private closeReason = "";
+  /** Set when registration was refused for good (464, 465, ...): no reconnect. */
+  private refusedFor: string | null = null;
   /** Topic, kick, nick, WHOIS and raw commands, with the server's answers. */
   readonly commands: ServerCommands;
-  private readonly echoes = new EchoTracker(this);
+  private readonly echoes = new EchoTracker(this, () => this.checkLink());
 
   constructor(readonly options: IrcConnectionOptions) {
     super();
@@ -206,9 +217,11 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     });
     client.on("kick", (e: { kicked: string; nick: string; channel: string; message: string }) => {
       if (this.isSelf(e.kicked)) {
-        this.joined.delete(this.casefold(e.channel));
-        this.wanted.delete(this.casefold(e.channel));
-        this.emit("kicked", { channel: e.channel, by: e.nick, reason: e.message });
+        const folded = this.casefold(e.channel);
+        const key = this.wanted.get(folded)?.key ?? null;
+        this.joined.delete(folded);
+        this.wanted.delete(folded);
+        this.emit("kicked", { channel: e.channel, by: e.nick, reason: e.message, key });
       } else this.emit("membership", { type: "kick", nick: e.kicked, channel: e.channel, reason: `kicked by ${e.nick}: ${e.message}` });
     });
     client.on("quit", (e: { nick: string; message: string }) => {
@@ -233,14 +246,24 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       });
     }
     client.on("irc error", (e: IrcErrorEvent) => {
-      this.lastError = e.reason ?? e.error;
-      if (e.error === "no_such_nick" && e.nick) this.echoes.onRefused(e.nick, new IrcFailure(e.error, `${e.nick} is not on ${this.options.networkName} right now`, true));
-      if (e.error === "cannot_send_to_channel" && e.channel) this.echoes.onRefused(e.channel, new IrcFailure(e.error, `${e.channel} refused it: ${e.reason ?? e.error}`, true));
+      if (e.error === "irc") this.closeReason = e.reason ?? "closed by the server";
     });
     client.on("socket error", (err: Error) => {
-      this.lastError = err.message;
+      this.closeReason = err.message;
+    });
+    // Numerics are read here once, from the raw line, and handed to whoever waits for one.
+    client.on("raw", (e: { line: string; from_server: boolean }) => {
+      if (!e.from_server) return;
+      const reply = readNumeric(e.line);
+      if (reply) this.onNumeric(reply);
     });
     client.on("close", () => this.onClosed());
+  }
+
+  /** A numeric reply from the server: to whoever waits for one, and refused lines to their senders. */
+  private onNumeric(reply: NumericReply): void {
+    if (reply.meaning?.role === "send" && reply.target) this.echoes.onRefused(reply.target, new IrcFailure(reply.meaning.name.toLowerCase(), explainNumeric(reply), reply.meaning.fatal));
+    this.client.emit(NUMERIC_EVENT, reply);
   }
 
   /** Connects and registers; resolves once the server has welcomed us. */
@@ -285,16 +308,34 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
 
   private async attemptConnect(): Promise<void> {
     this.state = "connecting";
-    this.lastError = "";
+    this.closeReason = "";
+    this.refusedFor = null;
     const credentials = this.options.credentials?.(this) ?? null;
-    const { loggedIn } = await register(this.client, this.writer, {
-      nick: this.options.nick,
-      username: this.options.username,
-      credentials,
-      timeoutMs: this.options.connectTimeoutMs,
-      server: `${this.options.host}:${this.options.port}`,
-      lastError: () => this.lastError,
-    });
+    let loggedIn: boolean;
+    try {
+      ({ loggedIn } = await register(this.client, this.writer, {
+        nick: this.options.nick,
+        username: this.options.username,
+        credentials,
+        timeoutMs: this.options.connectTimeoutMs,
+        server: `${this.options.host}:${this.options.port}`,
+        lastError: () => this.closeReason,
+      }));
+    } catch (err) {
+      if (err instanceof IrcFailure && err.fatal) {
+        this.refusedFor = err.message;
+        // The server may keep the socket open after refusing us; the close decides the rest.
+        if (this.client.connected) this.writer.quit("Refused");
+        else this.onClosed();
+      }
+      throw err;
+    }
+    // quit() may have been called while registering (TypeScript cannot see that across the await).
+    if ((this.state as ConnectionState) === "stopped") {
+      // Leave now rather than live on as a zombie.
+      this.writer.quit("Stopped");
+      throw new IrcFailure("stopped", "The connection has been shut down");
+    }
     this.state = "connected";
     this.reconnectAttempt = 0;
     log.info("Registered", { network: this.options.networkId, nick: this.nick, saslLoggedIn: loggedIn });
@@ -314,18 +355,20 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     if (this.state === "stopped") return;
     this.state = "disconnected";
     if (wasConnected) {
-      log.warn("Disconnected", { network: this.options.networkId, nick: this.nick, reason: this.lastError || undefined });
-      this.emit("disconnected", this.lastError || "connection closed");
+      log.warn("Disconnected", { network: this.options.networkId, nick: this.nick, reason: this.closeReason || undefined });
+      this.emit("disconnected", this.closeReason || "connection closed");
     }
-    const kind = classifyCloseReason(this.lastError);
+    const reason = this.refusedFor ?? this.closeReason;
+    const kind = this.refusedFor !== null ? "fatal" : classifyCloseReason(this.closeReason);
     if (kind === "fatal") {
-      log.error("Server refused the connection for good; not reconnecting", { network: this.options.networkId, nick: this.options.nick, reason: this.lastError });
+      log.error("Server refused the connection for good; not reconnecting", { network: this.options.networkId, nick: this.options.nick, reason });
       this.state = "stopped";
-      this.emit("fatal", this.lastError);
+      this.emit("fatal", reason);
       return;
     }
     if (kind === "throttled") this.options.scheduler.throttle();
-    if (this.options.reconnect && (wasConnected || this.reconnectAttempt > 0)) this.scheduleReconnect();
+    // Every non-fatal close of a wanted connection retries, its first connect included.
+    if (this.options.reconnect) this.scheduleReconnect();
   }
 
   private scheduleReconnect(): void {
@@ -350,30 +393,62 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     }
   }
 
+  /**
+   * Asks the server for a PONG: true when it answers in time. A link that does not is dropped
+   * now (it would only be noticed at the next ping timeout, minutes later), so what was
+   * waiting on it is sent again after the reconnect.
+   */
+  private async checkLink(): Promise<boolean> {
+    if (this.state !== "connected") return false;
+    const token = `bridge-${Date.now().toString(36)}`;
+    try {
+      await exchange(this.client, "checking the link", ["pong"], (_, e) => (e.message === token ? true : undefined), () => this.writer.send("PING", [token]), LINK_CHECK_TIMEOUT_MS);
+      return true;
+    } catch (err) {
+      log.warn("The IRC link is silent; dropping it to reconnect", { network: this.options.networkId, nick: this.nick, error: (err as Error).message });
+      this.closeReason = "the link stopped answering";
+      this.writer.abort();
+      return false;
+    }
+  }
+
+  /** Marks a channel to be joined at every (re)connect, without joining now. */
+  want(name: string, key: string | null = null): void {
+    this.wanted.set(this.casefold(name), { name, key });
+  }
+
   /** Joins a channel; resolves when the server confirms, rejects with its reason. */
   join(name: string, key: string | null = null, timeoutMs = this.options.connectTimeoutMs): Promise<void> {
     const folded = this.casefold(name);
     this.wanted.set(folded, { name, key });
     if (this.joined.has(folded)) return Promise.resolve();
-    const joining = exchange<true>(
-      this.client,
-      `joining ${name}`,
-      ["join", "irc error"],
-      (event, e) => {
-        if (event === "join") return this.isSelf(e.nick) && this.casefold(e.channel) === folded ? true : undefined;
-        if (!e.channel || this.casefold(e.channel) !== folded || !JOIN_ERRORS.has(e.error)) return undefined;
-        this.wanted.delete(folded);
-        throw new IrcFailure(e.error, `cannot join ${name}: ${e.reason ?? e.error}`, true);
-      },
-      () => this.writer.send("JOIN", key ? [name, key] : [name]),
-      timeoutMs,
-    );
-    return joining.then(
-      () => undefined,
-      (err: IrcFailure) => {
-        throw err.code === "timeout" ? new IrcFailure("join_timeout", err.message) : err;
-      },
-    );
+    // One JOIN in flight per channel: a second one would get no answer from the server.
+    let joining = this.joining.get(folded);
+    if (!joining) {
+      joining = exchange<true>(
+        this.client,
+        `joining ${name}`,
+        ["join", NUMERIC_EVENT],
+        (event, e) => {
+          if (event === "join") return this.isSelf(e.nick) && this.casefold(e.channel) === folded ? true : undefined;
+          const reply = e as NumericReply;
+          if (reply.meaning?.role !== "join" || this.casefold(reply.target) !== folded) return undefined;
+          if (reply.meaning.fatal) this.wanted.delete(folded);
+          throw new IrcFailure(reply.meaning.name.toLowerCase(), `cannot join ${name}: ${explainNumeric(reply)}`, reply.meaning.fatal);
+        },
+        () => this.writer.send("JOIN", key ? [name, key] : [name]),
+        timeoutMs,
+      )
+        .then(
+          () => undefined,
+          (err: IrcFailure) => {
+            throw err.code === "timeout" ? new IrcFailure("join_timeout", err.message) : err;
+          },
+        )
+        .finally(() => this.joining.delete(folded));
+      this.joining.set(folded, joining);
+    }
+    return joining;
   }
 
   /** Leaves a channel (and stops rejoining it after reconnects). */

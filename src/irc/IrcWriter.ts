@@ -167,6 +167,11 @@ export class IrcWriter {
     this.client.quit(buildLine("QUIT", [], text).slice("QUIT :".length));
   }
 
+  /** Drops the connection at once, writing nothing (a dead link: nothing would get through). */
+  abort(): void {
+    (this.client as unknown as { connection?: { end(data: null, hadError: boolean): void } }).connection?.end(null, true);
+  }
+
   private limitFor(command: string): number | undefined {
     const key = TEXT_LIMITS[command.toUpperCase()];
     const value = key ? Number(this.client.network.options[key]) : NaN;

@@ -19,6 +19,7 @@ import { IrcConnection, type IrcMessage } from "./IrcConnection.js";
 import { ConnectionNotices } from "./ConnectionNotices.js";
 import { PuppetRecords } from "./PuppetRecords.js";
 import { Outbox, type OutgoingMessage } from "./Outbox.js";
+import { BotRejoiner } from "./BotRejoiner.js";
 
 const log = getLogger("irc/pool");
 const ACTIVITY_WRITE_EVERY_MS = 60_000;
@@ -49,6 +50,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   private readonly handlers: ReturnType<NetworkPool["makeHandlers"]>;
   private readonly countQueued: (delta: number) => void;
   private readonly stats = () => this.collectStats();
+  private readonly rejoiner: BotRejoiner;
 
   constructor(
     readonly networkId: string,
@@ -70,6 +72,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     this.roster = new ChannelRoster(this.bot);
     this.roster.on("change", (change) => this.emit("membership", change));
     this.roster.on("names", (channel, nicks) => this.emit("names", channel, nicks));
+    this.rejoiner = new BotRejoiner(networkId, this.bot, (name) => hooks.isBridged(name), (channel, reason) => this.emit("botExcluded", channel, reason));
     this.bot.on("topic", ({ channel, topic, nick }) => {
       if (nick) this.emit("topic", { channel, topic, nick });
     });
@@ -208,6 +211,8 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       this.idleTimer = setInterval(() => this.disconnectIdle(), every);
       this.idleTimer.unref();
     }
+    // Wanted before connecting: if the first connect fails, the retry still joins them.
+    for (const { name, key } of channels) this.bot.want(name, key);
     await this.bot.connect();
     await Promise.all(
       channels.map(({ name, key }) =>
@@ -334,6 +339,12 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     this.puppets.get(userId)?.connection.part(channelName, message);
   }
 
+  /** Matrix users whose puppets are (or were last) in a channel. */
+  usersIn(channelName: string): string[] {
+    const folded = this.bot.casefold(channelName);
+    return this.records.all().filter((r) => r.channels.some((c) => this.bot.casefold(c) === folded)).map((r) => r.userId);
+  }
+
   /** The ident (RFC 1413) answer for a connection of ours, by its ports. */
   identFor(localPort: number, remotePort: number): string | null {
     for (const connection of this.allConnections()) {
@@ -415,6 +426,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
 
   async stop(): Promise<void> {
     if (this.idleTimer) clearInterval(this.idleTimer);
+    this.rejoiner.stop();
     this.scheduler.stop();
     const all = this.allConnections();
     await Promise.all([...this.puppets.values()].map((p) => this.store.upsertPuppet(p.record).catch(() => undefined)));

@@ -1,8 +1,11 @@
 /**
- * A Matrix user's messages on their way to IRC, in order. While the user's connection is
- * down (reconnecting), messages wait here, up to `maxMessages` and for at most `ttlMs`; then
- * they go out in the order they were sent. A message that cannot wait (queue full, too
- * old, the server refused the user for good) fails with a reason the user is told.
+ * A Matrix user's messages on their way to IRC, in order. They wait here for flood control
+ * and while the user's connection is down (reconnecting), for at most `ttlMs` each, then go
+ * out in the order they were sent. They were acknowledged to the homeserver, so waiting is
+ * bounded by age; `maxMessages` is only a safety bound. A line whose connection dropped before
+ * the server confirmed it is sent again after the reconnect (at-least-once). A message that
+ * cannot go (too old, the server refused the user for good, or refused the line) fails with a
+ * reason the user is told.
  */
 import { isChannelName } from "../format/ircText.js";
 import { IrcFailure } from "./errors.js";
@@ -17,7 +20,11 @@ export interface OutgoingMessage {
 }
 
 export class Outbox {
-  private tail: Promise<unknown> = Promise.resolve();
+  /**
+   * One lane per target (casefolded): order is kept per channel or nick, and one channel's
+   * slow or failing join never holds the user's messages to other channels and PMs.
+   */
+  private readonly tails = new Map<string, Promise<unknown>>();
   private waiting = 0;
 
   constructor(
@@ -34,16 +41,21 @@ export class Outbox {
   /** Resolves with the msgids of its lines once the message is on IRC; rejects with the reason it never will be. */
   send(message: OutgoingMessage): Promise<(string | null)[]> {
     if (this.waiting >= this.maxMessages) {
-      return Promise.reject(new IrcFailure("queue_full", `${this.waiting} messages are already waiting for your IRC connection to come back`));
+      return Promise.reject(new IrcFailure("queue_full", `${this.waiting} of your messages are already waiting to go to IRC, so this one was not sent`));
     }
     const deadline = Date.now() + this.ttlMs;
     this.waiting += 1;
     this.onDepthChange(1);
-    const run = this.tail.then(() => this.deliver(message, deadline)).finally(() => {
+    const lane = this.connection.casefold(message.target);
+    const run = (this.tails.get(lane) ?? Promise.resolve()).then(() => this.deliver(message, deadline)).finally(() => {
       this.waiting -= 1;
       this.onDepthChange(-1);
     });
-    this.tail = run.catch(() => undefined);
+    const tail = run.catch(() => undefined);
+    this.tails.set(lane, tail);
+    void tail.then(() => {
+      if (this.tails.get(lane) === tail) this.tails.delete(lane);
+    });
     return run;
   }
 
@@ -53,7 +65,10 @@ export class Outbox {
     let next = 0;
     while (next < message.lines.length) {
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new IrcFailure("expired", "your IRC connection did not come back in time");
+      if (remaining <= 0) {
+        const why = this.connection.state === "connected" ? "it waited too long behind your earlier messages (IRC flood control)" : "your IRC connection did not come back in time";
+        throw new IrcFailure("expired", `${why}; it was not sent`);
+      }
       try {
         await this.connection.whenConnected(remaining);
         if (isChannelName(message.target, this.connection.chanTypes)) await this.connection.join(message.target, message.channelKey);

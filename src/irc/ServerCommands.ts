@@ -3,14 +3,15 @@
  * channel's topic and modes, and raw commands from the admin room. Each resolves with the
  * server's answer or rejects with its reason.
  */
-import type { Client, IrcErrorEvent } from "irc-framework";
+import type { Client } from "irc-framework";
 import { IrcFailure } from "./errors.js";
 import { exchange } from "./exchange.js";
 import type { IrcConnection } from "./IrcConnection.js";
 import { parseCommandLine, type IrcWriter } from "./IrcWriter.js";
+import { explainNumeric, NUMERIC_EVENT, type NumericReply } from "./numerics.js";
 
-/** Answers to TOPIC and KICK that mean "not allowed" or "no such target". */
-const COMMAND_ERRORS = new Set(["chanop_privs_needed", "not_on_channel", "user_not_in_channel", "no_such_nick", "no_such_channel"]);
+/** Numerics that can refuse a channel command besides those of role "command" (a missing nick or channel). */
+const ALSO_REFUSING_COMMANDS = new Set(["401", "403"]);
 
 /** What a WHOIS found, or null when the nick is not on IRC. */
 export interface WhoisResult {
@@ -42,7 +43,7 @@ export class ServerCommands {
     return exchange<true>(
       this.client,
       `setting the topic of ${channel}`,
-      ["topic", "irc error"],
+      ["topic", NUMERIC_EVENT],
       (event, e) => {
         if (event === "topic") return e.nick && this.conn.isSelf(e.nick) && this.conn.casefold(e.channel) === folded ? true : undefined;
         return this.commandError(e, channel);
@@ -58,10 +59,10 @@ export class ServerCommands {
     return exchange<true>(
       this.client,
       `kicking ${nick} from ${channel}`,
-      ["kick", "irc error"],
+      ["kick", NUMERIC_EVENT],
       (event, e) => {
         if (event === "kick") return this.conn.isSelf(e.nick) && this.conn.casefold(e.channel) === folded && this.conn.casefold(e.kicked) === this.conn.casefold(nick) ? true : undefined;
-        return this.commandError(e, channel);
+        return this.commandError(e, channel, nick);
       },
       () => this.writer.send("KICK", [channel, nick], reason),
       this.timeoutMs,
@@ -69,11 +70,11 @@ export class ServerCommands {
   }
 
   /** An error answer to a channel command, as an IrcFailure to throw (undefined when it is about something else). */
-  private commandError(e: IrcErrorEvent, channel: string): undefined {
-    if (!COMMAND_ERRORS.has(e.error)) return undefined;
-    // irc-framework reads ERR_USERNOTINCHANNEL's parameters one place off, so its channel is not checked.
-    if (e.error !== "user_not_in_channel" && e.error !== "no_such_nick" && e.channel && this.conn.casefold(e.channel) !== this.conn.casefold(channel)) return undefined;
-    throw new IrcFailure(e.error, e.reason ?? e.error, true);
+  private commandError(reply: NumericReply, channel: string, nick?: string): undefined {
+    if (reply.meaning?.role !== "command" && !ALSO_REFUSING_COMMANDS.has(reply.code)) return undefined;
+    const about = this.conn.casefold(reply.target);
+    if (about !== this.conn.casefold(channel) && (nick === undefined || about !== this.conn.casefold(nick))) return undefined;
+    throw new IrcFailure(reply.meaning!.name.toLowerCase(), explainNumeric(reply), true);
   }
 
   /** Changes our nick now (kept for reconnects); rejects with the server's reason. */
@@ -82,12 +83,12 @@ export class ServerCommands {
     return exchange<true>(
       this.client,
       `changing nick to ${nick}`,
-      ["nick", "nick in use", "nick invalid", "irc error"],
+      ["nick", NUMERIC_EVENT],
       (event, e) => {
         if (event === "nick") return this.conn.isSelf(e.nick) && this.conn.casefold(e.new_nick) === folded ? true : undefined;
-        if (event === "nick in use" || event === "nick invalid") throw new IrcFailure(event.replace(" ", "_"), `${e.nick ?? nick}: ${e.reason ?? event}`, true);
-        if (e.error === "nick_in_use" || e.error === "erroneous_nickname") throw new IrcFailure(e.error, e.reason ?? e.error, true);
-        return undefined;
+        const reply = e as NumericReply;
+        if (reply.meaning?.role !== "nick") return undefined;
+        throw new IrcFailure(reply.meaning.name.toLowerCase(), explainNumeric(reply), reply.meaning.fatal);
       },
       () => this.writer.send("NICK", [nick]),
       this.timeoutMs,

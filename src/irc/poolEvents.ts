@@ -8,9 +8,11 @@ export interface PoolHooks {
   displayNameOf(userId: string): Promise<string | null>;
   /** A stored password in clear, or null when it cannot be opened (no key, another key). */
   openPassword(sealed: string): string | null;
+  /** Whether a channel is still linked to a room (the bot rejoins those it is kicked from). */
+  isBridged(channelName: string): boolean;
 }
 
-export const NO_HOOKS: PoolHooks = { displayNameOf: async () => null, openPassword: () => null };
+export const NO_HOOKS: PoolHooks = { displayNameOf: async () => null, openPassword: () => null, isBridged: () => true };
 
 export interface PoolEvents {
   /** A channel line, once, whichever connection saw it first. */
@@ -32,6 +34,8 @@ export interface PoolEvents {
   privateLine: [string, IrcMessage];
   /** A Matrix user's puppet was kicked from a channel on IRC. */
   puppetKicked: [string, { channel: string; by: string; reason: string }];
+  /** The bot was kicked from a channel and IRC will not let it back in (channel, reason). */
+  botExcluded: [string, string];
   /** Someone on IRC invited a Matrix user's puppet to a channel. */
   puppetInvited: [string, { channel: string; by: string }];
 }

@@ -8,8 +8,8 @@ import { DEFAULT_NICKLEN, fallbackNick } from "../format/nick.js";
 import { classifyCloseReason } from "./ConnectScheduler.js";
 import { IrcFailure } from "./errors.js";
 import { isSafeWord, type IrcWriter } from "./IrcWriter.js";
+import { explainNumeric, NUMERIC_EVENT, type NumericReply } from "./numerics.js";
 
-const FATAL_ERRORS = new Set(["banned_from_network", "password_mismatch"]);
 const MAX_NICK_ATTEMPTS = 10;
 
 export interface RegistrationRequest {
@@ -69,7 +69,11 @@ export function register(client: Client, writer: IrcWriter, request: Registratio
     };
     const onError = (e: IrcErrorEvent) => {
       const reason = e.reason ?? e.error;
-      if (FATAL_ERRORS.has(e.error) || (e.error === "irc" && classifyCloseReason(reason) === "fatal")) fail(new IrcFailure(e.error, reason, true));
+      if (e.error === "irc" && classifyCloseReason(reason) === "fatal") fail(new IrcFailure(e.error, reason, true));
+    };
+    // Refusals for good (463 host, 464 password, 465 banned), from the numerics table.
+    const onNumeric = (reply: NumericReply) => {
+      if (reply.meaning?.role === "register") fail(new IrcFailure(reply.meaning.name.toLowerCase(), explainNumeric(reply), true));
     };
     const timer = setTimeout(() => {
       fail(new IrcFailure("connect_timeout", `no welcome from ${request.server} within ${request.timeoutMs} ms`));
@@ -83,6 +87,7 @@ export function register(client: Client, writer: IrcWriter, request: Registratio
       ["nick in use", onNickInUse],
       ["nick invalid", onNickInvalid],
       ["irc error", onError],
+      [NUMERIC_EVENT, onNumeric],
     ];
     for (const [event, handler] of listeners) client.on(event, handler);
     // connect(options) would replace every option, so they are set one by one.

@@ -40,6 +40,12 @@ export const metrics = {
     labelNames: ["command", "result"] as const,
     registers: [registry],
   }),
+  botExcludedChannels: new Gauge({
+    name: "bridge_bot_excluded_channels",
+    help: "Channels the bridge bot was kicked from and cannot rejoin (banned, invite-only, keyed), by network",
+    labelNames: ["network"] as const,
+    registers: [registry],
+  }),
   portalsOpened: new Counter({
     name: "bridge_portal_rooms_opened_total",
     help: "Portal rooms the bridge created for channels, by network",
