@@ -38,6 +38,8 @@ export interface InspIRCdOptions {
   ipv6?: boolean;
   /** Put "Quit: " before users' quit messages (default); off lets a test fake a netsplit quit. */
   quitPrefix?: boolean;
+  /** Modules to load besides the usual ones (e.g. sslmodes for +z, operchans for +O). */
+  extraModules?: string[];
 }
 
 export class InspIRCd {
@@ -71,7 +73,7 @@ ${this.options.ipv6 ? `<bind address="::1" port="${this.port}" type="clients">` 
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="${join(this.dir, "ircd.log")}">
 <pid file="${join(this.dir, "inspircd.pid")}">
 <dns server="127.0.0.1" timeout="1">
-${MODULES.filter((m) => !(this.options.withoutModules ?? []).includes(m)).map((m) => `<module name="${m}">`).join("\n")}
+${[...MODULES, ...(this.options.extraModules ?? [])].filter((m) => !(this.options.withoutModules ?? []).includes(m)).map((m) => `<module name="${m}">`).join("\n")}
 `,
     );
     return file;

@@ -27,6 +27,8 @@ export interface StackOptions {
   ipv6?: boolean;
   /** See InspIRCdOptions.quitPrefix. */
   quitPrefix?: boolean;
+  /** See InspIRCdOptions.extraModules. */
+  extraModules?: string[];
 }
 
 export class Stack {
@@ -49,7 +51,7 @@ export class Stack {
     readonly dir: string,
     options: StackOptions = {},
   ) {
-    this.ircd = new InspIRCd(join(dir, "ircd"), { withoutModules: options.ircdWithoutModules, ipv6: options.ipv6, quitPrefix: options.quitPrefix });
+    this.ircd = new InspIRCd(join(dir, "ircd"), { withoutModules: options.ircdWithoutModules, ipv6: options.ipv6, quitPrefix: options.quitPrefix, extraModules: options.extraModules });
     this.ircHost = options.ipv6 ? "::1" : "127.0.0.1";
     this.synapse = new Synapse(join(dir, "synapse"));
     this.bridge = new BridgeProcess(dir, join(dir, "registration.yaml"));

@@ -8,11 +8,19 @@ import { freePort } from "./ports.js";
 /** One relayed connection, which a test can silence (a dead link) or cut. */
 export class ProxiedConnection {
   frozen = false;
+  /** Also drop what the client sends (a link dead both ways). */
+  frozenUpstream = false;
   constructor(readonly client: Socket) {}
 
   /** From now on, nothing the server sends reaches the client (as on a dead link). */
   freeze(): void {
     this.frozen = true;
+  }
+
+  /** From now on, nothing gets through either way, and neither end is told (a dead link). */
+  freezeBothWays(): void {
+    this.frozen = true;
+    this.frozenUpstream = true;
   }
 
   /** Closes the client's socket, as a network failure would. */
@@ -56,7 +64,9 @@ export class TcpProxy {
       });
       upstream.on("error", () => upstream.destroy());
       client.on("close", () => upstream.destroy());
-      client.pipe(upstream);
+      client.on("data", (chunk: Buffer) => {
+        if (!relayed.frozenUpstream && !upstream.destroyed) upstream.write(chunk);
+      });
       upstream.on("data", (chunk: Buffer) => {
         if (!relayed.frozen && !client.destroyed) client.write(chunk);
       });

@@ -262,7 +262,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
 
   /** A numeric reply from the server: to whoever waits for one, and refused lines to their senders. */
   private onNumeric(reply: NumericReply): void {
-    if (reply.meaning?.role === "send" && reply.target) this.echoes.onRefused(reply.target, new IrcFailure(reply.meaning.name.toLowerCase(), explainNumeric(reply), reply.meaning.fatal));
+    if (reply.meaning?.role === "send" && reply.target) this.echoes.onRefused(reply.target, new IrcFailure(reply.meaning.name.toLowerCase(), explainNumeric(reply, this.options.networkName), reply.meaning.fatal));
     this.client.emit(NUMERIC_EVENT, reply);
   }
 
@@ -434,7 +434,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
           const reply = e as NumericReply;
           if (reply.meaning?.role !== "join" || this.casefold(reply.target) !== folded) return undefined;
           if (reply.meaning.fatal) this.wanted.delete(folded);
-          throw new IrcFailure(reply.meaning.name.toLowerCase(), `cannot join ${name}: ${explainNumeric(reply)}`, reply.meaning.fatal);
+          throw new IrcFailure(reply.meaning.name.toLowerCase(), `cannot join ${name}: ${explainNumeric(reply, this.options.networkName)}`, reply.meaning.fatal);
         },
         () => this.writer.send("JOIN", key ? [name, key] : [name]),
         timeoutMs,

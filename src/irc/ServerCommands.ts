@@ -74,7 +74,7 @@ export class ServerCommands {
     if (reply.meaning?.role !== "command" && !ALSO_REFUSING_COMMANDS.has(reply.code)) return undefined;
     const about = this.conn.casefold(reply.target);
     if (about !== this.conn.casefold(channel) && (nick === undefined || about !== this.conn.casefold(nick))) return undefined;
-    throw new IrcFailure(reply.meaning!.name.toLowerCase(), explainNumeric(reply), true);
+    throw new IrcFailure(reply.meaning!.name.toLowerCase(), explainNumeric(reply, this.conn.options.networkName), true);
   }
 
   /** Changes our nick now (kept for reconnects); rejects with the server's reason. */
@@ -88,7 +88,7 @@ export class ServerCommands {
         if (event === "nick") return this.conn.isSelf(e.nick) && this.conn.casefold(e.new_nick) === folded ? true : undefined;
         const reply = e as NumericReply;
         if (reply.meaning?.role !== "nick") return undefined;
-        throw new IrcFailure(reply.meaning.name.toLowerCase(), explainNumeric(reply), reply.meaning.fatal);
+        throw new IrcFailure(reply.meaning.name.toLowerCase(), explainNumeric(reply, this.conn.options.networkName), reply.meaning.fatal);
       },
       () => this.writer.send("NICK", [nick]),
       this.timeoutMs,

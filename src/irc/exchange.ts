@@ -37,19 +37,30 @@ export function exchange<T>(
       cleanup();
       reject(new IrcFailure("disconnected", `the connection closed while ${what}`));
     };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new IrcFailure("timeout", `no answer from the server when ${what}`));
-    }, timeoutMs);
+    // The answer is awaited from when the line is on the socket (flood control may hold it first).
+    let timer: NodeJS.Timeout | undefined;
+    const startTimer = () => {
+      timer = setTimeout(() => {
+        cleanup();
+        reject(new IrcFailure("timeout", `no answer from the server when ${what}`));
+      }, timeoutMs);
+    };
+    let settled = false;
     const cleanup = () => {
+      settled = true;
       clearTimeout(timer);
       for (const [name, handler] of handlers) client.off(name, handler);
       client.off("close", onClose);
     };
     client.on("close", onClose);
-    send().catch((err: Error) => {
-      cleanup();
-      reject(err);
-    });
+    send().then(
+      () => {
+        if (!settled) startTimer();
+      },
+      (err: Error) => {
+        cleanup();
+        reject(err);
+      },
+    );
   });
 }

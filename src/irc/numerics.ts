@@ -33,11 +33,12 @@ export interface NumericMeaning {
   fatal: boolean;
   /** Which parameter names the channel or nick it is about (after our own nick, at 0). */
   target: number;
-  /** The words the user is told; `reason` is the server's own text. */
-  explain(target: string, reason: string, params: string[]): string;
+  /** The words the user is told; `reason` is the server's own text, `network` the network's name. */
+  explain(target: string, reason: string, params: string[], network: string): string;
 }
 
-const because = (text: string) => (target: string, reason: string) => `${text.replace("$T", target)} (the server said: ${reason})`;
+const because = (text: string) => (target: string, reason: string, _params: string[], network: string) =>
+  `${text.replace("$T", target).replace("$N", network)} (the server said: ${reason})`;
 
 const entries: [string, string, NumericRole, boolean, number, NumericMeaning["explain"]][] = [
   // Joins
@@ -55,7 +56,7 @@ const entries: [string, string, NumericRole, boolean, number, NumericMeaning["ex
   ["489", "ERR_SECUREONLYCHAN", "join", true, 1, because("$T only lets in users connected with TLS (+z)")],
   ["520", "ERR_OPERONLY", "join", true, 1, because("$T is for IRC operators only")],
   // Messages
-  ["401", "ERR_NOSUCHNICK", "send", true, 1, (target) => `${target} is not on IRC right now`],
+  ["401", "ERR_NOSUCHNICK", "send", true, 1, (target, _reason, _params, network) => `${target} is not on ${network} right now`],
   ["404", "ERR_CANNOTSENDTOCHAN", "send", true, 1, because("$T refused it")],
   ["407", "ERR_TOOMANYTARGETS", "send", true, 1, because("the server refused it for $T")],
   ["412", "ERR_NOTEXTTOSEND", "send", true, 0, because("the message was empty")],
@@ -117,6 +118,6 @@ export function readNumeric(line: string): NumericReply | null {
 }
 
 /** The user-facing words of a known numeric reply. */
-export function explainNumeric(reply: NumericReply): string {
-  return reply.meaning ? reply.meaning.explain(reply.target, reply.reason, reply.params) : reply.reason;
+export function explainNumeric(reply: NumericReply, network = "IRC"): string {
+  return reply.meaning ? reply.meaning.explain(reply.target, reply.reason, reply.params, network) : reply.reason;
 }
