@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { journalCopy } from "../../src/bridge/admin/AdminRooms.js";
+import { journalCopy } from "../../src/bridge/admin/secrets.js";
 import { parseCommand, rawCommandRefusal } from "../../src/bridge/admin/parse.js";
 import { Permissions } from "../../src/bridge/Permissions.js";
 import { ConfigError } from "../../src/config/load.js";
@@ -40,6 +40,32 @@ describe("admin commands", () => {
     const other = { type: "m.room.message", content: { msgtype: "m.text", body: "!nick bob" } };
     assert.equal(journalCopy(other), other);
   });
+
+  test("an edit of !storepass, and a !join with a key, never reach the journal with their secret", () => {
+    const edit = {
+      type: "m.room.message",
+      event_id: "$edit",
+      content: {
+        msgtype: "m.text",
+        body: "* !storepass n3wpass",
+        formatted_body: "* !storepass n3wpass",
+        "m.new_content": { msgtype: "m.text", body: "!storepass n3wpass" },
+        "m.relates_to": { rel_type: "m.replace", event_id: "$original" },
+      },
+    };
+    const copy = journalCopy(edit);
+    assert.ok(!JSON.stringify(copy).includes("n3wpass"), JSON.stringify(copy));
+    assert.equal(copy.event_id, "$edit", "the copy keeps the event's ID, to redact it on replay");
+    const join = { type: "m.room.message", content: { msgtype: "m.text", body: "!join #chan k3y" } };
+    assert.ok(!JSON.stringify(journalCopy(join)).includes("k3y"));
+    const joinEdit = { type: "m.room.message", content: { msgtype: "m.text", body: "* !join #chan k3y", "m.new_content": { msgtype: "m.text", body: "!JOIN #chan k3y" }, "m.relates_to": { rel_type: "m.replace", event_id: "$o" } } };
+    assert.ok(!JSON.stringify(journalCopy(joinEdit)).includes("k3y"));
+    const keyless = { type: "m.room.message", content: { msgtype: "m.text", body: "!join #chan" } };
+    assert.equal(journalCopy(keyless), keyless, "a !join without a key is kept as it is");
+    const named = { type: "m.room.message", content: { msgtype: "m.text", body: "!join libera #chan" } };
+    assert.equal(journalCopy(named, ["libera"]), named, "a network named before the channel is not a key");
+    assert.ok(!JSON.stringify(journalCopy({ ...named, content: { body: "!join libera #chan k3y" } }, ["libera"])).includes("k3y"));
+  });
 });
 
 describe("permissions", () => {
@@ -58,8 +84,8 @@ describe("secrets at rest", () => {
   test("a sealed value opens with the same key only, and does not show the plaintext", () => {
     const keyA = join(dir, "a.bin");
     const keyB = join(dir, "b.bin");
-    writeFileSync(keyA, randomBytes(32));
-    writeFileSync(keyB, randomBytes(32));
+    writeFileSync(keyA, randomBytes(32), { mode: 0o600 });
+    writeFileSync(keyB, randomBytes(32), { mode: 0o600 });
     const box = SecretBox.fromKeyFile(keyA);
     const sealed = box.seal("hunter2");
     assert.ok(!sealed.includes("hunter2"));
@@ -68,8 +94,25 @@ describe("secrets at rest", () => {
     assert.throws(() => SecretBox.fromKeyFile(keyB).open(sealed));
   });
 
+  test("a key file that group or others may read or write is refused, saying chmod 600", () => {
+    const key = join(dir, "open.bin");
+    writeFileSync(key, randomBytes(32), { mode: 0o600 });
+    for (const mode of [0o644, 0o640, 0o604, 0o620, 0o602]) {
+      chmodSync(key, mode);
+      assert.throws(
+        () => SecretBox.fromKeyFile(key),
+        (e: Error) => e instanceof ConfigError && e.message.includes(`credentials.keyFile: ${key}`) && /others/.test(e.message) && e.message.includes(`chmod 600 ${key}`),
+        `mode ${mode.toString(8)} is refused`,
+      );
+    }
+    for (const mode of [0o600, 0o400]) {
+      chmodSync(key, mode);
+      assert.ok(SecretBox.fromKeyFile(key), `mode ${mode.toString(8)} is accepted`);
+    }
+  });
+
   test("a missing or short key file is a config error naming the key", () => {
-    writeFileSync(join(dir, "short.bin"), "tiny");
+    writeFileSync(join(dir, "short.bin"), "tiny", { mode: 0o600 });
     assert.throws(() => SecretBox.fromKeyFile(join(dir, "short.bin")), (e: Error) => e instanceof ConfigError && /credentials\.keyFile: .*at least 32/.test(e.message));
     assert.throws(() => SecretBox.fromKeyFile(join(dir, "missing.bin")), (e: Error) => e instanceof ConfigError && /credentials\.keyFile: cannot read/.test(e.message));
     rmSync(dir, { recursive: true, force: true });

@@ -27,7 +27,8 @@ import { Moderation } from "./Moderation.js";
 import { Portals } from "./Portals.js";
 import { PrivateMessages } from "./PrivateMessages.js";
 import { TopicSync } from "./TopicSync.js";
-import { AdminRooms, journalCopy } from "./admin/AdminRooms.js";
+import { AdminRooms } from "./admin/AdminRooms.js";
+import { journalCopy } from "./admin/secrets.js";
 import { Permissions } from "./Permissions.js";
 import type { SecretBox } from "../security/SecretBox.js";
 import { RoomLinks } from "./RoomLinks.js";
@@ -111,7 +112,7 @@ export class BridgeApp {
     });
 
     this.appService = new DurableAppService(this.registration.hs_token, this.store);
-    this.appService.journalCopy = journalCopy;
+    this.appService.journalCopy = (event) => journalCopy(event, Object.keys(config.networks));
     if (config.metrics.enabled) {
       this.appService.expressApp.get("/metrics", async (req, res) => {
         // Benchmarks start the bridge with --expose-gc and ask for a collection first, so heap
