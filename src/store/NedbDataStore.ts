@@ -81,6 +81,7 @@ export class NedbDataStore implements DataStore {
     await this.journal.ensureIndexAsync({ fieldName: "txnId" });
     await this.messages.ensureIndexAsync({ fieldName: "eventId" });
     await this.messages.ensureIndexAsync({ fieldName: "msgid" });
+    await this.messages.ensureIndexAsync({ fieldName: "at" });
     await this.pms.ensureIndexAsync({ fieldName: "roomId" });
     await this.pms.ensureIndexAsync({ fieldName: "userId" });
     await this.users.ensureIndexAsync({ fieldName: "userId", unique: true });
@@ -165,6 +166,17 @@ export class NedbDataStore implements DataStore {
 
   async pruneMessageLinks(maxAgeMs: number): Promise<number> {
     return this.messages.removeAsync({ at: { $lt: Date.now() - maxAgeMs } }, { multi: true });
+  }
+
+  async countMessageLinks(): Promise<number> {
+    return this.messages.countAsync({});
+  }
+
+  async pruneOldestMessageLinks(keep: number): Promise<number> {
+    const excess = (await this.messages.countAsync({})) - keep;
+    if (excess <= 0) return 0;
+    const oldest = (await this.messages.findAsync({}, { _id: 1 }).sort({ at: 1 }).limit(excess)) as unknown as { _id: string }[];
+    return this.messages.removeAsync({ _id: { $in: oldest.map((d) => d._id) } }, { multi: true });
   }
 
   async hasTransaction(txnId: string): Promise<boolean> {
