@@ -4,12 +4,14 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { AdminRooms } from "../../src/bridge/admin/AdminRooms.js";
 import { journalCopy } from "../../src/bridge/admin/secrets.js";
 import { parseCommand, rawCommandRefusal } from "../../src/bridge/admin/parse.js";
 import { Permissions } from "../../src/bridge/Permissions.js";
-import { ConfigError } from "../../src/config/load.js";
+import { ConfigError, parseConfig } from "../../src/config/load.js";
 import { mentionsIn } from "../../src/format/mentions.js";
 import { SecretBox } from "../../src/security/SecretBox.js";
+import type { DataStore } from "../../src/store/DataStore.js";
 
 describe("admin commands", () => {
   test("the network argument is taken only when it names a network", () => {
@@ -126,5 +128,29 @@ describe("mentions", () => {
     assert.equal(content.formatted_body, 'hi <a href="https://matrix.to/#/%40alice%3Ax.org">alice[m]</a> &lt;b&gt;');
     assert.deepEqual(content["m.mentions"], { user_ids: ["@alice:x.org"] });
     assert.deepEqual(mentionsIn("nobody here", () => null), {});
+  });
+});
+
+describe("admin room replay of a scrubbed journal copy", () => {
+  test("the message (and the one an edit replaced) is still redacted, and the user asked to send it again", async () => {
+    const config = parseConfig({
+      homeserver: { url: "http://localhost:8008", domain: "localhost" },
+      networks: { libera: { name: "Libera", address: "irc.example.org", botNick: "Bot", ghostUserTemplate: "irc_$NICK", aliasTemplate: "irc_$CHANNEL" } },
+    });
+    const redacted: string[] = [];
+    const said: string[] = [];
+    const bot = { matrixClient: { redactEvent: async (_room: string, id: string) => void redacted.push(id) }, sendMessage: async (_room: string, c: { body: string }) => void said.push(c.body) };
+    const store = { getUsers: async () => [{ userId: "@a:localhost", adminRoomId: "!admin", features: {} }] } as unknown as DataStore;
+    const admin = new AdminRooms(config, store, new Map(), new Permissions({ "*": "user" }), () => bot as never, {} as never);
+    await admin.load();
+    const base = { type: "m.room.message", room_id: "!admin", sender: "@a:localhost" };
+    const edit = { ...base, event_id: "$edit", content: { msgtype: "m.text", body: "* !join #c k3y", "m.new_content": { msgtype: "m.text", body: "!join #c k3y" }, "m.relates_to": { rel_type: "m.replace", event_id: "$orig" } } };
+    await admin.onMessage(journalCopy(edit));
+    assert.deepEqual(redacted.sort(), ["$edit", "$orig"]);
+    assert.match(said[0], /Your !join arrived while the bridge was restarting.*send it again/);
+    // A copy journalled before edits were scrubbed (marker `true`) is still understood.
+    await admin.onMessage({ ...base, event_id: "$old", content: { msgtype: "m.text", body: "!storepass", "net.matrix_irc_bridge.password_not_kept": true } });
+    assert.ok(redacted.includes("$old"));
+    assert.match(said[1], /Your !storepass arrived/);
   });
 });

@@ -111,14 +111,14 @@ export class AdminRooms {
     const roomId = event.room_id as string;
     const sender = event.sender as string;
     if (this.owners.get(roomId) !== sender) return;
-    const body = commandText(event);
-    if (body === null) return;
     const networkIds = Object.keys(this.config.networks);
     const secret = secretCommandIn(event, networkIds);
     if (secret) await this.redact(roomId, [event.event_id as string, editedEventId(event)]);
-    if ((event.content as Record<string, unknown>)[SCRUBBED]) {
+    if ((event.content as Record<string, unknown> | undefined)?.[SCRUBBED]) {
       return this.say(roomId, `Your !${secret} arrived while the bridge was restarting, and the bridge never keeps a password or key it has not handled: please send it again.`);
     }
+    const body = commandText(event);
+    if (body === null) return;
     const parsed = parseCommand(body, networkIds);
     if (!parsed) return this.say(roomId, "Commands start with !. Send !help to list them.");
     const ctx: CommandContext = { userId: sender, roomId, eventId: event.event_id as string, rest: parsed.rest };
