@@ -173,10 +173,14 @@ export class NedbDataStore implements DataStore {
   }
 
   async pruneOldestMessageLinks(keep: number): Promise<number> {
-    const excess = (await this.messages.countAsync({})) - keep;
+    // NeDB's sorted find compares whole documents (0.8 s for 100,000 links); a typed array of
+    // the times sorts in milliseconds, and removing by time uses the `at` index. Links sharing
+    // the cut-off millisecond go together, so a few more than asked may go.
+    const docs = this.messages.getAllData<MessageLink>();
+    const excess = docs.length - keep;
     if (excess <= 0) return 0;
-    const oldest = (await this.messages.findAsync({}, { _id: 1 }).sort({ at: 1 }).limit(excess)) as unknown as { _id: string }[];
-    return this.messages.removeAsync({ _id: { $in: oldest.map((d) => d._id) } }, { multi: true });
+    const times = Float64Array.from(docs, (d) => d.at).sort();
+    return this.messages.removeAsync({ at: { $lte: times[excess - 1] } }, { multi: true });
   }
 
   async hasTransaction(txnId: string): Promise<boolean> {
