@@ -20,6 +20,7 @@ describe("admin room", { timeout: 240_000 }, () => {
   let roomId: string;
   let watcher: IrcTestClient;
   let elsewhere: string;
+  let services: IrcTestClient;
 
   /** Sends a command; resolves with the bot's first notice after it, and the command's event ID. */
   const command = async (text: string): Promise<TimelineEvent & { command: string }> => {
@@ -143,13 +144,13 @@ describe("admin room", { timeout: 240_000 }, () => {
 
   test("the nick survives a restart; with a key file !storepass stores the password encrypted and uses it", async () => {
     const keyFile = join(stack.dir, "passkey.bin");
-    writeFileSync(keyFile, randomBytes(32));
+    writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
     stack.configOverrides = { ...stack.configOverrides, credentials: { keyFile } };
     await stack.bridge.stop();
     await stack.startBridge();
     await watcher.waitForRaw("alicia back after the restart", (l) => /:alicia!\S+ JOIN :?#admin/.test(l) && watcher.raw.indexOf(l) > watcher.raw.findIndex((x) => /:alicia!\S+ PART #admin/.test(x)));
 
-    const services = await stack.ircUser("NickServ");
+    services = await stack.ircUser("NickServ");
     const stored = await command("!storepass hunter2 with spaces");
     assert.match(body(stored), /stored, encrypted/);
     const redacted = await alice.request<{ content: Record<string, unknown> }>(
@@ -164,6 +165,45 @@ describe("admin room", { timeout: 240_000 }, () => {
     assert.match(body(await command("!reconnect")), /Reconnected to TestNet as alicia/);
     const identify = await services.waitForLine((l) => l.nick === "alicia" && l.target === "NickServ");
     assert.equal(identify.text, "IDENTIFY alicia hunter2 with spaces");
+    assert.match(body(await command("!removepass")), /forgotten/);
+  });
+
+  test("an edited !storepass and a !join key are redacted, never on disk in clear, and the edit stores the new password; a password over a link without TLS is warned of", async () => {
+    const dataFiles = () => readdirSync(join(stack.dir, "data")).map((f) => readFileSync(join(stack.dir, "data", f), "utf8")).join("\n");
+    const eventOf = (eventId: string) =>
+      alice.request<{ content: Record<string, unknown> }>("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(adminRoom)}/event/${encodeURIComponent(eventId)}`);
+    const first = await command("!storepass typo-Pa55word");
+    assert.match(body(first), /stored, encrypted/);
+
+    // Element's edit: a fallback body with "* ", the new text in m.new_content.
+    const notices = () => alice.messages(adminRoom, (e) => e.sender !== alice.userId && e.content.msgtype === "m.notice");
+    const before = notices().length;
+    const edit = await alice.send(adminRoom, {
+      msgtype: "m.text",
+      body: "* !storepass edited-Pa55word",
+      "m.new_content": { msgtype: "m.text", body: "!storepass edited-Pa55word" },
+      "m.relates_to": { rel_type: "m.replace", event_id: first.command },
+    });
+    const reply = await waitFor("the answer to the edit", () => notices()[before]);
+    assert.ok(!dataFiles().includes("edited-Pa55word"), "the edited password is not in the journal (or any file) in clear");
+    assert.match(body(reply), /stored, encrypted/, "the edit is a new !storepass");
+    assert.match(body(reply), /without TLS/, "the reply warns that the password goes over plain text");
+    await waitFor("the edit redacted", async () => Object.keys((await eventOf(edit)).content).length === 0);
+    assert.deepEqual((await eventOf(first.command)).content, {}, "the original is redacted too");
+
+    const keyed = await command("!join #keyed-chan s3cretKey-XYZ");
+    assert.match(body(keyed), /Invited you to the room of #keyed-chan/);
+    await waitFor("the !join with a key redacted", async () => Object.keys((await eventOf(keyed.command)).content).length === 0);
+
+    assert.match(body(await command("!reconnect")), /Reconnected to TestNet as alicia/);
+    await services.waitForLine((l) => l.nick === "alicia" && l.text === "IDENTIFY alicia edited-Pa55word");
+    await waitFor("a warning that credentials went over plain text", () => /password .*without TLS/i.test(stack.bridge.output));
+
+    const files = dataFiles();
+    for (const secret of ["typo-Pa55word", "edited-Pa55word", "s3cretKey-XYZ"]) {
+      assert.ok(!files.includes(secret), `${secret} is nowhere in the data directory in clear`);
+      assert.ok(!stack.bridge.output.includes(secret), `${secret} is not in the bridge's log`);
+    }
     assert.match(body(await command("!removepass")), /forgotten/);
   });
 

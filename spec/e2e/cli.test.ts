@@ -4,10 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { randomBytes } from "node:crypto";
 import yaml from "js-yaml";
 import { MAIN_JS } from "../harness/bridgeProcess.js";
 
@@ -73,6 +74,16 @@ describe("command line", () => {
       assert.match(out, expected);
     });
   }
+
+  test("a key file that other users may read is refused, naming it and saying chmod 600", () => {
+    const keyFile = join(dir, "open-passkey.bin");
+    writeFileSync(keyFile, randomBytes(32));
+    chmodSync(keyFile, 0o644);
+    const config = writeConfig("open-key.yaml", (c) => (c.credentials.keyFile = keyFile));
+    const { code, out } = run("-c", config, "-f", join(dir, "registration.yaml"));
+    assert.equal(code, 78, out);
+    assert.match(out, new RegExp(`credentials\\.keyFile: ${keyFile.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} .*others.*chmod 600`));
+  });
 
   test("a registration that does not cover a network's ghosts is refused", () => {
     const config = writeConfig("extra-network.yaml", (c) => {

@@ -1,15 +1,17 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { journalCopy } from "../../src/bridge/admin/AdminRooms.js";
+import { AdminRooms } from "../../src/bridge/admin/AdminRooms.js";
+import { journalCopy } from "../../src/bridge/admin/secrets.js";
 import { parseCommand, rawCommandRefusal } from "../../src/bridge/admin/parse.js";
 import { Permissions } from "../../src/bridge/Permissions.js";
-import { ConfigError } from "../../src/config/load.js";
+import { ConfigError, parseConfig } from "../../src/config/load.js";
 import { mentionsIn } from "../../src/format/mentions.js";
 import { SecretBox } from "../../src/security/SecretBox.js";
+import type { DataStore } from "../../src/store/DataStore.js";
 
 describe("admin commands", () => {
   test("the network argument is taken only when it names a network", () => {
@@ -40,6 +42,32 @@ describe("admin commands", () => {
     const other = { type: "m.room.message", content: { msgtype: "m.text", body: "!nick bob" } };
     assert.equal(journalCopy(other), other);
   });
+
+  test("an edit of !storepass, and a !join with a key, never reach the journal with their secret", () => {
+    const edit = {
+      type: "m.room.message",
+      event_id: "$edit",
+      content: {
+        msgtype: "m.text",
+        body: "* !storepass n3wpass",
+        formatted_body: "* !storepass n3wpass",
+        "m.new_content": { msgtype: "m.text", body: "!storepass n3wpass" },
+        "m.relates_to": { rel_type: "m.replace", event_id: "$original" },
+      },
+    };
+    const copy = journalCopy(edit);
+    assert.ok(!JSON.stringify(copy).includes("n3wpass"), JSON.stringify(copy));
+    assert.equal(copy.event_id, "$edit", "the copy keeps the event's ID, to redact it on replay");
+    const join = { type: "m.room.message", content: { msgtype: "m.text", body: "!join #chan k3y" } };
+    assert.ok(!JSON.stringify(journalCopy(join)).includes("k3y"));
+    const joinEdit = { type: "m.room.message", content: { msgtype: "m.text", body: "* !join #chan k3y", "m.new_content": { msgtype: "m.text", body: "!JOIN #chan k3y" }, "m.relates_to": { rel_type: "m.replace", event_id: "$o" } } };
+    assert.ok(!JSON.stringify(journalCopy(joinEdit)).includes("k3y"));
+    const keyless = { type: "m.room.message", content: { msgtype: "m.text", body: "!join #chan" } };
+    assert.equal(journalCopy(keyless), keyless, "a !join without a key is kept as it is");
+    const named = { type: "m.room.message", content: { msgtype: "m.text", body: "!join libera #chan" } };
+    assert.equal(journalCopy(named, ["libera"]), named, "a network named before the channel is not a key");
+    assert.ok(!JSON.stringify(journalCopy({ ...named, content: { body: "!join libera #chan k3y" } }, ["libera"])).includes("k3y"));
+  });
 });
 
 describe("permissions", () => {
@@ -58,8 +86,8 @@ describe("secrets at rest", () => {
   test("a sealed value opens with the same key only, and does not show the plaintext", () => {
     const keyA = join(dir, "a.bin");
     const keyB = join(dir, "b.bin");
-    writeFileSync(keyA, randomBytes(32));
-    writeFileSync(keyB, randomBytes(32));
+    writeFileSync(keyA, randomBytes(32), { mode: 0o600 });
+    writeFileSync(keyB, randomBytes(32), { mode: 0o600 });
     const box = SecretBox.fromKeyFile(keyA);
     const sealed = box.seal("hunter2");
     assert.ok(!sealed.includes("hunter2"));
@@ -68,8 +96,25 @@ describe("secrets at rest", () => {
     assert.throws(() => SecretBox.fromKeyFile(keyB).open(sealed));
   });
 
+  test("a key file that group or others may read or write is refused, saying chmod 600", () => {
+    const key = join(dir, "open.bin");
+    writeFileSync(key, randomBytes(32), { mode: 0o600 });
+    for (const mode of [0o644, 0o640, 0o604, 0o620, 0o602]) {
+      chmodSync(key, mode);
+      assert.throws(
+        () => SecretBox.fromKeyFile(key),
+        (e: Error) => e instanceof ConfigError && e.message.includes(`credentials.keyFile: ${key}`) && /others/.test(e.message) && e.message.includes(`chmod 600 ${key}`),
+        `mode ${mode.toString(8)} is refused`,
+      );
+    }
+    for (const mode of [0o600, 0o400]) {
+      chmodSync(key, mode);
+      assert.ok(SecretBox.fromKeyFile(key), `mode ${mode.toString(8)} is accepted`);
+    }
+  });
+
   test("a missing or short key file is a config error naming the key", () => {
-    writeFileSync(join(dir, "short.bin"), "tiny");
+    writeFileSync(join(dir, "short.bin"), "tiny", { mode: 0o600 });
     assert.throws(() => SecretBox.fromKeyFile(join(dir, "short.bin")), (e: Error) => e instanceof ConfigError && /credentials\.keyFile: .*at least 32/.test(e.message));
     assert.throws(() => SecretBox.fromKeyFile(join(dir, "missing.bin")), (e: Error) => e instanceof ConfigError && /credentials\.keyFile: cannot read/.test(e.message));
     rmSync(dir, { recursive: true, force: true });
@@ -83,5 +128,29 @@ describe("mentions", () => {
     assert.equal(content.formatted_body, 'hi <a href="https://matrix.to/#/%40alice%3Ax.org">alice[m]</a> &lt;b&gt;');
     assert.deepEqual(content["m.mentions"], { user_ids: ["@alice:x.org"] });
     assert.deepEqual(mentionsIn("nobody here", () => null), {});
+  });
+});
+
+describe("admin room replay of a scrubbed journal copy", () => {
+  test("the message (and the one an edit replaced) is still redacted, and the user asked to send it again", async () => {
+    const config = parseConfig({
+      homeserver: { url: "http://localhost:8008", domain: "localhost" },
+      networks: { libera: { name: "Libera", address: "irc.example.org", botNick: "Bot", ghostUserTemplate: "irc_$NICK", aliasTemplate: "irc_$CHANNEL" } },
+    });
+    const redacted: string[] = [];
+    const said: string[] = [];
+    const bot = { matrixClient: { redactEvent: async (_room: string, id: string) => void redacted.push(id) }, sendMessage: async (_room: string, c: { body: string }) => void said.push(c.body) };
+    const store = { getUsers: async () => [{ userId: "@a:localhost", adminRoomId: "!admin", features: {} }] } as unknown as DataStore;
+    const admin = new AdminRooms(config, store, new Map(), new Permissions({ "*": "user" }), () => bot as never, {} as never);
+    await admin.load();
+    const base = { type: "m.room.message", room_id: "!admin", sender: "@a:localhost" };
+    const edit = { ...base, event_id: "$edit", content: { msgtype: "m.text", body: "* !join #c k3y", "m.new_content": { msgtype: "m.text", body: "!join #c k3y" }, "m.relates_to": { rel_type: "m.replace", event_id: "$orig" } } };
+    await admin.onMessage(journalCopy(edit));
+    assert.deepEqual(redacted.sort(), ["$edit", "$orig"]);
+    assert.match(said[0], /Your !join arrived while the bridge was restarting.*send it again/);
+    // A copy journalled before edits were scrubbed (marker `true`) is still understood.
+    await admin.onMessage({ ...base, event_id: "$old", content: { msgtype: "m.text", body: "!storepass", "net.matrix_irc_bridge.password_not_kept": true } });
+    assert.ok(redacted.includes("$old"));
+    assert.match(said[1], /Your !storepass arrived/);
   });
 });

@@ -3,6 +3,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { metrics } from "../../src/metrics/metrics.js";
+import type { MessageLink } from "../../src/store/DataStore.js";
+import { MessageLinks } from "../../src/store/MessageLinks.js";
 import { NedbDataStore } from "../../src/store/NedbDataStore.js";
 
 describe("NeDB store", () => {
@@ -36,5 +39,58 @@ describe("NeDB store", () => {
     assert.equal((await store.getPmRoom("@u:x", "net", "bob"))?.roomId, "!b");
     assert.equal((await store.getPmRoomById("!b"))?.nickName, "Bob");
     assert.equal(await store.getPmRoomById("!a"), null);
+  });
+});
+
+describe("message links", () => {
+  let dir: string;
+  let store: NedbDataStore;
+  const link = (i: number): MessageLink => ({ roomId: "!r:x", eventId: `$e${i}`, networkId: "net", msgid: `m${i}`, at: 1_000_000 + i });
+  const gauge = async () => (await metrics.messageLinks.get()).values[0]?.value;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "links-test-"));
+    store = new NedbDataStore(dir);
+    await store.open();
+  });
+
+  after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("are bounded: the oldest go first, in batches; writes are batched; the count is a metric", async () => {
+    let inserts = 0;
+    const put = store.putMessageLinks.bind(store);
+    store.putMessageLinks = (links) => ((inserts += 1), put(links));
+    const links = new MessageLinks(store, { max: 100, batchSize: 25, flushAfterMs: 60_000 });
+    await links.load();
+    for (let i = 0; i < 250; i += 5) links.add(Array.from({ length: 5 }, (_, j) => link(i + j)));
+    await links.flush();
+    assert.equal(inserts, 10, "250 links in 10 inserts of 25");
+    // Over 100, the oldest are pruned down to 90 (a tenth below the bound) in one go.
+    assert.equal(await store.countMessageLinks(), 90);
+    assert.equal(links.size, 90);
+    assert.equal(await gauge(), 90);
+    assert.equal(await store.getMessageLinkByMsgid("net", "m159"), null, "the oldest are gone");
+    assert.equal((await store.getMessageLinkByMsgid("net", "m160"))?.eventId, "$e160");
+    assert.equal((await links.byEvent("$e249"))?.msgid, "m249", "the newest are kept");
+
+    links.add([link(250)]);
+    assert.equal((await links.byMsgid("net", "m250"))?.eventId, "$e250", "a link waiting to be written is found");
+    await links.flush();
+    assert.equal(await store.countMessageLinks(), 91);
+
+    // A lower bound at the next start is applied at once.
+    const smaller = new MessageLinks(store, { max: 50 });
+    await smaller.load();
+    assert.equal(await store.countMessageLinks(), 45);
+    assert.equal(await gauge(), 45);
+
+    // The age limit still holds: these links are from 1970.
+    await smaller.pruneOld(24 * 60 * 60_000);
+    assert.equal(await store.countMessageLinks(), 0);
+    assert.equal(smaller.size, 0);
+    assert.equal(await gauge(), 0);
   });
 });

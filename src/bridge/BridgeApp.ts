@@ -17,7 +17,8 @@ import { withRetry } from "../matrix/retry.js";
 import { collectProcessMetrics, metrics, registry } from "../metrics/metrics.js";
 import type { Registration } from "../registration.js";
 import { NedbDataStore } from "../store/NedbDataStore.js";
-import type { DataStore, MessageLink } from "../store/DataStore.js";
+import type { DataStore } from "../store/DataStore.js";
+import { MessageLinks } from "../store/MessageLinks.js";
 import { IrcToMatrix } from "./IrcToMatrix.js";
 import { KeyedQueue } from "./KeyedQueue.js";
 import { MatrixToIrc } from "./MatrixToIrc.js";
@@ -27,7 +28,8 @@ import { Moderation } from "./Moderation.js";
 import { Portals } from "./Portals.js";
 import { PrivateMessages } from "./PrivateMessages.js";
 import { TopicSync } from "./TopicSync.js";
-import { AdminRooms, journalCopy } from "./admin/AdminRooms.js";
+import { AdminRooms } from "./admin/AdminRooms.js";
+import { journalCopy } from "./admin/secrets.js";
 import { Permissions } from "./Permissions.js";
 import type { SecretBox } from "../security/SecretBox.js";
 import { RoomLinks } from "./RoomLinks.js";
@@ -52,6 +54,7 @@ const NOTICES_PER_SECOND = 10;
 
 export class BridgeApp {
   private readonly store: DataStore;
+  private readonly messageLinks: MessageLinks;
   private readonly links: RoomLinks;
   private readonly roomQueue = new KeyedQueue((depth) => metrics.roomQueueDepth.set(depth));
   private readonly pools = new Map<string, NetworkPool>();
@@ -75,6 +78,7 @@ export class BridgeApp {
     private readonly secrets: SecretBox | null = null,
   ) {
     this.store = new NedbDataStore(config.store.dataDir);
+    this.messageLinks = new MessageLinks(this.store, { max: config.store.maxMessageLinks });
     this.links = new RoomLinks(this.store, secrets);
     this.permissions = new Permissions(config.permissions);
     const domain = config.homeserver.domain;
@@ -94,6 +98,7 @@ export class BridgeApp {
     if (config.metrics.enabled) collectProcessMetrics();
     await this.store.open();
     await this.links.load(config);
+    await this.messageLinks.load();
 
     this.matrixBridge = new Bridge({
       homeserverUrl: config.homeserver.url,
@@ -111,7 +116,7 @@ export class BridgeApp {
     });
 
     this.appService = new DurableAppService(this.registration.hs_token, this.store);
-    this.appService.journalCopy = journalCopy;
+    this.appService.journalCopy = (event) => journalCopy(event, Object.keys(config.networks));
     if (config.metrics.enabled) {
       this.appService.expressApp.get("/metrics", async (req, res) => {
         // Benchmarks start the bridge with --expose-gc and ask for a collection first, so heap
@@ -194,15 +199,13 @@ export class BridgeApp {
     this.appService.aliasQuery = (alias) => portals.onAliasQuery(alias);
     this.appService.userQuery = (userId) => this.onUserQuery(ghosts, userId);
 
-    const storeLinks = (links: MessageLink[]) =>
-      void this.store.putMessageLinks(links).catch((err: Error) => log.warn("Could not store message links", { error: err.message }));
-    ircToMatrix.onLinked = storeLinks;
-    this.matrixToIrc.onLinked = storeLinks;
+    ircToMatrix.onLinked = (links) => this.messageLinks.add(links);
+    this.matrixToIrc.onLinked = (links) => this.messageLinks.add(links);
 
     this.appService.setSink((event) => events.handle(event));
     await this.appService.replayJournal();
     const prune = () =>
-      Promise.all([this.store.pruneTransactions(TXN_RETENTION_MS), this.store.pruneMessageLinks(MESSAGE_LINK_RETENTION_MS)]).catch((err: Error) =>
+      Promise.all([this.store.pruneTransactions(TXN_RETENTION_MS), this.messageLinks.pruneOld(MESSAGE_LINK_RETENTION_MS)]).catch((err: Error) =>
         log.warn("Pruning the store failed", { error: err.message }),
       );
     await prune();
@@ -311,6 +314,7 @@ export class BridgeApp {
     await Promise.race([this.roomQueue.idle(), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
     await Promise.all([...this.pools.values()].map((p) => p.stop()));
     await this.identServer?.close();
+    await this.messageLinks.flush();
     await this.store.close();
     log.info("Stopped");
   }

@@ -6,6 +6,7 @@
  */
 import type { MatrixEvent } from "../matrix/DurableAppService.js";
 import type { AdminRooms } from "./admin/AdminRooms.js";
+import { SCRUBBED } from "./admin/secrets.js";
 import type { Permissions } from "./Permissions.js";
 import type { MatrixToIrc } from "./MatrixToIrc.js";
 import type { Moderation } from "./Moderation.js";
@@ -54,6 +55,8 @@ export class MatrixEvents {
       }
       return;
     }
+    // A journal copy without its secret (see admin/secrets.ts) is a command, never a chat line.
+    if ((event.content as Record<string, unknown> | undefined)?.[SCRUBBED]) return;
     switch (event.type) {
       case "m.room.member":
         return this.onMember(event, roomId, sender, linked);

@@ -44,6 +44,7 @@ const store = z
   .object({
     engine: z.literal("nedb").default("nedb"),
     dataDir: z.string().min(1).default("./data"),
+    maxMessageLinks: positiveInt().default(100_000),
   })
   .strict();
 

@@ -146,7 +146,11 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       credentials(this: void, c: IrcConnection) {
         const record = c.options.owner ? pool.records.get(c.options.owner) : null;
         const password = record?.password ? pool.hooks.openPassword(record.password) : null;
-        return record && password ? { account: record.account ?? record.nick, password } : null;
+        if (!record || !password) return null;
+        if (!pool.config.tls.enabled) {
+          log.warn("Sending a user's password without TLS: anyone on the way to the server can read it (enable tls for this network)", { network: pool.networkId, userId: c.options.owner });
+        }
+        return { account: record.account ?? record.nick, password };
       },
       puppetRegistered(this: IrcConnection, nick: string) {
         const puppet = puppetOf(this);

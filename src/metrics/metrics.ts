@@ -119,6 +119,11 @@ export const metrics = {
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   }),
+  messageLinks: new Gauge({
+    name: "bridge_message_links",
+    help: "Event ID <-> IRC msgid links in the store (at most store.maxMessageLinks)",
+    registers: [registry],
+  }),
 };
 
 let defaultsCollected = false;

@@ -4,7 +4,7 @@
  * gets its own random IV; the GCM tag makes tampering or a wrong key an error, not garbage.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { ConfigError } from "../config/load.js";
 
 const VERSION = "v1";
@@ -16,10 +16,17 @@ export class SecretBox {
   /** Reads the key file; a missing or too short file is a config error naming the key. */
   static fromKeyFile(path: string, configFile = "<config>"): SecretBox {
     let secret: Buffer;
+    let mode: number;
     try {
       secret = readFileSync(path);
+      mode = statSync(path).mode;
     } catch (err) {
       throw new ConfigError(configFile, [`credentials.keyFile: cannot read ${path}: ${(err as Error).message}`]);
+    }
+    // Whoever reads the key reads every stored password. (Windows has no such mode bits.)
+    if (process.platform !== "win32" && (mode & 0o077) !== 0) {
+      const octal = (mode & 0o777).toString(8).padStart(3, "0");
+      throw new ConfigError(configFile, [`credentials.keyFile: ${path} is readable or writable by others (mode ${octal}); let only its owner read it: chmod 600 ${path}`]);
     }
     if (secret.length < MIN_KEY_FILE_BYTES) {
       throw new ConfigError(configFile, [`credentials.keyFile: ${path} holds ${secret.length} bytes; expected at least ${MIN_KEY_FILE_BYTES} random bytes (openssl rand -out ${path} 32)`]);

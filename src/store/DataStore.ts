@@ -104,6 +104,9 @@ export interface DataStore {
   getMessageLinkByMsgid(networkId: string, msgid: string): Promise<MessageLink | null>;
   /** Forgets message links older than `maxAgeMs`. */
   pruneMessageLinks(maxAgeMs: number): Promise<number>;
+  countMessageLinks(): Promise<number>;
+  /** Forgets the oldest message links so that at most `keep` remain; returns how many went. */
+  pruneOldestMessageLinks(keep: number): Promise<number>;
 
   /** Whether a transaction ID was seen before (handled or still pending). */
   hasTransaction(txnId: string): Promise<boolean>;

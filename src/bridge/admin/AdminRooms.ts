@@ -12,23 +12,10 @@ import type { DataStore, UserRecord } from "../../store/DataStore.js";
 import type { Permissions } from "../Permissions.js";
 import { COMMANDS, FEATURES, GENERAL_COMMANDS, type AdminDeps, type CommandContext } from "./commands.js";
 import { parseCommand } from "./parse.js";
+import { SCRUBBED, commandText, editedEventId, secretCommandIn } from "./secrets.js";
 import { metrics } from "../../metrics/metrics.js";
 
 const log = getLogger("bridge/admin");
-/** Marks a !storepass whose password was left out of the journal (see journalCopy). */
-const SCRUBBED = "net.matrix_irc_bridge.password_not_kept";
-
-/**
- * The journal's copy of an event: a password command loses its password, so no password is
- * ever written to disk in clear. If the bridge stops before handling it, the user is asked
- * to send it again.
- */
-export function journalCopy(event: MatrixEvent): MatrixEvent {
-  const content = event.content as { body?: unknown } | undefined;
-  if (event.type !== "m.room.message" || typeof content?.body !== "string" || !/^\s*!storepass\b/i.test(content.body)) return event;
-  return { ...event, content: { msgtype: "m.text", body: "!storepass", [SCRUBBED]: true } };
-}
-
 export class AdminRooms {
   private readonly users = new Map<string, UserRecord>();
   private readonly owners = new Map<string, string>();
@@ -116,24 +103,29 @@ export class AdminRooms {
     await this.bot().sendMessage(roomId, { msgtype: "m.notice", body: text });
   }
 
-  /** A message in an admin room. */
+  /**
+   * A message in an admin room. An edit is read as the command its new text says (see
+   * secrets.ts); a message or edit carrying a secret is redacted, with the one it edits.
+   */
   async onMessage(event: MatrixEvent): Promise<void> {
     const roomId = event.room_id as string;
     const sender = event.sender as string;
     if (this.owners.get(roomId) !== sender) return;
-    const body = (event.content as { body?: unknown } | undefined)?.body;
-    if (typeof body !== "string") return;
-    if ((event.content as Record<string, unknown>)[SCRUBBED]) {
-      return this.say(roomId, "Your !storepass arrived while the bridge was restarting, and the bridge never keeps a password it has not handled: please send it again.");
+    const networkIds = Object.keys(this.config.networks);
+    const secret = secretCommandIn(event, networkIds);
+    if (secret) await this.redact(roomId, [event.event_id as string, editedEventId(event)]);
+    if ((event.content as Record<string, unknown> | undefined)?.[SCRUBBED]) {
+      return this.say(roomId, `Your !${secret} arrived while the bridge was restarting, and the bridge never keeps a password or key it has not handled: please send it again.`);
     }
-    const parsed = parseCommand(body, Object.keys(this.config.networks));
+    const body = commandText(event);
+    if (body === null) return;
+    const parsed = parseCommand(body, networkIds);
     if (!parsed) return this.say(roomId, "Commands start with !. Send !help to list them.");
     const ctx: CommandContext = { userId: sender, roomId, eventId: event.event_id as string, rest: parsed.rest };
     let reply: string;
     const known = parsed.name in COMMANDS || parsed.name in GENERAL_COMMANDS || parsed.name === "help";
     const label = known ? parsed.name : "unknown";
     try {
-      if (parsed.name === "storepass") await this.redact(ctx);
       reply = await this.run(parsed.name, parsed.networkId, ctx);
       metrics.adminCommands.inc({ command: label, result: known ? "ok" : "unknown" });
     } catch (err) {
@@ -143,14 +135,15 @@ export class AdminRooms {
     await this.say(roomId, reply);
   }
 
-  /** The password must not stay in the room's history. */
-  private async redact(ctx: CommandContext): Promise<void> {
-    try {
-      await this.bot().matrixClient.redactEvent(ctx.roomId, ctx.eventId, "Holds a password");
-    } catch (err) {
-      log.warn("Could not redact a password message", { roomId: ctx.roomId, error: (err as Error).message });
-      await this.say(ctx.roomId, "I could not remove your message with the password (I lack the power to): please delete it yourself.");
-    }
+  /** A password or key must not stay in the room's history: the message, and the one an edit replaced. */
+  private async redact(roomId: string, eventIds: (string | null)[]): Promise<void> {
+    const results = await Promise.allSettled(
+      eventIds.filter((id): id is string => Boolean(id)).map((id) => this.bot().matrixClient.redactEvent(roomId, id, "Holds a password or key")),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (!failed) return;
+    log.warn("Could not redact a message holding a secret", { roomId, error: (failed.reason as Error).message });
+    await this.say(roomId, "I could not remove your message with the password or key (I lack the power to): please delete it yourself.");
   }
 
   private async run(name: string, networkId: string | null, ctx: CommandContext): Promise<string> {

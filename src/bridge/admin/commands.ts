@@ -235,7 +235,9 @@ export const COMMANDS: Record<string, Command> = {
       if (!rest) throw new Error(`usage: ${this.usage}`);
       if (/[\r\n\0]/.test(rest)) throw new Error("a password cannot hold line breaks or NUL characters: IRC could not take it");
       await pool.updateRecord(userId, { password: deps.secrets.seal(rest) });
-      return `Your password for ${pool.config.name} is stored, encrypted. It is used from your next connect (!reconnect to do it now).`;
+      const stored = `Your password for ${pool.config.name} is stored, encrypted. It is used from your next connect (!reconnect to do it now).`;
+      if (pool.config.tls.enabled) return stored;
+      return `${stored}\n⚠️ Warning: the bridge connects to ${pool.config.name} without TLS, so your password crosses the network in clear text and anyone on the way can read it. Use !removepass if that is not acceptable, and ask the bridge's admin to enable tls for ${pool.config.name}.`;
     },
   },
   removepass: {
