@@ -29,6 +29,8 @@ export interface StackOptions {
   quitPrefix?: boolean;
   /** See InspIRCdOptions.extraModules. */
   extraModules?: string[];
+  /** An IRC server of the test's own (e.g. HostileIrcd) instead of InspIRCd, which is then not started. */
+  ircServer?: { port: number };
 }
 
 export class Stack {
@@ -46,6 +48,7 @@ export class Stack {
   /** Merged into the test network's config (e.g. pool limits). */
   networkOverrides: Record<string, unknown> = {};
   proxy: TcpProxy | null = null;
+  private readonly ircServer: { port: number } | undefined;
 
   constructor(
     readonly dir: string,
@@ -53,13 +56,14 @@ export class Stack {
   ) {
     this.ircd = new InspIRCd(join(dir, "ircd"), { withoutModules: options.ircdWithoutModules, ipv6: options.ipv6, quitPrefix: options.quitPrefix, extraModules: options.extraModules });
     this.ircHost = options.ipv6 ? "::1" : "127.0.0.1";
+    this.ircServer = options.ircServer;
     this.synapse = new Synapse(join(dir, "synapse"));
     this.bridge = new BridgeProcess(dir, join(dir, "registration.yaml"));
   }
 
   static async start(options: StackOptions = {}): Promise<Stack> {
     const stack = new Stack(mkdtempSync(join(tmpdir(), "irc-bridge-e2e-")), options);
-    await stack.ircd.start();
+    if (!options.ircServer) await stack.ircd.start();
     if (options.proxy) {
       stack.proxy = new TcpProxy(stack.ircd.port);
       await stack.proxy.start();
@@ -83,7 +87,7 @@ export class Stack {
         [NETWORK]: {
           name: "TestNet",
           address: this.proxy ? "127.0.0.1" : this.ircHost,
-          port: this.proxy?.port ?? this.ircd.port,
+          port: this.proxy?.port ?? this.ircServer?.port ?? this.ircd.port,
           tls: { enabled: false },
           botNick: "BridgeBot",
           ghostUserTemplate: `irc_${NETWORK}_$NICK`,

@@ -11,7 +11,7 @@ import { SendPacer } from "./SendPacer.js";
 import { IrcFailure } from "./errors.js";
 import { isChannelName } from "../format/ircText.js";
 import { classifyCloseReason, type ConnectScheduler } from "./ConnectScheduler.js";
-import { QuietTransport } from "./QuietTransport.js";
+import { IrcTransport } from "./IrcTransport.js";
 import { EchoTracker } from "./EchoTracker.js";
 import { register } from "./register.js";
 import { exchange } from "./exchange.js";
@@ -143,7 +143,9 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       message_max_length: 400,
       enable_echomessage: true,
       ...(options.localAddress ? { outgoing_addr: options.localAddress } : {}),
-      ...(options.quiet ? { transport: QuietTransport, listener: this } : {}),
+      // Every line from the server comes through our transport: bounded, checked, isolated.
+      transport: IrcTransport,
+      listener: this,
     });
     this.writer = new IrcWriter(this.client, this.pacer);
     this.commands = new ServerCommands(this.client, this.writer, this, options.connectTimeoutMs);
@@ -154,7 +156,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     return this.client.user.nick;
   }
 
-  /** Whether a quiet connection should pass every line for now (see QuietTransport). */
+  /** Whether a quiet connection should pass every line for now (see IrcTransport). */
   get hearsAll(): boolean {
     return this.commands.listening > 0;
   }
@@ -198,9 +200,13 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
 
   private wireEvents(): void {
     const client = this.client;
+    // IrcTransport keeps lines irc-framework cannot parse away from it; what it emits is still
+    // checked here, so that only non-empty names reach the rest of the bridge.
+    const named = (...values: unknown[]) => values.every((v) => typeof v === "string" && v.length > 0);
     const relay = (kind: IrcMessageKind) => (e: MessageEvent) => {
+      if (!named(e.target) || typeof e.message !== "string") return;
       if (e.from_server && kind === "notice" && this.state === "connected" && !isChannelName(e.target, this.chanTypes)) this.emit("serverNotice", e.message);
-      if (e.from_server || !e.nick) return;
+      if (e.from_server || !named(e.nick)) return;
       if (this.isSelf(e.nick)) this.echoes.onEcho(e.target, e.message, e.tags?.msgid ?? null);
       this.emit("message", { kind, nick: e.nick, ident: e.ident, hostname: e.hostname, target: e.target, text: e.message, tags: e.tags ?? {}, receivedAt: Date.now() });
     };
@@ -208,14 +214,17 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     client.on("notice", relay("notice"));
     client.on("action", relay("action"));
     client.on("join", (e: JoinEvent) => {
+      if (!named(e.nick, e.channel)) return;
       if (this.isSelf(e.nick)) this.joined.add(this.casefold(e.channel));
       else this.emit("membership", { type: "join", nick: e.nick, channel: e.channel });
     });
     client.on("part", (e: { nick: string; channel: string; message: string }) => {
+      if (!named(e.nick, e.channel)) return;
       if (this.isSelf(e.nick)) this.joined.delete(this.casefold(e.channel));
       else this.emit("membership", { type: "part", nick: e.nick, channel: e.channel, reason: e.message });
     });
     client.on("kick", (e: { kicked: string; nick: string; channel: string; message: string }) => {
+      if (!named(e.kicked, e.nick, e.channel)) return;
       if (this.isSelf(e.kicked)) {
         const folded = this.casefold(e.channel);
         const key = this.wanted.get(folded)?.key ?? null;
@@ -225,24 +234,27 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       } else this.emit("membership", { type: "kick", nick: e.kicked, channel: e.channel, reason: `kicked by ${e.nick}: ${e.message}` });
     });
     client.on("quit", (e: { nick: string; message: string }) => {
-      if (!this.isSelf(e.nick)) this.emit("membership", { type: "quit", nick: e.nick, reason: e.message });
+      if (named(e.nick) && !this.isSelf(e.nick)) this.emit("membership", { type: "quit", nick: e.nick, reason: e.message });
     });
     client.on("nick", (e: { nick: string; new_nick: string }) => {
+      if (!named(e.nick, e.new_nick)) return;
       // irc-framework renames its user only after the listeners have run.
       if (this.isSelf(e.nick) && this.state === "connected") this.emit("nickChanged", e.new_nick);
       else if (!this.isSelf(e.new_nick)) this.emit("membership", { type: "nick", nick: e.nick, newNick: e.new_nick });
     });
     client.on("userlist", (e: { channel: string; users: { nick: string }[] }) => {
-      this.emit("membership", { type: "names", channel: e.channel, nicks: e.users.map((u) => u.nick) });
+      if (!named(e.channel)) return;
+      this.emit("membership", { type: "names", channel: e.channel, nicks: e.users.map((u) => u.nick).filter((n) => named(n)) });
     });
     // Topics matter to the bot (it follows channels); invites to puppets (they are people).
     if (!this.options.quiet) {
       client.on("topic", (e: { channel: string; topic: string; nick?: string }) => {
+        if (!named(e.channel) || typeof e.topic !== "string") return;
         this.emit("topic", { channel: e.channel, topic: e.topic, nick: e.nick ?? null });
       });
     } else {
       client.on("invite", (e: { nick: string; invited: string; channel: string }) => {
-        if (this.isSelf(e.invited)) this.emit("invited", { channel: e.channel, by: e.nick });
+        if (named(e.nick, e.invited, e.channel) && this.isSelf(e.invited)) this.emit("invited", { channel: e.channel, by: e.nick });
       });
     }
     client.on("irc error", (e: IrcErrorEvent) => {

@@ -174,7 +174,9 @@ export class IrcWriter {
 
   private limitFor(command: string): number | undefined {
     const key = TEXT_LIMITS[command.toUpperCase()];
-    const value = key ? Number(this.client.network.options[key]) : NaN;
+    // A valueless ISUPPORT token is stored as `true` by the library: only a number counts.
+    const raw: unknown = key ? this.client.network.options[key] : undefined;
+    const value = typeof raw === "string" && /^\d+$/.test(raw) ? Number(raw) : NaN;
     return Number.isFinite(value) && value > 0 ? value : undefined;
   }
 }

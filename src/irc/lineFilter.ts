@@ -22,3 +22,102 @@ export function isAboutOthers(line: string, ownNick: string): boolean {
   const nickEnd = bang > 0 && bang < afterPrefix ? bang : afterPrefix;
   return line.slice(i + 1, nickEnd) !== ownNick;
 }
+
+/**
+ * What a command needs before irc-framework may see it: how many parameters must be present,
+ * how many of the first ones must be non-empty, and whether the prefix must name a nick.
+ * irc-framework reads these positionally: a missing one throws in its handlers or, worse,
+ * corrupts its state without throwing (a bare `001` sets our own nick to undefined, an empty
+ * `NICK` of ours sets it to ""), so that every later line fails.
+ */
+const REQUIRED: Record<string, readonly [present: number, nonEmpty: number, nick: boolean]> = {
+  JOIN: [1, 1, true],
+  PART: [1, 1, true],
+  KICK: [2, 2, true],
+  NICK: [1, 1, true],
+  QUIT: [0, 0, true],
+  INVITE: [2, 2, true],
+  TOPIC: [2, 1, true],
+  AWAY: [0, 0, true],
+  ACCOUNT: [1, 1, true],
+  CHGHOST: [2, 2, true],
+  SETNAME: [1, 0, true],
+  MODE: [1, 1, false],
+  PRIVMSG: [2, 1, false],
+  NOTICE: [2, 1, false],
+  TAGMSG: [1, 1, false],
+  BATCH: [1, 1, false],
+  CAP: [2, 2, false],
+  "001": [1, 1, false],
+  "005": [2, 1, false],
+  "332": [3, 2, false],
+  "333": [3, 2, false],
+  "353": [4, 3, false],
+  "366": [2, 2, false],
+};
+
+/**
+ * Why irc-framework must not see this decoded line, or null when it may. Tokenises the way
+ * irc-framework's parser does (tags, prefix, command, middle parameters, a trailing one after
+ * " :"), but only as far as the command's requirements in REQUIRED need.
+ */
+export function malformedReason(raw: string): string | null {
+  const line = raw.replace(/^[\r\n]+|[\r\n]+$/g, "");
+  let pos = 0;
+  const skipSpaces = () => {
+    while (line.charCodeAt(pos) === 32) pos++;
+  };
+  const word = () => {
+    skipSpaces();
+    const end = line.indexOf(" ", pos);
+    const token = line.slice(pos, end < 0 ? line.length : end);
+    pos = end < 0 ? line.length : end;
+    return token;
+  };
+  if (line.charCodeAt(0) === 64 /* @ */) word();
+  skipSpaces();
+  let nick = "";
+  if (line.charCodeAt(pos) === 58 /* : */) {
+    const prefix = word().slice(1);
+    // As irc-framework's parseMask: a prefix without "!" or "@" but with a dot is a server.
+    const bang = prefix.indexOf("!");
+    const at = prefix.indexOf("@");
+    nick = bang >= 0 ? prefix.slice(0, bang) : at >= 0 ? prefix.slice(0, at) : prefix.includes(".") ? "" : prefix;
+  }
+  const command = word().toUpperCase();
+  if (!command) return line.trim() ? "no command" : null; // irc-framework ignores empty lines
+  const need = REQUIRED[command];
+  if (!need) return null;
+  const [present, nonEmpty, needsNick] = need;
+  if (needsNick && !nick) return `${command} without a nick in its prefix`;
+  if (command === "005") {
+    const bad = isupportProblem(line.slice(pos).split(" :")[0]);
+    if (bad) return bad;
+  }
+  for (let i = 0; i < present; i++) {
+    skipSpaces();
+    if (pos >= line.length) return `${command} with ${i} of its ${present} parameters`;
+    let param: string;
+    if (line.charCodeAt(pos) === 58 /* : trailing */) {
+      param = line.slice(pos + 1);
+      pos = line.length;
+    } else param = word();
+    if (i < nonEmpty && !param) return `${command} with an empty parameter ${i + 1}`;
+  }
+  return null;
+}
+
+/** ISUPPORT tokens that irc-framework splits (throwing half-way through the line without a value). */
+const ISUPPORT_LISTS = new Set(["CHANTYPES", "STATUSMSG", "CHANMODES", "CLIENTTAGDENY"]);
+
+/** Why a 005 line's middle parameters would corrupt the connection's idea of the server, or null. */
+function isupportProblem(middle: string): string | null {
+  for (const token of middle.split(" ")) {
+    const eq = token.indexOf("=");
+    const name = (eq < 0 ? token : token.slice(0, eq)).toUpperCase();
+    if (ISUPPORT_LISTS.has(name) && eq < 0) return `ISUPPORT ${name} without a value`;
+    // With no channel types, no channel line would be recognised as one.
+    if (name === "CHANTYPES" && eq === token.length - 1) return "ISUPPORT CHANTYPES empty";
+  }
+  return null;
+}

@@ -108,6 +108,12 @@ export const metrics = {
     labelNames: ["network"] as const,
     registers: [registry],
   }),
+  ircLinesDropped: new Counter({
+    name: "bridge_irc_lines_dropped_total",
+    help: "Lines from IRC servers dropped, by network and reason (too_long, malformed, failed: handling it threw)",
+    labelNames: ["network", "reason"] as const,
+    registers: [registry],
+  }),
   roomQueueDepth: new Gauge({
     name: "bridge_room_queue_depth",
     help: "Items waiting in the per-room ordered queues towards Matrix",

@@ -1,0 +1,155 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { IrcTransport, MAX_LINE_BYTES, type TransportListener } from "../../src/irc/IrcTransport.js";
+import { malformedReason } from "../../src/irc/lineFilter.js";
+import { LineFaults, type LineFaultReason } from "../../src/irc/lineFaults.js";
+
+function transport(quiet = false) {
+  const faults: { reason: LineFaultReason; detail: string }[] = [];
+  const listener: TransportListener = { nick: "me", hearsAll: false, options: { networkId: "net", quiet } };
+  const t = new IrcTransport({ listener, lineFaults: { report: (_n: string, reason: LineFaultReason, detail: string) => faults.push({ reason, detail }) } as unknown as LineFaults });
+  const lines: string[] = [];
+  t.on("line", (line: string) => lines.push(line));
+  const feed = (...chunks: (string | Buffer)[]) => {
+    for (const c of chunks) t.onSocketData(Buffer.isBuffer(c) ? c : Buffer.from(c));
+  };
+  return { t, lines, faults, feed };
+}
+
+describe("IrcTransport", () => {
+  test("a line without LF growing to megabytes is dropped with one report, never buffered past the bound", () => {
+    const { t, lines, faults, feed } = transport();
+    feed(":a!b@c PRIVMSG #c :before\r\n");
+    const chunk = Buffer.alloc(64 * 1024, "X");
+    let largest = 0;
+    for (let sent = 0; sent < 2 * 1024 * 1024; sent += chunk.length) {
+      feed(chunk);
+      largest = Math.max(largest, t.incoming_buffer.length);
+    }
+    feed("XXXX\r\n:a!b@c PRIVMSG #c :after\r\n");
+    assert.deepEqual(lines, [":a!b@c PRIVMSG #c :before\r\n", ":a!b@c PRIVMSG #c :after\r\n"]);
+    assert.ok(largest <= MAX_LINE_BYTES, `buffered ${largest} bytes`);
+    assert.deepEqual(faults.map((f) => f.reason), ["too_long"]);
+    assert.equal(t.incoming_buffer.length, 0);
+  });
+
+  test("a complete over-long line in one chunk is dropped; the lines around it pass", () => {
+    const { lines, faults, feed } = transport();
+    feed(`:a PRIVMSG #c :one\r\n:a PRIVMSG #c :${"y".repeat(MAX_LINE_BYTES)}\r\n:a PRIVMSG #c :two\r\n`);
+    assert.deepEqual(lines, [":a PRIVMSG #c :one\r\n", ":a PRIVMSG #c :two\r\n"]);
+    assert.deepEqual(faults.map((f) => f.reason), ["too_long"]);
+  });
+
+  test("a line at the bound passes, even split across chunks", () => {
+    const { lines, faults, feed } = transport();
+    const head = ":a PRIVMSG #c :";
+    const line = `${head}${"z".repeat(MAX_LINE_BYTES - head.length - 2)}\r\n`;
+    assert.equal(Buffer.byteLength(line), MAX_LINE_BYTES);
+    feed(line.slice(0, 5000), line.slice(5000, 12000), line.slice(12000));
+    assert.deepEqual(lines, [line]);
+    assert.deepEqual(faults, []);
+  });
+
+  test("a listener that throws loses that line only; the next lines are handled", () => {
+    const { t, lines, faults, feed } = transport();
+    t.on("line", (line: string) => {
+      if (line.includes("boom")) throw new TypeError("cannot read properties of undefined");
+    });
+    feed(":a PRIVMSG #c :boom\r\n:a PRIVMSG #c :fine\r\n");
+    assert.deepEqual(lines, [":a PRIVMSG #c :boom\r\n", ":a PRIVMSG #c :fine\r\n"]);
+    assert.deepEqual(faults, [{ reason: "failed", detail: "cannot read properties of undefined" }]);
+  });
+
+  test("malformed lines never reach irc-framework; invalid UTF-8, NUL and bare CR lines do, decoded", () => {
+    const { lines, faults, feed } = transport();
+    feed(":evil!u@h JOIN\r\n", ":hostile 001\r\n", Buffer.from([0x3a, 0x61, 0x20, 0x50, 0x52, 0x49, 0x56, 0x4d, 0x53, 0x47, 0x20, 0x23, 0x63, 0x20, 0x3a, 0xff, 0x0d, 0x0a]));
+    feed(":a PRIVMSG #c :nul\u0000 and\rcr\r\n");
+    assert.deepEqual(lines, [":a PRIVMSG #c :\ufffd\r\n", ":a PRIVMSG #c :nul\u0000 and\rcr\r\n"]);
+    assert.deepEqual(faults.map((f) => f.reason), ["malformed", "malformed"]);
+  });
+
+  test("only a quiet connection skips others' membership lines", () => {
+    const membership = ":x!y@z JOIN #c\r\n:srv 353 me = #c :a b\r\n:me!u@h JOIN #c\r\n";
+    const loud = transport(false);
+    loud.feed(membership);
+    assert.equal(loud.lines.length, 3);
+    const quiet = transport(true);
+    quiet.feed(membership);
+    assert.deepEqual(quiet.lines, [":me!u@h JOIN #c\r\n"]);
+  });
+});
+
+describe("malformedReason", () => {
+  const bad = [
+    ":evil!u@h JOIN",
+    ":evil!u@h JOIN :",
+    ":evil!u@h PART",
+    ":evil!u@h KICK #c",
+    ":evil!u@h NICK",
+    ":me!u@h NICK :",
+    ":evil!u@h PRIVMSG",
+    ":evil!u@h PRIVMSG #c",
+    ":evil!u@h TOPIC #c",
+    ":evil!u@h INVITE me",
+    ":srv.example 001",
+    ":srv.example 001 :",
+    ":srv.example 353 me = #c",
+    ":srv.example 366 me",
+    ":srv.example 332 me",
+    ":srv.example BATCH",
+    ":srv.example CAP *",
+    ": JOIN #c",
+    ":srv.example JOIN #c",
+    ":!@ PART #c",
+    ":srv.example 005 me CHANTYPES :are supported",
+    ":srv.example 005 me CHANTYPES= :are supported",
+    ":srv.example 005 me CHANMODES NICKLEN=30 :are supported",
+    "@a=b :x",
+  ];
+  const good = [
+    ":bob!u@h JOIN #c",
+    ":bob!u@h JOIN #c account :Real Name",
+    ":bob!u@h PART #c",
+    ":bob!u@h PART #c :bye",
+    ":op!u@h KICK #c bob :",
+    ":bob!u@h NICK bob2",
+    ":bob!u@h NICK :bob2",
+    ":bob!u@h QUIT",
+    ":bob!u@h PRIVMSG #c :",
+    ":bob!u@h PRIVMSG #c :hello there",
+    "@msgid=1;time=2 :bob!u@h PRIVMSG #c hello",
+    ":bob!u@h TOPIC #c :",
+    "NOTICE * :*** Looking up your hostname",
+    ":srv.example 001 me :Welcome",
+    ":srv.example 353 me = #c :",
+    ":srv.example 366 me #c :End",
+    ":srv.example 005 me CHANTYPES=# PREFIX= CHANMODES=b,k,l,nt :are supported",
+    ":srv.example 999 whatever",
+    "PING :123",
+    ":srv.example CAP * LS :",
+    "",
+    "   \r\n",
+  ];
+  for (const line of bad) test(`drops ${JSON.stringify(line)}`, () => assert.ok(malformedReason(line)));
+  for (const line of good) test(`passes ${JSON.stringify(line)}`, () => assert.equal(malformedReason(`${line}\r\n`), null));
+});
+
+describe("LineFaults", () => {
+  test("logs the same line once, at most N lines a minute per reason, and says how many were not logged", () => {
+    const warned: Record<string, unknown>[] = [];
+    let now = 0;
+    const faults = new LineFaults(2, { warn: ((_m: string, meta: Record<string, unknown>) => warned.push(meta)) as never }, () => now);
+    for (let i = 0; i < 5; i++) faults.report("net", "malformed", "x", ":same JOIN\r\n");
+    faults.report("net", "malformed", "x", `:b JOIN ${"#".repeat(500)}\u0000\r\n`);
+    faults.report("net", "malformed", "x", ":c JOIN\r\n");
+    faults.report("net", "malformed", "x", ":d JOIN\r\n");
+    assert.equal(warned.length, 2);
+    assert.ok(String(warned[1].line).length <= 201 && String(warned[1].line).endsWith("…"));
+    faults.report("net", "too_long", "x", ":f PRIVMSG #c :xxxx");
+    assert.equal(warned.length, 3, "each reason has its own budget");
+    now += 60_000;
+    faults.report("net", "malformed", "x", ":e JOIN\r\n");
+    assert.equal(warned.length, 4);
+    assert.equal(warned[3].notLoggedBefore, 2);
+  });
+});

@@ -1,0 +1,118 @@
+/**
+ * irc-framework's TCP transport, as every connection of ours (the bot's and the puppets')
+ * uses it. It is where each line from the server enters, so it is where hostile input stops:
+ *
+ * - A line may be at most MAX_LINE_BYTES long. Past that without a line end, what came is
+ *   dropped and so is the rest of the line up to its LF: a server cannot make us buffer megabytes.
+ * - A line irc-framework would choke on (a missing parameter it reads by position, see
+ *   `malformedReason`) never reaches it.
+ * - Everything done with one line (irc-framework's parsing and handlers, then every listener
+ *   of ours down to the channel roster) runs synchronously from `emit("line")`; an exception
+ *   there drops that line alone, and the next line is handled as usual.
+ * - For puppets (`quiet`): lines the connection would drop anyway (others' membership changes,
+ *   channel listings: see `isAboutOthers`) are recognised from their first bytes and skipped
+ *   before they are decoded. In a channel of N puppets every JOIN arrives N times.
+ *
+ * Dropped lines are counted and logged (rate-limited) by LineFaults.
+ */
+import { createRequire } from "node:module";
+import { isAboutOthers, malformedReason } from "./lineFilter.js";
+import { lineFaults as defaultFaults, type LineFaults } from "./lineFaults.js";
+
+interface NetTransport {
+  incoming_buffer: Buffer;
+  encoding: string;
+  emit(event: "line", line: string): boolean;
+  on(event: "line", listener: (line: string) => void): this;
+  onSocketData(data: Buffer): void;
+  connect(): void;
+}
+type NetTransportClass = new (options: unknown) => NetTransport;
+
+const require = createRequire(import.meta.url);
+const NetTransportBase = require("irc-framework/src/transports/net") as NetTransportClass;
+const iconv = require("iconv-lite") as { decode(buffer: Buffer, encoding: string): string };
+
+/** The longest line accepted, line end included: IRCv3 allows 8191 bytes of tags plus 512. */
+export const MAX_LINE_BYTES = 16 * 1024;
+
+/** What the transport asks of its connection (no closure per connection: memory counts here). */
+export interface TransportListener {
+  readonly nick: string;
+  /** True while the connection wants every line (a raw command's answer may be a listing). */
+  readonly hearsAll: boolean;
+  readonly options: { readonly networkId: string; readonly quiet: boolean };
+}
+
+/** Enough of a line to see its tags, prefix and command. */
+const HEAD_BYTES = 600;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Pass as irc-framework's `transport` option, with a `listener` (the IrcConnection) in the
+ * same options object (irc-framework hands its options to the transport). One class for every
+ * connection: a class per connection would cost a few KiB each.
+ */
+export class IrcTransport extends NetTransportBase {
+  private readonly listener: TransportListener;
+  private readonly faults: LineFaults;
+  /** Inside a line that went past MAX_LINE_BYTES: drop everything up to its LF. */
+  private discarding = false;
+
+  constructor(options: { listener: TransportListener; lineFaults?: LineFaults }) {
+    super(options);
+    this.listener = options.listener;
+    this.faults = options.lineFaults ?? defaultFaults;
+    this.incoming_buffer = EMPTY;
+  }
+
+  override connect(): void {
+    this.discarding = false;
+    super.connect();
+  }
+
+  override onSocketData(data: Buffer): void {
+    let buffer = data;
+    let start = 0;
+    if (this.discarding) {
+      const lf = data.indexOf(0x0a);
+      if (lf < 0) return;
+      this.discarding = false;
+      start = lf + 1;
+    } else if (this.incoming_buffer.length) {
+      buffer = Buffer.concat([this.incoming_buffer, data]);
+    }
+    for (;;) {
+      const end = buffer.indexOf(0x0a, start) + 1;
+      if (end === 0) break;
+      if (end - start > MAX_LINE_BYTES) this.tooLong(buffer.subarray(start, end));
+      else this.deliver(buffer, start, end);
+      start = end;
+    }
+    if (buffer.length - start > MAX_LINE_BYTES) {
+      this.tooLong(buffer.subarray(start));
+      this.discarding = true;
+      this.incoming_buffer = EMPTY;
+      return;
+    }
+    // Copy the partial line, so the socket's whole chunk is not kept alive by a view into it.
+    this.incoming_buffer = start === buffer.length ? EMPTY : Buffer.from(buffer.subarray(start));
+  }
+
+  private deliver(buffer: Buffer, start: number, end: number): void {
+    const listener = this.listener;
+    if (listener.options.quiet && !listener.hearsAll && isAboutOthers(buffer.toString("latin1", start, Math.min(end, start + HEAD_BYTES)), listener.nick)) return;
+    const line = iconv.decode(buffer.subarray(start, end), this.encoding);
+    const malformed = malformedReason(line);
+    if (malformed) return this.faults.report(listener.options.networkId, "malformed", malformed, line);
+    try {
+      this.emit("line", line);
+    } catch (err) {
+      this.faults.report(listener.options.networkId, "failed", (err as Error)?.message ?? String(err), line, err);
+    }
+  }
+
+  private tooLong(start: Buffer): void {
+    this.faults.report(this.listener.options.networkId, "too_long", `too long (over ${MAX_LINE_BYTES} bytes without a line end)`, start);
+  }
+}
