@@ -17,6 +17,7 @@ import { register } from "./register.js";
 import { exchange } from "./exchange.js";
 import { ServerCommands } from "./ServerCommands.js";
 import { IrcWriter } from "./IrcWriter.js";
+import { ChannelJoins } from "./ChannelJoins.js";
 import { explainNumeric, NUMERIC_EVENT, readNumeric, type NumericReply } from "./numerics.js";
 
 const log = getLogger("irc/connection");
@@ -108,11 +109,8 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   private readonly pacer: SendPacer;
   /** The only way lines reach the server (see IrcWriter). */
   readonly writer: IrcWriter;
-  /** Channels this connection should be in (casefolded → name and key), rejoined on reconnect. */
-  private readonly wanted = new Map<string, { name: string; key: string | null }>();
-  private readonly joined = new Set<string>();
-  /** JOINs waiting for their answer (casefolded channel → the attempt). */
-  private readonly joining = new Map<string, Promise<void>>();
+  /** The channels it should be in and is in. */
+  private readonly channels: ChannelJoins;
   private connecting: Promise<void> | null = null;
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -149,6 +147,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     });
     this.writer = new IrcWriter(this.client, this.pacer);
     this.commands = new ServerCommands(this.client, this.writer, this, options.connectTimeoutMs);
+    this.channels = new ChannelJoins(this, this.client, this.writer);
     this.wireEvents();
   }
 
@@ -185,7 +184,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
 
   /** Channels the server has confirmed we are in (casefolded). */
   get joinedChannels(): string[] {
-    return [...this.joined];
+    return this.channels.channels;
   }
 
   /** Whether `nick` is this connection's own (cheap length check first: this runs per line). */
@@ -195,7 +194,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   }
 
   isJoined(channel: string): boolean {
-    return this.joined.has(this.casefold(channel));
+    return this.channels.isJoined(channel);
   }
 
   private wireEvents(): void {
@@ -215,21 +214,18 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     client.on("action", relay("action"));
     client.on("join", (e: JoinEvent) => {
       if (!named(e.nick, e.channel)) return;
-      if (this.isSelf(e.nick)) this.joined.add(this.casefold(e.channel));
+      if (this.isSelf(e.nick)) this.channels.onSelf(e.channel, true);
       else this.emit("membership", { type: "join", nick: e.nick, channel: e.channel });
     });
     client.on("part", (e: { nick: string; channel: string; message: string }) => {
       if (!named(e.nick, e.channel)) return;
-      if (this.isSelf(e.nick)) this.joined.delete(this.casefold(e.channel));
+      if (this.isSelf(e.nick)) this.channels.onSelf(e.channel, false);
       else this.emit("membership", { type: "part", nick: e.nick, channel: e.channel, reason: e.message });
     });
     client.on("kick", (e: { kicked: string; nick: string; channel: string; message: string }) => {
       if (!named(e.kicked, e.nick, e.channel)) return;
       if (this.isSelf(e.kicked)) {
-        const folded = this.casefold(e.channel);
-        const key = this.wanted.get(folded)?.key ?? null;
-        this.joined.delete(folded);
-        this.wanted.delete(folded);
+        const key = this.channels.onKicked(e.channel);
         this.emit("kicked", { channel: e.channel, by: e.nick, reason: e.message, key });
       } else this.emit("membership", { type: "kick", nick: e.kicked, channel: e.channel, reason: `kicked by ${e.nick}: ${e.message}` });
     });
@@ -356,12 +352,12 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       this.writer.send("PRIVMSG", ["NickServ"], `IDENTIFY ${credentials.account} ${credentials.password}`).catch((err: Error) => log.warn("Could not identify to NickServ", { network: this.options.networkId, error: err.message }));
     }
     this.emit("registered", this.nick);
-    this.rejoinWanted();
+    this.channels.rejoinAll();
   }
 
   private onClosed(): void {
     const wasConnected = this.state === "connected";
-    this.joined.clear();
+    this.channels.onClosed();
     this.pacer.clear(new IrcFailure("disconnected", "the IRC connection was lost"));
     this.echoes.clear();
     if (this.state === "stopped") return;
@@ -399,12 +395,6 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     }, delay);
   }
 
-  private rejoinWanted(): void {
-    for (const { name, key } of this.wanted.values()) {
-      this.join(name, key).catch((err: Error) => log.warn("Rejoin failed", { network: this.options.networkId, channel: name, error: err.message }));
-    }
-  }
-
   /**
    * Asks the server for a PONG: true when it answers in time. A link that does not is dropped
    * now (it would only be noticed at the next ping timeout, minutes later), so what was
@@ -426,49 +416,17 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
 
   /** Marks a channel to be joined at every (re)connect, without joining now. */
   want(name: string, key: string | null = null): void {
-    this.wanted.set(this.casefold(name), { name, key });
+    this.channels.want(name, key);
   }
 
   /** Joins a channel; resolves when the server confirms, rejects with its reason. */
   join(name: string, key: string | null = null, timeoutMs = this.options.connectTimeoutMs): Promise<void> {
-    const folded = this.casefold(name);
-    this.wanted.set(folded, { name, key });
-    if (this.joined.has(folded)) return Promise.resolve();
-    // One JOIN in flight per channel: a second one would get no answer from the server.
-    let joining = this.joining.get(folded);
-    if (!joining) {
-      joining = exchange<true>(
-        this.client,
-        `joining ${name}`,
-        ["join", NUMERIC_EVENT],
-        (event, e) => {
-          if (event === "join") return this.isSelf(e.nick) && this.casefold(e.channel) === folded ? true : undefined;
-          const reply = e as NumericReply;
-          if (reply.meaning?.role !== "join" || this.casefold(reply.target) !== folded) return undefined;
-          if (reply.meaning.fatal) this.wanted.delete(folded);
-          throw new IrcFailure(reply.meaning.name.toLowerCase(), `cannot join ${name}: ${explainNumeric(reply, this.options.networkName)}`, reply.meaning.fatal);
-        },
-        () => this.writer.send("JOIN", key ? [name, key] : [name]),
-        timeoutMs,
-      )
-        .then(
-          () => undefined,
-          (err: IrcFailure) => {
-            throw err.code === "timeout" ? new IrcFailure("join_timeout", err.message) : err;
-          },
-        )
-        .finally(() => this.joining.delete(folded));
-      this.joining.set(folded, joining);
-    }
-    return joining;
+    return this.channels.join(name, key, timeoutMs);
   }
 
   /** Leaves a channel (and stops rejoining it after reconnects). */
   part(name: string, message: string): void {
-    const folded = this.casefold(name);
-    this.wanted.delete(folded);
-    if (this.state !== "connected" || !this.joined.has(folded)) return;
-    this.writer.send("PART", [name], message).catch((err: Error) => log.warn("Could not part", { network: this.options.networkId, channel: name, error: err.message }));
+    this.channels.part(name, message);
   }
 
   /**
