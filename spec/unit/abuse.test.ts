@@ -88,3 +88,14 @@ describe("safe defaults", () => {
     assert.equal(net.privateMessages.reinviteAfterMs, 3_600_000);
   });
 });
+
+describe("told once", () => {
+  test("with an infinite window a key is told once, until the bounded map forgets it", () => {
+    const told = new RateLimiter({ burst: 1, perMinute: 1 }, 3, () => 0);
+    assert.ok(told.shouldTell("@a:x", Infinity));
+    assert.equal(told.shouldTell("@a:x", Infinity), false);
+    for (const k of ["@b:x", "@c:x", "@d:x"]) told.shouldTell(k, Infinity);
+    assert.ok(told.size <= 3);
+    assert.ok(told.shouldTell("@a:x", Infinity), "forgotten as the least recently used");
+  });
+});
