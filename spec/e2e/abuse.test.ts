@@ -2,7 +2,8 @@
  * Safe by default, bounded under abuse: users of other servers are refused unless the operator
  * lets them in; an IRC nick opening PM rooms too fast is limited and told once; a user can
  * ignore a nick (kept across restarts); a user who left a PM room is invited back at most once
- * per period; portals opened too fast with !join are refused with a reason.
+ * per period; portals opened too fast with !join, and ghosts invited too fast, are refused
+ * with a reason.
  * Everything here runs on the default config (no limits lowered for the test).
  */
 import assert from "node:assert/strict";
@@ -106,6 +107,18 @@ describe("abuse bounds", { timeout: 420_000 }, () => {
     );
     assert.equal(invited(), 5);
     assert.equal(spammer.lines.filter((l) => l.kind === "notice" && /too (fast|many)/i.test(l.text)).length, 1, "told once per window");
+  });
+
+  test("a Matrix user inviting ghosts too fast: the ghost over the limit declines, saying why", async () => {
+    const bob = await stack.matrixUser("bob");
+    const rooms = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => bob.createRoom({ preset: "trusted_private_chat", is_direct: true, invite: [stack.ghostId(`ghost${i}`)] })));
+    const outcome = (roomId: string, i: number) =>
+      bob.waitForEvent(roomId, (e) => e.type === "m.room.member" && e.state_key === stack.ghostId(`ghost${i + 1}`) && e.content.membership !== "invite", `ghost${i + 1} answering`, 60_000);
+    const answers = await Promise.all(rooms.map(outcome));
+    assert.equal(answers.filter((e) => e.content.membership === "join").length, 5);
+    const declined = answers.filter((e) => e.content.membership === "leave");
+    assert.equal(declined.length, 1);
+    assert.match(String(declined[0].content.reason), /too fast/);
   });
 
   test("!ignore stops a nick's PMs (across a restart, whatever the nick's case); !unignore restores them", async () => {

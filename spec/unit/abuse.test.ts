@@ -3,7 +3,11 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { parseConfig } from "../../src/config/load.js";
 import { Permissions } from "../../src/bridge/Permissions.js";
+import { PortalRefused, Portals } from "../../src/bridge/Portals.js";
 import { RateLimiter } from "../../src/bridge/RateLimiter.js";
+import type { RoomLinks } from "../../src/bridge/RoomLinks.js";
+import { casefold } from "../../src/format/casemap.js";
+import type { NetworkPool } from "../../src/irc/NetworkPool.js";
 
 const minimal = (extra: Record<string, unknown> = {}) =>
   parseConfig({
@@ -97,5 +101,35 @@ describe("told once", () => {
     for (const k of ["@b:x", "@c:x", "@d:x"]) told.shouldTell(k, Infinity);
     assert.ok(told.size <= 3);
     assert.ok(told.shouldTell("@a:x", Infinity), "forgotten as the least recently used");
+  });
+});
+
+describe("portal rate limits", () => {
+  // A pool whose bot is never connected: each allowed request gets as far as waiting for it.
+  const config = minimal();
+  const pool = {
+    networkId: "net",
+    config: config.networks.net,
+    bot: { chanTypes: "#&", caseMapping: "rfc1459", casefold: (s: string) => casefold(s), whenConnected: () => Promise.reject(new Error("offline")) },
+  } as unknown as NetworkPool;
+  const links = { portalRoomOf: () => null } as unknown as RoomLinks;
+  const refusedFast = (err: unknown) => err instanceof PortalRefused && /too fast/.test(err.message);
+
+  test("per requester: the burst, then refused with the time to wait; another requester is not held back", async () => {
+    const portals = new Portals(config, links, new Map([["net", pool]]), () => undefined as never, () => undefined);
+    const alice = portals.openerFor({ userId: "@alice:example.org" });
+    for (let i = 0; i < 5; i++) await assert.rejects(alice.open("net", `#a${i}`), /offline/);
+    await assert.rejects(alice.open("net", "#a5"), (err) => refusedFast(err) && /try again in 30 s/.test((err as Error).message));
+    await assert.rejects(portals.openerFor({ userId: "@bob:example.org" }).open("net", "#b0"), /offline/);
+    // An IRC nick's invites count against the nick too, whatever its case.
+    for (let i = 0; i < 5; i++) await assert.rejects(portals.open("net", `#n${i}`, null, null, { userId: `@u${i}:example.org`, nick: "Spammer" }), /offline/);
+    await assert.rejects(portals.open("net", "#n5", null, null, { userId: "@u9:example.org", nick: "SPAMMER" }), refusedFast);
+  });
+
+  test("alias queries (no requester known) share one bucket ten times as large", async () => {
+    const portals = new Portals(config, links, new Map([["net", pool]]), () => undefined as never, () => undefined);
+    for (let i = 0; i < 50; i++) await assert.rejects(portals.open("net", `#q${i}`, `#net_#q${i}:example.org`), /offline/);
+    await assert.rejects(portals.open("net", "#q50", "#net_#q50:example.org"), refusedFast);
+    await assert.rejects(portals.openerFor({ userId: "@alice:example.org" }).open("net", "#mine"), /offline/, "users asking by !join are not held back");
   });
 });
