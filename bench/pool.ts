@@ -86,7 +86,7 @@ async function runShape(shape: string): Promise<string[]> {
     const rooms = await Promise.all(Array.from({ length: channelCount }, (_, i) => reader.createRoom({ name: `bench ${i}` })));
     const channels = rooms.map((_, i) => `#bench${i}`);
     stack.mappings = Object.fromEntries(channels.map((c, i) => [c, { roomIds: [rooms[i]] }]));
-    stack.networkOverrides = { pool: { connectsPerSecond: RATE, maxConnectsInFlight: Math.max(50, RATE * 2) }, connectTimeoutMs: 60_000 };
+    stack.networkOverrides = { pool: { maxClients: 0, connectsPerSecond: RATE, maxConnectsInFlight: Math.max(50, RATE * 2) }, connectTimeoutMs: 60_000 };
     stack.bridge.nodeArgs = ["--expose-gc"];
     await stack.startBridge();
     let observer = await stack.ircUser("observer", channels);

@@ -145,7 +145,10 @@ export class BridgeApp {
     const portals = new Portals(config, this.links, this.pools, bot, (pool, channelName) => membership.syncLinked(pool, channelName));
     const topics = new TopicSync(config, this.links, this.pools, ghosts, this.roomQueue, { bot, notice });
     const moderation = new Moderation(config, this.links, this.pools, ghosts, membership, portals, { bot, notice, notifyUser: (u, t) => this.notifyUser(u, t) });
-    const pms = new PrivateMessages(config, this.store, this.pools, ghosts, this.roomQueue);
+    const pms = new PrivateMessages(config, this.store, this.pools, ghosts, this.roomQueue, {
+      isIgnored: (userId, networkId, nick) => this.adminRooms.isIgnored(userId, networkId, nick),
+      tellUser: (userId, text) => this.adminRooms.notify(userId, text),
+    });
     for (const [networkId, network] of Object.entries(config.networks)) {
       const isBridged = (channelName: string) => this.links.roomsOf(networkId, pool.bot.casefold(channelName)).length > 0;
       const pool: NetworkPool = new NetworkPool(networkId, network, this.store, { displayNameOf, openPassword: (sealed) => this.openPassword(sealed), isBridged });

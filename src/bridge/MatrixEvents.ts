@@ -8,6 +8,7 @@ import type { MatrixEvent } from "../matrix/DurableAppService.js";
 import type { AdminRooms } from "./admin/AdminRooms.js";
 import { SCRUBBED } from "./admin/secrets.js";
 import type { Permissions } from "./Permissions.js";
+import { RateLimiter } from "./RateLimiter.js";
 import type { MatrixToIrc } from "./MatrixToIrc.js";
 import type { Moderation } from "./Moderation.js";
 import type { PrivateMessages } from "./PrivateMessages.js";
@@ -37,8 +38,8 @@ interface MemberContent {
 }
 
 export class MatrixEvents {
-  /** Users not allowed to use the bridge who were told so (once per run). */
-  private readonly toldNotAllowed = new Set<string>();
+  /** Users not allowed to use the bridge who were told so: once per run, in a bounded map (strangers are many). */
+  private readonly toldNotAllowed = new RateLimiter({ burst: 1, perMinute: 1 });
 
   constructor(private readonly t: MatrixEventTargets) {}
 
@@ -80,8 +81,7 @@ export class MatrixEvents {
   private async refuse(event: MatrixEvent, roomId: string, sender: string, linked: boolean): Promise<void> {
     const invitedBot = event.type === "m.room.member" && event.state_key === this.t.botUserId && (event.content as MemberContent | undefined)?.membership === "invite";
     if (invitedBot && !linked) return this.t.admin.onBotInvited(roomId, sender);
-    if (event.type !== "m.room.message" || !linked || this.toldNotAllowed.has(sender)) return;
-    this.toldNotAllowed.add(sender);
+    if (event.type !== "m.room.message" || !linked || !this.toldNotAllowed.shouldTell(sender, Infinity)) return;
     await this.t.notice(roomId, `${sender}: you are not allowed to use this bridge, so your messages here are not sent to IRC.`);
   }
 

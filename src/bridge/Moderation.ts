@@ -53,7 +53,7 @@ export class Moderation {
   private async onInvited(pool: NetworkPool, userId: string, channel: string, by: string): Promise<void> {
     let rooms = this.links.roomsOf(pool.networkId, pool.bot.casefold(channel));
     try {
-      if (rooms.length === 0) rooms = [await this.portals.open(pool.networkId, channel)];
+      if (rooms.length === 0) rooms = [await this.portals.open(pool.networkId, channel, null, null, { userId, nick: by })];
       await Promise.all(rooms.map((roomId) => this.matrix.bot().invite(roomId, userId)));
       log.info("Invited a Matrix user after an IRC invite", { network: pool.networkId, channel, userId, by });
     } catch (err) {

@@ -2,7 +2,10 @@
  * Portal rooms: a room the bridge creates for an IRC channel on demand. Joining the alias
  * `#<aliasTemplate>:<domain>` makes the homeserver ask the bridge about it; the bridge bot
  * joins the channel (so it holds the channel and hears it), reads its topic and modes, and
- * creates the room with that alias. An IRC INVITE (and later `!join`) opens portals too.
+ * creates the room with that alias. An IRC INVITE and `!join` open portals too.
+ *
+ * New rooms are rate-limited per requester (the Matrix user, the inviting IRC nick; alias
+ * queries, where the homeserver does not say who asked, share one larger bucket per network).
  */
 import type { Intent } from "matrix-appservice-bridge";
 import type { BridgeConfig, NetworkConfig } from "../config/schema.js";
@@ -13,12 +16,28 @@ import { portalAlias, readTemplate } from "../format/template.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
 import { metrics } from "../metrics/metrics.js";
+import { RateLimiter } from "./RateLimiter.js";
 import type { RoomLinks } from "./RoomLinks.js";
 
 const log = getLogger("bridge/portals");
 
 /** Why a portal cannot be opened, in words fit for the user who asked. */
 export class PortalRefused extends Error {}
+
+/** Who asked for a portal: null for an alias query (the homeserver does not say who). */
+export interface PortalRequester {
+  userId?: string;
+  /** An IRC nick (e.g. the one who sent an INVITE). */
+  nick?: string;
+}
+
+/** Opening portals on behalf of one requester (what the admin commands get). */
+export interface PortalOpener {
+  open(networkId: string, channelName: string, alias?: string | null, key?: string | null): Promise<string>;
+}
+
+/** Alias queries share one bucket per network, this many times a requester's. */
+const ALIAS_QUERY_SHARE = 10;
 
 /** Room power levels the homeserver would use (the bot, as creator, is admin), but for the topic. */
 function portalPowerLevels() {
@@ -41,6 +60,7 @@ function portalPowerLevels() {
 
 export class Portals {
   private readonly opening = new Map<string, Promise<string>>();
+  private readonly limiters = new Map<string, RateLimiter>();
 
   constructor(
     private readonly config: BridgeConfig,
@@ -71,16 +91,41 @@ export class Portals {
    * The portal room of a channel, created (with the bot in the channel) if there is none.
    * Rejects with PortalRefused when the channel cannot have one, with the reason.
    */
-  open(networkId: string, channelName: string, alias: string | null = null, key: string | null = null): Promise<string> {
+  open(networkId: string, channelName: string, alias: string | null = null, key: string | null = null, requester: PortalRequester | null = null): Promise<string> {
     const pool = this.pools.get(networkId);
     if (!pool) return Promise.reject(new PortalRefused(`there is no network ${networkId}`));
     const id = `${networkId}\u0000${pool.bot.casefold(channelName)}`;
     let opening = this.opening.get(id);
     if (!opening) {
-      opening = this.create(pool, channelName, alias, key).finally(() => this.opening.delete(id));
+      opening = this.create(pool, channelName, alias, key, requester).finally(() => this.opening.delete(id));
       this.opening.set(id, opening);
     }
     return opening;
+  }
+
+  /** The same, on behalf of one requester. */
+  openerFor(requester: PortalRequester): PortalOpener {
+    return { open: (networkId, channelName, alias = null, key = null) => this.open(networkId, channelName, alias, key, requester) };
+  }
+
+  /** Spends a new room from the requester's buckets, or refuses with how long to wait. */
+  private charge(pool: NetworkPool, channelName: string, requester: PortalRequester | null): void {
+    const { networkId } = pool;
+    const keys = requester ? [requester.userId && `user\u0000${requester.userId}`, requester.nick && `nick\u0000${pool.bot.casefold(requester.nick)}`].filter((k): k is string => Boolean(k)) : [];
+    const anonymous = keys.length === 0;
+    const limiterId = `${networkId}\u0000${anonymous ? "alias" : "requester"}`;
+    let limiter = this.limiters.get(limiterId);
+    if (!limiter) {
+      const { burst, perMinute } = pool.config.portals.rateLimit;
+      limiter = new RateLimiter(anonymous ? { burst: burst * ALIAS_QUERY_SHARE, perMinute: perMinute * ALIAS_QUERY_SHARE } : { burst, perMinute });
+      this.limiters.set(limiterId, limiter);
+    }
+    if (anonymous) keys.push("alias");
+    if (limiter.take(...keys)) return;
+    metrics.rateLimited.inc({ kind: "portal", network: networkId });
+    const seconds = Math.max(1, Math.ceil(limiter.retryAfterMs(...keys) / 1000));
+    log.warn("Portal creation refused: rate limit", { network: networkId, channel: channelName, requester: requester ?? "alias query", retryAfterSeconds: seconds });
+    throw new PortalRefused(`too many new rooms were asked for too fast; try again in ${seconds} s`);
   }
 
   private check(pool: NetworkPool, channelName: string): void {
@@ -94,7 +139,7 @@ export class Portals {
     }
   }
 
-  private async create(pool: NetworkPool, channelName: string, alias: string | null, key: string | null): Promise<string> {
+  private async create(pool: NetworkPool, channelName: string, alias: string | null, key: string | null, requester: PortalRequester | null): Promise<string> {
     this.check(pool, channelName);
     const folded = pool.bot.casefold(channelName);
     const existing = this.links.portalRoomOf(pool.networkId, folded);
@@ -102,6 +147,7 @@ export class Portals {
       if (alias) await this.bot().createAlias(alias, existing);
       return existing;
     }
+    this.charge(pool, channelName, requester);
     const network = pool.config;
     await pool.bot.whenConnected(network.connectTimeoutMs);
     try {

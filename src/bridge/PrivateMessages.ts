@@ -4,6 +4,11 @@
  * user (or invites them back into the old one if they left it; a fresh room if that fails),
  * so nothing is ever sent into a room the user is not in or invited to. A Matrix user
  * inviting a ghost to a room: the ghost joins, and that room is their PM with that nick.
+ *
+ * Bounded under abuse: new PM rooms are rate-limited per IRC nick and per Matrix user (a
+ * refused IRC sender gets one NOTICE per minute); a user who left their PM room is invited
+ * back at most once per `reinviteAfterMs`, and PMs in between are dropped (counted, logged,
+ * the sender told once per period); nicks a user `!ignore`s never open or reach a room.
  */
 import type { Intent } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config/schema.js";
@@ -20,18 +25,57 @@ import { metrics } from "../metrics/metrics.js";
 import type { DataStore, PmRoom } from "../store/DataStore.js";
 import { GIVE_UP_AFTER_MS } from "./IrcToMatrix.js";
 import type { KeyedQueue } from "./KeyedQueue.js";
+import { RateLimiter } from "./RateLimiter.js";
 
 const log = getLogger("bridge/pms");
+/** An IRC nick refused for PMing too fast hears so at most once per this long. */
+const TELL_RATE_LIMITED_EVERY_MS = 60_000;
 
+export interface PmHooks {
+  /** Whether the user ignores this nick on this network (`!ignore`). */
+  isIgnored(userId: string, networkId: string, nick: string): boolean;
+  /** Tells a Matrix user something in their admin room; false when they have none. */
+  tellUser(userId: string, text: string): Promise<boolean>;
+}
+
+/** A PM from IRC that is not delivered on purpose; `notice` is what the IRC sender is told. */
+class PmRefused extends Error {
+  constructor(
+    readonly reason: "rate_limited" | "not_in_room",
+    readonly notice: string,
+    readonly tellKey: string,
+    readonly tellEveryMs: number,
+  ) {
+    super(notice);
+  }
+}
 
 export class PrivateMessages {
+  private readonly limiters = new Map<string, RateLimiter>();
+  /** When each refused sender was last told (only its `shouldTell` is used). */
+  private readonly told = new RateLimiter({ burst: 1, perMinute: 1 });
+
   constructor(
     private readonly config: BridgeConfig,
     private readonly store: DataStore,
     private readonly pools: Map<string, NetworkPool>,
     private readonly ghosts: Ghosts,
     private readonly queue: KeyedQueue,
+    private readonly hooks: PmHooks,
   ) {}
+
+  /** Spends a new PM room from the nick's and the user's buckets; the milliseconds to wait when refused, else 0. */
+  private charge(pool: NetworkPool, userId: string, nick: string): number {
+    let limiter = this.limiters.get(pool.networkId);
+    if (!limiter) {
+      limiter = new RateLimiter(pool.config.privateMessages.rateLimit);
+      this.limiters.set(pool.networkId, limiter);
+    }
+    const keys = [`nick\u0000${pool.bot.casefold(nick)}`, `user\u0000${userId}`];
+    if (limiter.take(...keys)) return 0;
+    metrics.rateLimited.inc({ kind: "pm_room", network: pool.networkId });
+    return Math.max(1000, limiter.retryAfterMs(...keys));
+  }
 
   attach(pool: NetworkPool): void {
     if (!pool.config.privateMessages.enabled) return;
@@ -52,11 +96,31 @@ export class PrivateMessages {
   }
 
   private async deliver(pool: NetworkPool, userId: string, msg: IrcMessage): Promise<void> {
+    if (this.hooks.isIgnored(userId, pool.networkId, msg.nick)) {
+      metrics.pmsDropped.inc({ reason: "ignored", network: pool.networkId });
+      log.debug("Private message from an ignored nick dropped", { network: pool.networkId, from: msg.nick, userId });
+      return;
+    }
     const ghost = await this.ghostFor(pool, msg.nick);
-    const roomId = await this.roomWithUser(pool, ghost, userId, msg.nick);
+    let roomId: string;
+    try {
+      roomId = await this.roomWithUser(pool, ghost, userId, msg.nick);
+    } catch (err) {
+      if (err instanceof PmRefused) return this.refused(pool, userId, msg.nick, err);
+      throw err;
+    }
     const content = { msgtype: MSGTYPE_OF_KIND[msg.kind], body: stripIrcFormatting(msg.text) };
     await withRetry(() => ghost.sendMessage(roomId, content), { giveUpAfterMs: GIVE_UP_AFTER_MS });
     metrics.messagesRelayed.inc({ direction: "irc_to_matrix", network: pool.networkId });
+  }
+
+  /** Counts and logs a PM not delivered on purpose; the IRC sender hears why, once per period. */
+  private async refused(pool: NetworkPool, userId: string, nick: string, refusal: PmRefused): Promise<void> {
+    metrics.pmsDropped.inc({ reason: refusal.reason, network: pool.networkId });
+    log.info("Private message from IRC not delivered", { network: pool.networkId, from: nick, userId, reason: refusal.reason });
+    if (!this.told.shouldTell(refusal.tellKey, refusal.tellEveryMs)) return;
+    const { delivered } = await pool.enqueue(userId, { target: nick, channelKey: null, kind: "notice", lines: [refusal.notice] });
+    await delivered.catch((err: Error) => log.info("Could not tell an IRC user why their PM was not delivered", { network: pool.networkId, nick, error: err.message }));
   }
 
   /** The PM room where the user is joined or invited: the stored one (inviting them back), or a new one. */
@@ -66,13 +130,24 @@ export class PrivateMessages {
     if (stored) {
       const member = (await ghost.getStateEvent(stored.roomId, "m.room.member", userId, true).catch(() => null)) as { membership?: string } | null;
       if (member?.membership === "join" || member?.membership === "invite") return stored.roomId;
+      const period = pool.config.privateMessages.reinviteAfterMs;
+      if (stored.reinvitedAt && Date.now() - stored.reinvitedAt < period) {
+        const notice = "[bridge] The Matrix user left this private chat and is not reading it now; your message was not delivered.";
+        throw new PmRefused("not_in_room", notice, `left\u0000${pool.networkId}\u0000${userId}\u0000${folded}`, period);
+      }
       try {
         await ghost.invite(stored.roomId, userId);
+        await this.store.setPmRoom({ ...stored, reinvitedAt: Date.now() });
         log.info("Invited a user back into their PM room", { roomId: stored.roomId, userId, nick });
         return stored.roomId;
       } catch (err) {
         log.info("Could not invite a user back into their PM room; opening a new one", { roomId: stored.roomId, userId, error: (err as Error).message });
       }
+    }
+    const waitMs = this.charge(pool, userId, nick);
+    if (waitMs > 0) {
+      const notice = `[bridge] You are opening private chats with Matrix users too fast; your message was not delivered. Try again in ${Math.ceil(waitMs / 1000)} s.`;
+      throw new PmRefused("rate_limited", notice, `fast\u0000${pool.networkId}\u0000${folded}`, TELL_RATE_LIMITED_EVERY_MS);
     }
     const { room_id: roomId } = await ghost.createRoom({
       createAsClient: true,
@@ -98,6 +173,15 @@ export class PrivateMessages {
     if (!pool.config.privateMessages.enabled) {
       const intent = await this.ghostFor(pool, ghost.nick, false);
       await intent.leave(roomId, `Private messages are not bridged to ${pool.config.name}`).catch(() => undefined);
+      return;
+    }
+    const waitMs = this.charge(pool, inviter, ghost.nick);
+    if (waitMs > 0) {
+      const why = `You are opening private chats too fast; try again in ${Math.ceil(waitMs / 1000)} s.`;
+      log.info("A PM room from Matrix refused: rate limit", { network: ghost.networkId, nick: ghost.nick, userId: inviter, roomId });
+      const intent = await this.ghostFor(pool, ghost.nick, false);
+      await intent.leave(roomId, why).catch(() => undefined);
+      await this.hooks.tellUser(inviter, `${ghost.nick} on ${pool.config.name} did not join your chat: ${why}`).catch(() => false);
       return;
     }
     // WHOIS first: it gives the nick as IRC writes it, for the ghost's name.

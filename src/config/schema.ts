@@ -75,9 +75,20 @@ const sendRate = z
   })
   .strict();
 
+/** A token bucket per requester and per IRC nick: `burst` at once, then `perMinute`. */
+const rateLimit = (burst: number, perMinute: number) =>
+  z
+    .object({
+      burst: positiveInt().default(burst),
+      perMinute: z.number().positive().default(perMinute),
+    })
+    .strict()
+    .prefault({});
+
 const pool = z
   .object({
-    maxClients: z.number().int().min(0).default(0),
+    // Finite by default: an IRC network limits connections per host (see config.sample.yaml).
+    maxClients: z.number().int().min(0).default(2000),
     idleTimeoutMs: z.number().int().min(0).default(0),
     reconnectActiveWithinMs: z.number().int().min(0).default(7 * 24 * 60 * 60_000),
     connectsPerSecond: z.number().positive().default(10),
@@ -116,6 +127,7 @@ const portals = z
     publish: z.boolean().default(true),
     federate: z.boolean().default(true),
     roomVersion: z.string().regex(/^[a-z0-9.-]+$/, "expected a room version such as 12").nullable().default(null),
+    rateLimit: rateLimit(5, 2),
   })
   .strict();
 
@@ -123,6 +135,8 @@ const privateMessages = z
   .object({
     enabled: z.boolean().default(true),
     federate: z.boolean().default(true),
+    rateLimit: rateLimit(5, 3),
+    reinviteAfterMs: z.number().int().min(0).default(60 * 60_000),
   })
   .strict();
 
@@ -134,13 +148,16 @@ const ident = z
   })
   .strict();
 
-/** Who may use the bridge: a user ID, a server name, or "*" for everyone; the most specific entry wins. */
+/**
+ * Who may use the bridge: a user ID, a server name, or "*" for everyone; the most specific
+ * entry wins. Left out: users of `homeserver.domain` only (filled in by configSchema below).
+ */
 const permissions = z
   .record(
     z.string().regex(/^(\*|@[^:\s]+:[^\s]+|[a-zA-Z0-9.:[\]-]+)$/, "expected a user ID (@alice:example.org), a server name (example.org) or *"),
     z.enum(["none", "user", "admin"]),
   )
-  .default({ "*": "user" });
+  .optional();
 
 const credentials = z
   .object({
@@ -197,7 +214,9 @@ export const configSchema = z
       .record(z.string().regex(NETWORK_ID, "expected a lower-case network id such as libera"), network)
       .refine((n) => Object.keys(n).length > 0, "expected at least one network"),
   })
-  .strict();
+  .strict()
+  // Safe by default: only the homeserver's own users until the operator lets others in.
+  .transform((c) => ({ ...c, permissions: c.permissions ?? { [c.homeserver.domain]: "user" as const } }));
 
 export type BridgeConfig = z.infer<typeof configSchema>;
 export type NetworkConfig = BridgeConfig["networks"][string];

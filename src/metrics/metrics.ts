@@ -52,6 +52,18 @@ export const metrics = {
     labelNames: ["network"] as const,
     registers: [registry],
   }),
+  rateLimited: new Counter({
+    name: "bridge_rate_limited_total",
+    help: "Requests refused by a rate limit, by kind (portal, pm_room) and network",
+    labelNames: ["kind", "network"] as const,
+    registers: [registry],
+  }),
+  pmsDropped: new Counter({
+    name: "bridge_pms_dropped_total",
+    help: "Private messages from IRC not delivered on purpose, by reason (ignored, not_in_room, rate_limited) and network",
+    labelNames: ["reason", "network"] as const,
+    registers: [registry],
+  }),
   ircConnections: new Gauge({
     name: "bridge_irc_connections",
     help: "IRC connections by network and state",

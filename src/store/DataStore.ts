@@ -47,6 +47,8 @@ export interface UserRecord {
   userId: string;
   adminRoomId: string | null;
   features: Record<string, boolean>;
+  /** IRC nicks (as typed) whose private messages the user does not want, per network id. */
+  ignored?: Record<string, string[]>;
 }
 
 /** The room where a Matrix user and an IRC nick talk privately. `nick` is casefolded. */
@@ -57,6 +59,8 @@ export interface PmRoom {
   nick: string;
   /** The nick as IRC writes it, when known. */
   nickName: string | null;
+  /** When the bridge last invited the user back after they left (ms since the epoch). */
+  reinvitedAt?: number | null;
 }
 
 /** A Matrix event and the IRC line(s) it is (msgid), for replies and edits across the bridge. */

@@ -28,13 +28,15 @@ function toLink(doc: MessageLink | null): MessageLink | null {
 }
 
 function toUser(doc: UserRecord | null): UserRecord | null {
-  return doc ? { userId: doc.userId, adminRoomId: doc.adminRoomId ?? null, features: { ...(doc.features ?? {}) } } : null;
+  if (!doc) return null;
+  const ignored = Object.fromEntries(Object.entries(doc.ignored ?? {}).map(([network, nicks]) => [network, [...nicks]]));
+  return { userId: doc.userId, adminRoomId: doc.adminRoomId ?? null, features: { ...(doc.features ?? {}) }, ignored };
 }
 
 function toPm(doc: PmRoom | null): PmRoom | null {
   if (!doc) return null;
   const { roomId, userId, networkId, nick } = doc;
-  return { roomId, userId, networkId, nick, nickName: doc.nickName ?? null };
+  return { roomId, userId, networkId, nick, nickName: doc.nickName ?? null, reinvitedAt: doc.reinvitedAt ?? null };
 }
 
 /**
@@ -114,7 +116,8 @@ export class NedbDataStore implements DataStore {
   }
 
   async upsertUser(user: UserRecord): Promise<void> {
-    await this.users.updateAsync({ userId: user.userId }, { ...user, features: { ...user.features } }, { upsert: true });
+    const ignored = Object.fromEntries(Object.entries(user.ignored ?? {}).map(([network, nicks]) => [network, [...nicks]]));
+    await this.users.updateAsync({ userId: user.userId }, { ...user, features: { ...user.features }, ignored }, { upsert: true });
   }
 
   async getPmRoom(userId: string, networkId: string, nick: string): Promise<PmRoom | null> {

@@ -10,6 +10,7 @@ import { getLogger } from "../../logging.js";
 import type { MatrixEvent } from "../../matrix/DurableAppService.js";
 import type { DataStore, UserRecord } from "../../store/DataStore.js";
 import type { Permissions } from "../Permissions.js";
+import type { Portals } from "../Portals.js";
 import { COMMANDS, FEATURES, GENERAL_COMMANDS, type AdminDeps, type CommandContext } from "./commands.js";
 import { parseCommand } from "./parse.js";
 import { SCRUBBED, commandText, editedEventId, secretCommandIn } from "./secrets.js";
@@ -26,7 +27,7 @@ export class AdminRooms {
     private readonly pools: Map<string, NetworkPool>,
     private readonly permissions: Permissions,
     private readonly bot: () => Intent,
-    private readonly deps: Omit<AdminDeps, "feature" | "setFeature">,
+    private readonly deps: Omit<AdminDeps, "feature" | "setFeature" | "ignored" | "setIgnored" | "portals"> & { portals: Portals },
   ) {}
 
   async load(): Promise<void> {
@@ -42,6 +43,20 @@ export class AdminRooms {
 
   feature(userId: string, name: string): boolean {
     return this.users.get(userId)?.features[name] ?? FEATURES[name]?.default ?? false;
+  }
+
+  /** IRC nicks a user ignores on a network, as they typed them. */
+  ignored(userId: string, networkId: string): string[] {
+    return this.users.get(userId)?.ignored?.[networkId] ?? [];
+  }
+
+  /** Whether a user ignores a nick, compared with the network's case mapping. */
+  isIgnored(userId: string, networkId: string, nick: string): boolean {
+    const list = this.ignored(userId, networkId);
+    const pool = this.pools.get(networkId);
+    if (list.length === 0 || !pool) return false;
+    const folded = pool.bot.casefold(nick);
+    return list.some((n) => pool.bot.casefold(n) === folded);
   }
 
   private async saveUser(userId: string, change: (user: UserRecord) => void): Promise<void> {
@@ -148,7 +163,14 @@ export class AdminRooms {
 
   private async run(name: string, networkId: string | null, ctx: CommandContext): Promise<string> {
     if (name === "help") return this.help(ctx.rest.trim().replace(/^!/, ""));
-    const deps: AdminDeps = { ...this.deps, feature: (u, f) => this.feature(u, f), setFeature: (u, f, on) => this.saveUser(u, (r) => void (r.features[f] = on)) };
+    const deps: AdminDeps = {
+      ...this.deps,
+      portals: this.deps.portals.openerFor({ userId: ctx.userId }),
+      feature: (u, f) => this.feature(u, f),
+      setFeature: (u, f, on) => this.saveUser(u, (r) => void (r.features[f] = on)),
+      ignored: (u, n) => this.ignored(u, n),
+      setIgnored: (u, n, nicks) => this.saveUser(u, (r) => void (r.ignored = { ...r.ignored, [n]: nicks })),
+    };
     const general = GENERAL_COMMANDS[name];
     if (general) return general.run(ctx, deps);
     const command = COMMANDS[name];

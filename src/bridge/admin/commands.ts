@@ -11,21 +11,28 @@ import type { NetworkPool } from "../../irc/NetworkPool.js";
 import type { WhoisResult } from "../../irc/ServerCommands.js";
 import type { Ghosts } from "../../matrix/Ghosts.js";
 import type { SecretBox } from "../../security/SecretBox.js";
-import type { Portals } from "../Portals.js";
+import type { PortalOpener } from "../Portals.js";
 import type { RoomLinks } from "../RoomLinks.js";
 import { rawCommandRefusal, words } from "./parse.js";
 
 export interface AdminDeps {
   config: BridgeConfig;
   links: RoomLinks;
-  portals: Portals;
+  /** Opens portals on behalf of the user running the command (rate-limited per user). */
+  portals: PortalOpener;
   ghosts: Ghosts;
   secrets: SecretBox | null;
   bot(): Intent;
   version: string;
   feature(userId: string, name: string): boolean;
   setFeature(userId: string, name: string, on: boolean): Promise<void>;
+  /** IRC nicks (as typed) a user ignores on a network, and replacing that list. */
+  ignored(userId: string, networkId: string): string[];
+  setIgnored(userId: string, networkId: string, nicks: string[]): Promise<void>;
 }
+
+/** Nicks one user may ignore per network (the list is stored with the user). */
+export const MAX_IGNORED = 500;
 
 export interface CommandContext {
   userId: string;
@@ -266,6 +273,35 @@ export const COMMANDS: Record<string, Command> = {
       const channels = await pool.quitUser(userId, "Left with !quit");
       const kept = await removeFromRooms(deps, pool, userId, channels, `You quit ${pool.config.name} with !quit`);
       return `You are disconnected from ${pool.config.name}${channels.length ? ` and out of the rooms of ${channels.join(", ")}` : ""}.${kept}`;
+    },
+  },
+  ignore: {
+    usage: "!ignore [network] [nick]",
+    help: "Ignores an IRC nick: their private messages no longer open or reach a room for you. Alone, lists the nicks you ignore.",
+    network: true,
+    async run({ userId, rest }, deps, pool) {
+      const [nick] = words(rest);
+      const list = deps.ignored(userId, pool.networkId);
+      if (!nick) return list.length > 0 ? `You ignore on ${pool.config.name}: ${list.join(", ")}.` : `You ignore no one on ${pool.config.name}.`;
+      if (!isValidNick(nick)) throw new Error(`${nick} is not a valid IRC nick`);
+      if (list.some((n) => pool.bot.casefold(n) === pool.bot.casefold(nick))) return `You already ignore ${nick} on ${pool.config.name}.`;
+      if (list.length >= MAX_IGNORED) throw new Error(`you already ignore ${MAX_IGNORED} nicks on ${pool.config.name}; !unignore some first`);
+      await deps.setIgnored(userId, pool.networkId, [...list, nick]);
+      return `You now ignore ${nick} on ${pool.config.name}: their private messages will not reach you (!unignore ${nick} to undo).`;
+    },
+  },
+  unignore: {
+    usage: "!unignore [network] <nick>",
+    help: "Stops ignoring an IRC nick.",
+    network: true,
+    async run({ userId, rest }, deps, pool) {
+      const [nick] = words(rest);
+      if (!nick) throw new Error(`usage: ${this.usage}`);
+      const list = deps.ignored(userId, pool.networkId);
+      const kept = list.filter((n) => pool.bot.casefold(n) !== pool.bot.casefold(nick));
+      if (kept.length === list.length) return `You do not ignore ${nick} on ${pool.config.name}.`;
+      await deps.setIgnored(userId, pool.networkId, kept);
+      return `You no longer ignore ${nick} on ${pool.config.name}.`;
     },
   },
 };
