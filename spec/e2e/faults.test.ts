@@ -39,7 +39,7 @@ describe("faults", { timeout: 420_000 }, () => {
   };
 
   before(async () => {
-    stack = await Stack.start({ proxy: true, extraModules: ["services_account", "operchans"] });
+    stack = await Stack.start({ proxy: true, homeserverProxy: true, extraModules: ["services_account", "operchans"] });
     stack.networkOverrides = { pool: { dropNoticeAfterMs: 0 } };
     alice = await stack.matrixUser("alice");
     roomId = await alice.createRoom({ name: "Faults", preset: "public_chat" });
@@ -90,6 +90,20 @@ describe("faults", { timeout: 420_000 }, () => {
     assert.match(opers.answer, /IRC operators only/);
     // Answered by the server at once, not by the bridge's 15 s join timeout.
     for (const { ms } of [regged, opers]) assert.ok(ms < 10_000, `answered in ${ms} ms`);
+  });
+
+  test("a homeserver that stops answering the bridge never holds a room's messages to IRC", async () => {
+    const queued = async () => {
+      const metrics = await (await fetch(`http://127.0.0.1:${stack.bridgePort}/metrics`)).text();
+      return Number(/^bridge_room_queue_depth (\d+)/m.exec(metrics)?.[1] ?? 0) >= 1 ? true : undefined;
+    };
+    stack.homeserverProxy!.freezeAll();
+    chief.say("#faults", "said while the homeserver is away");
+    await waitFor("the IRC line to wait for the homeserver", queued, 30_000);
+    await alice.sendText(roomId, "to IRC while the homeserver is away");
+    await chief.waitForLine((l) => l.text === "to IRC while the homeserver is away", "alice's line, not held behind the IRC line", 10_000);
+    stack.homeserverProxy!.thawAll();
+    await alice.waitForMessage(roomId, (e) => body(e) === "said while the homeserver is away", 120_000);
   });
 
   test("the bot rejoins a channel it is kicked from; banned, it stays out and the users there are told", async () => {

@@ -38,6 +38,12 @@ export interface InspIRCdOptions {
   ipv6?: boolean;
   /** Put "Quit: " before users' quit messages (default); off lets a test fake a netsplit quit. */
   quitPrefix?: boolean;
+  /**
+   * Keep InspIRCd's own flood control for clients (its default recvq, threshold, command rate
+   * and fakelag) instead of lifting it, so a client that sends too fast is held back or thrown
+   * out as on a real network.
+   */
+  floodLimits?: boolean;
   /** Modules to load besides the usual ones (e.g. sslmodes for +z, operchans for +O). */
   extraModules?: string[];
 }
@@ -64,7 +70,7 @@ ${this.options.ipv6 ? `<bind address="::1" port="${this.port}" type="clients">` 
 <type name="NetAdmin" classes="all">
 <oper name="${IRC_OPER.name}" password="${IRC_OPER.password}" host="*@*" type="NetAdmin">
 <connect name="main" allow="*" maxchans="200" timeout="30" pingfreq="120" hardsendq="10485760" softsendq="1048576"
-  recvq="1048576" threshold="100000" commandrate="1000000" fakelag="no" localmax="100000" globalmax="100000"
+  ${this.options.floodLimits ? "" : `recvq="1048576" threshold="100000" commandrate="1000000" fakelag="no"`} localmax="100000" globalmax="100000"
   limit="100000" useident="no" resolvehostnames="no" maxconnwarn="off">
 <performance netbuffersize="10240" somaxconn="1024" softlimit="100000" clonesonconnect="no" timeskipwarn="0">
 <security hidesplits="no" announceinvites="dynamic" allowcoreunload="no" hideserver="" maxtargets="20">

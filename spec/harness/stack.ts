@@ -29,6 +29,10 @@ export interface StackOptions {
   quitPrefix?: boolean;
   /** See InspIRCdOptions.extraModules. */
   extraModules?: string[];
+  /** See InspIRCdOptions.floodLimits. */
+  floodLimits?: boolean;
+  /** Put a TcpProxy between the bridge and Synapse's client API (the bridge's calls to the homeserver). */
+  homeserverProxy?: boolean;
   /** An IRC server of the test's own (e.g. HostileIrcd) instead of InspIRCd, which is then not started. */
   ircServer?: { port: number };
 }
@@ -48,13 +52,15 @@ export class Stack {
   /** Merged into the test network's config (e.g. pool limits). */
   networkOverrides: Record<string, unknown> = {};
   proxy: TcpProxy | null = null;
+  /** Between the bridge and Synapse, with `homeserverProxy` (Synapse still reaches the bridge directly). */
+  homeserverProxy: TcpProxy | null = null;
   private readonly ircServer: { port: number } | undefined;
 
   constructor(
     readonly dir: string,
     options: StackOptions = {},
   ) {
-    this.ircd = new InspIRCd(join(dir, "ircd"), { withoutModules: options.ircdWithoutModules, ipv6: options.ipv6, quitPrefix: options.quitPrefix, extraModules: options.extraModules });
+    this.ircd = new InspIRCd(join(dir, "ircd"), { withoutModules: options.ircdWithoutModules, ipv6: options.ipv6, quitPrefix: options.quitPrefix, extraModules: options.extraModules, floodLimits: options.floodLimits });
     this.ircHost = options.ipv6 ? "::1" : "127.0.0.1";
     this.ircServer = options.ircServer;
     this.synapse = new Synapse(join(dir, "synapse"));
@@ -73,13 +79,17 @@ export class Stack {
     stack.registration = buildRegistration(stack.config(), `http://127.0.0.1:${stack.bridgePort}`);
     writeRegistration(stack.bridge.registrationFile, stack.registration);
     await stack.synapse.start([stack.bridge.registrationFile]);
+    if (options.homeserverProxy) {
+      stack.homeserverProxy = new TcpProxy(stack.synapse.port);
+      await stack.homeserverProxy.start();
+    }
     return stack;
   }
 
   /** The bridge config for this stack, validated by the real schema. */
   config(overrides: Record<string, unknown> = {}): BridgeConfig {
     return parseConfig({
-      homeserver: { url: this.synapse.url, domain: this.synapse.serverName, requestTimeoutMs: 15_000 },
+      homeserver: { url: this.homeserverProxy ? `http://127.0.0.1:${this.homeserverProxy.port}` : this.synapse.url, domain: this.synapse.serverName, requestTimeoutMs: 15_000 },
       appservice: { bindAddress: "127.0.0.1", port: this.bridgePort || 1 },
       store: { dataDir: join(this.dir, "data") },
       logging: { level: process.env.BRIDGE_LOG_LEVEL ?? "info", format: "console" },
@@ -132,7 +142,7 @@ export class Stack {
   async stop(): Promise<void> {
     await Promise.allSettled(this.matrixUsers.map((u) => u.stopSync()));
     await Promise.allSettled(this.ircUsers.map((u) => u.quit()));
-    await Promise.allSettled([this.bridge.stop(), this.synapse.stop(), this.ircd.stop(), this.proxy?.stop()]);
+    await Promise.allSettled([this.bridge.stop(), this.synapse.stop(), this.ircd.stop(), this.proxy?.stop(), this.homeserverProxy?.stop()]);
     if (!process.env.KEEP_E2E_DIR) rmSync(this.dir, { recursive: true, force: true });
   }
 }

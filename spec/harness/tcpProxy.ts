@@ -38,6 +38,8 @@ export class TcpProxy {
   private server: Server | null = null;
   private held: (() => void)[] | null = null;
   private readonly sockets = new Set<Socket>();
+  /** Nothing gets through either way on any connection, old or new (see freezeAll). */
+  private allFrozen = false;
 
   constructor(private readonly upstreamPort: number) {}
 
@@ -65,14 +67,24 @@ export class TcpProxy {
       upstream.on("error", () => upstream.destroy());
       client.on("close", () => upstream.destroy());
       client.on("data", (chunk: Buffer) => {
-        if (!relayed.frozenUpstream && !upstream.destroyed) upstream.write(chunk);
+        if (!relayed.frozenUpstream && !this.allFrozen && !upstream.destroyed) upstream.write(chunk);
       });
       upstream.on("data", (chunk: Buffer) => {
-        if (!relayed.frozen && !client.destroyed) client.write(chunk);
+        if (!relayed.frozen && !this.allFrozen && !client.destroyed) client.write(chunk);
       });
     };
     if (this.held) this.held.push(forward);
     else forward();
+  }
+
+  /** Every connection, now and later, goes silent both ways (what was sent meanwhile is lost). */
+  freezeAll(): void {
+    this.allFrozen = true;
+  }
+
+  /** Lifts freezeAll. */
+  thawAll(): void {
+    this.allFrozen = false;
   }
 
   /** New connections are accepted but not forwarded until `release()`. */

@@ -56,7 +56,10 @@ export class BridgeApp {
   private readonly store: DataStore;
   private readonly messageLinks: MessageLinks;
   private readonly links: RoomLinks;
+  /** Per-room order of what the bridge sends into Matrix. */
   private readonly roomQueue = new KeyedQueue((depth) => metrics.roomQueueDepth.set(depth));
+  /** Per-room order of Matrix messages on their way to IRC: each direction has its own. */
+  private readonly toIrcQueue = new KeyedQueue();
   private readonly pools = new Map<string, NetworkPool>();
   private readonly bridgeUserPatterns: RegExp[];
   private readonly botUserId: string;
@@ -174,7 +177,7 @@ export class BridgeApp {
     this.adminRooms = new AdminRooms(config, this.store, this.pools, this.permissions, bot, { config, links: this.links, portals, ghosts, secrets: this.secrets, bot, version: bridgeVersion() });
     await this.adminRooms.load();
     ircToMatrix.wantsMentions = (userId) => this.adminRooms.feature(userId, "mentions");
-    this.matrixToIrc = new MatrixToIrc(config, this.links, this.pools, this.roomQueue, {
+    this.matrixToIrc = new MatrixToIrc(config, this.links, this.pools, this.roomQueue, this.toIrcQueue, {
       notice,
       tellUser: (userId, roomId, text) => this.tellUser(userId, roomId, text),
       sendAsIrcUser: async (networkId, nick, roomId, content) => {
@@ -314,7 +317,7 @@ export class BridgeApp {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.appService?.close().catch(() => undefined);
     await this.appService?.drain(SHUTDOWN_DRAIN_MS);
-    await Promise.race([this.roomQueue.idle(), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
+    await Promise.race([Promise.all([this.roomQueue.idle(), this.toIrcQueue.idle()]), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
     await Promise.all([...this.pools.values()].map((p) => p.stop()));
     await this.identServer?.close();
     await this.messageLinks.flush();

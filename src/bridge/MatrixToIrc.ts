@@ -40,7 +40,13 @@ export class MatrixToIrc {
     private readonly config: BridgeConfig,
     private readonly links: RoomLinks,
     private readonly pools: Map<string, NetworkPool>,
-    private readonly roomQueue: KeyedQueue,
+    /** Per-room order of what goes into Matrix (notices, copies into sibling rooms). */
+    private readonly toMatrix: KeyedQueue,
+    /**
+     * Per-room order of what goes to IRC, a queue of its own: a homeserver failing for a room
+     * (IRC → Matrix retrying for minutes) never holds that room's messages to IRC.
+     */
+    private readonly toIrc: KeyedQueue,
     private readonly matrix: MatrixSide,
   ) {}
 
@@ -56,16 +62,16 @@ export class MatrixToIrc {
     const content = (event.content ?? {}) as MessageContent;
     const kind = ircKindOf(content.msgtype);
     if (!kind || typeof content.body !== "string") {
-      await this.roomQueue.push(roomId, () =>
+      await this.toMatrix.push(roomId, () =>
         this.matrix.notice(roomId, `${sender}: messages of type ${String(content.msgtype)} are not bridged to IRC yet; it was not sent.`),
       );
       return;
     }
     const lines = toIrcLines(content.body);
     if (lines.length === 0) return;
-    // The room queue fixes the order in which messages reach each sender's outbox; delivery
-    // then goes on per sender, so one user's slow reconnect does not hold up the others.
-    const deliveries = await this.roomQueue.push(roomId, async () => {
+    // The room's IRC queue fixes the order in which messages reach each sender's outbox;
+    // delivery then goes on per sender, so one user's slow reconnect does not hold up the others.
+    const deliveries = await this.toIrc.push(roomId, async () => {
       const pending: Promise<void>[] = [];
       for (const ref of channels) pending.push((await this.enqueueForChannel(roomId, event.event_id as string, sender, ref, kind, lines)).delivered);
       return pending;
@@ -85,7 +91,7 @@ export class MatrixToIrc {
       if (!nick) continue;
       for (const sibling of this.links.roomsOf(ref.networkId, ref.channel)) {
         if (sibling === roomId) continue;
-        this.roomQueue
+        this.toMatrix
           .push(sibling, () => this.matrix.sendAsIrcUser(ref.networkId, nick, sibling, content))
           .catch((err: Error) => log.warn("Could not copy a message to a sibling room", { roomId: sibling, sender, error: err.message }));
       }
