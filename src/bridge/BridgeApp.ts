@@ -14,11 +14,12 @@ import { DurableAppService } from "../matrix/DurableAppService.js";
 import { Ghosts } from "../matrix/Ghosts.js";
 import { installHttpTimeout } from "../matrix/httpTimeout.js";
 import { withRetry } from "../matrix/retry.js";
-import { collectProcessMetrics, metrics, registry } from "../metrics/metrics.js";
+import { collectProcessMetrics, metrics, registry, roomQueueDeepestSources } from "../metrics/metrics.js";
 import type { Registration } from "../registration.js";
 import { NedbDataStore } from "../store/NedbDataStore.js";
 import type { DataStore, MessageLink } from "../store/DataStore.js";
 import { IrcToMatrix } from "./IrcToMatrix.js";
+import { DropLog } from "./DropLog.js";
 import { KeyedQueue } from "./KeyedQueue.js";
 import { MatrixToIrc } from "./MatrixToIrc.js";
 import { MatrixEvents } from "./MatrixEvents.js";
@@ -53,7 +54,8 @@ const NOTICES_PER_SECOND = 10;
 export class BridgeApp {
   private readonly store: DataStore;
   private readonly links: RoomLinks;
-  private readonly roomQueue = new KeyedQueue((depth) => metrics.roomQueueDepth.set(depth));
+  private readonly roomQueue: KeyedQueue;
+  private membership: MembershipSync | null = null;
   private readonly pools = new Map<string, NetworkPool>();
   private readonly bridgeUserPatterns: RegExp[];
   private readonly botUserId: string;
@@ -66,6 +68,7 @@ export class BridgeApp {
   private readonly noticeRooms = new Map<string, string>();
   private readonly permissions: Permissions;
   private readonly noticePacer = new PQueue({ concurrency: 4, intervalCap: NOTICES_PER_SECOND, interval: 1000 });
+  private readonly noticesRefused = new DropLog((message, meta) => log.warn(message, meta), "Admin-room notice queue is full: connection notices are dropped");
   private adminRooms!: AdminRooms;
   private stopping: Promise<void> | null = null;
 
@@ -75,6 +78,16 @@ export class BridgeApp {
     private readonly secrets: SecretBox | null = null,
   ) {
     this.store = new NedbDataStore(config.store.dataDir);
+    const refused = new DropLog((message, meta) => log.warn(message, meta), "Room queue towards Matrix is full: new items are dropped (the homeserver is too slow?)");
+    this.roomQueue = new KeyedQueue(
+      (depth) => metrics.roomQueueDepth.set(depth),
+      { maxPerKey: config.queues.roomMaxDepth, maxTotal: config.queues.totalMaxDepth },
+      (err, kind) => {
+        metrics.roomQueueDropped.inc({ kind, scope: err.scope });
+        refused.dropped(err.scope === "key" ? err.key : "(all rooms)", { room: err.key, kind, cap: err.scope, roomDepth: this.roomQueue.depthOf(err.key), totalDepth: this.roomQueue.depth });
+      },
+    );
+    roomQueueDeepestSources.add(() => this.roomQueue.deepest);
     this.links = new RoomLinks(this.store, secrets);
     this.permissions = new Permissions(config.permissions);
     const domain = config.homeserver.domain;
@@ -135,8 +148,10 @@ export class BridgeApp {
       return profile?.displayname ?? null;
     };
     const ircToMatrix = new IrcToMatrix(config, this.links, ghosts, this.roomQueue);
-    const membership = new MembershipSync(config, this.links, ghosts, this.roomQueue, async (roomId) => Object.keys(await this.matrixBridge.getBot().getJoinedMembers(roomId)));
+    const membership = new MembershipSync(config, this.links, ghosts, async (roomId) => Object.keys(await this.matrixBridge.getBot().getJoinedMembers(roomId)));
+    this.membership = membership;
     ircToMatrix.onGhostInRoom = (roomId, userId) => membership.noteGhost(roomId, userId);
+    ircToMatrix.onQueued = (roomId, userId) => membership.holdFor(roomId, userId);
     const portals = new Portals(config, this.links, this.pools, bot, (pool, channelName) => membership.syncLinked(pool, channelName));
     const topics = new TopicSync(config, this.links, this.pools, ghosts, this.roomQueue, { bot, notice });
     const moderation = new Moderation(config, this.links, this.pools, ghosts, membership, portals, { bot, notice, notifyUser: (u, t) => this.notifyUser(u, t) });
@@ -236,7 +251,16 @@ export class BridgeApp {
    */
   private informUser(userId: string, text: string): void {
     if (!this.adminRooms.hasAdminRoom(userId)) return;
-    void this.noticePacer.add(() => this.adminRooms.notify(userId, text)).catch((err: Error) => log.warn("Could not tell a user", { userId, error: err.message }));
+    if (this.noticePacer.size + this.noticePacer.pending >= this.config.queues.noticeMaxDepth) {
+      metrics.noticesDropped.inc();
+      this.noticesRefused.dropped("notices", { userId, waiting: this.noticePacer.size, cap: this.config.queues.noticeMaxDepth });
+      return;
+    }
+    void this.noticePacer
+      .add(() => this.adminRooms.notify(userId, text))
+      .catch((err: Error) => log.warn("Could not tell a user", { userId, error: err.message }))
+      .finally(() => metrics.noticeQueueDepth.set(this.noticePacer.size + this.noticePacer.pending));
+    metrics.noticeQueueDepth.set(this.noticePacer.size + this.noticePacer.pending);
   }
 
   /** In the user's admin room if they have one, else as a notice (naming them) in `roomId`. */
@@ -303,7 +327,8 @@ export class BridgeApp {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.appService?.close().catch(() => undefined);
     await this.appService?.drain(SHUTDOWN_DRAIN_MS);
-    await Promise.race([this.roomQueue.idle(), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
+    await Promise.race([Promise.all([this.roomQueue.idle(), this.membership?.idle()]), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
+    this.membership?.stop();
     await Promise.all([...this.pools.values()].map((p) => p.stop()));
     await this.identServer?.close();
     await this.store.close();
