@@ -103,3 +103,48 @@ describe("a storm of IRC joins and parts", { timeout: 400_000 }, () => {
     assert.ok(latencyMs <= MAX_LATENCY_MS, `the line took ${latencyMs} ms to reach Matrix (limit ${MAX_LATENCY_MS} ms)`);
   });
 });
+
+describe("a room queue at its cap", { timeout: 200_000 }, () => {
+  let stack: Stack;
+  let alice: MatrixTestClient;
+  let roomId: string;
+
+  before(async () => {
+    stack = await Stack.start();
+    stack.configOverrides = { queues: { roomMaxDepth: 5 } };
+    alice = await stack.matrixUser("alice");
+    roomId = await alice.createRoom({ name: "Flood" });
+    stack.mappings = { "#flood": { roomIds: [roomId] } };
+    await stack.startBridge();
+  });
+
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("lines beyond the cap are dropped, every one counted and the cap logged; the rest arrive in order", async () => {
+    const flooder = await stack.ircUser("flooder", ["#flood"]);
+    await alice.waitForEvent(roomId, (e) => e.type === "m.room.member" && e.state_key === stack.ghostId("flooder") && e.content.membership === "join", "flooder's ghost", 60_000);
+    const total = 200;
+    for (let i = 0; i < total; i++) flooder.say("#flood", `flood ${i}`);
+    flooder.say("#flood", "flood done");
+    const metric = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${stack.bridgePort}/metrics`)).text();
+      return Number(/^bridge_room_queue_dropped_total\{kind="irc_line",scope="key"\} (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    // Every line either reaches Matrix or is counted as dropped.
+    const sent = total + 1;
+    const seen = () => alice.messages(roomId, (e) => /^flood /.test(String(e.content.body))).length;
+    const arrived = () => alice.messages(roomId, (e) => /^flood \d+$/.test(String(e.content.body))).map((e) => Number(String(e.content.body).split(" ")[1]));
+    const dropped = await waitFor("every line to arrive or be counted", async () => {
+      const n = await metric();
+      return seen() + n >= sent ? n : null;
+    }, 120_000, 500);
+    assert.equal(seen() + dropped, sent, "no line is both delivered and counted, none is lost silently");
+    const got = arrived();
+    console.log(`# cap: ${got.length} of ${total} lines arrived, ${dropped} counted as dropped`);
+    assert.ok(got.length < total, "the cap dropped some lines");
+    assert.deepEqual(got, [...got].sort((a, b) => a - b), "what arrived is in order");
+    await waitFor("the cap in the bridge's log", () => stack.bridge.output.includes("Room queue towards Matrix is full"), 20_000);
+  });
+});

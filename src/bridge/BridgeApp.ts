@@ -56,6 +56,7 @@ export class BridgeApp {
   private readonly links: RoomLinks;
   private readonly roomQueue: KeyedQueue;
   private membership: MembershipSync | null = null;
+  private readonly deepestRoomQueue = () => this.roomQueue.deepest;
   private readonly pools = new Map<string, NetworkPool>();
   private readonly bridgeUserPatterns: RegExp[];
   private readonly botUserId: string;
@@ -87,7 +88,7 @@ export class BridgeApp {
         refused.dropped(err.scope === "key" ? err.key : "(all rooms)", { room: err.key, kind, cap: err.scope, roomDepth: this.roomQueue.depthOf(err.key), totalDepth: this.roomQueue.depth });
       },
     );
-    roomQueueDeepestSources.add(() => this.roomQueue.deepest);
+    roomQueueDeepestSources.add(this.deepestRoomQueue);
     this.links = new RoomLinks(this.store, secrets);
     this.permissions = new Permissions(config.permissions);
     const domain = config.homeserver.domain;
@@ -329,6 +330,7 @@ export class BridgeApp {
     await this.appService?.drain(SHUTDOWN_DRAIN_MS);
     await Promise.race([Promise.all([this.roomQueue.idle(), this.membership?.idle()]), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
     this.membership?.stop();
+    roomQueueDeepestSources.delete(this.deepestRoomQueue);
     await Promise.all([...this.pools.values()].map((p) => p.stop()));
     await this.identServer?.close();
     await this.store.close();
