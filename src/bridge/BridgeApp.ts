@@ -14,12 +14,13 @@ import { DurableAppService } from "../matrix/DurableAppService.js";
 import { Ghosts } from "../matrix/Ghosts.js";
 import { installHttpTimeout } from "../matrix/httpTimeout.js";
 import { withRetry } from "../matrix/retry.js";
-import { collectProcessMetrics, metrics, registry } from "../metrics/metrics.js";
+import { collectProcessMetrics, metrics, registry, roomQueueDeepestSources } from "../metrics/metrics.js";
 import type { Registration } from "../registration.js";
 import { NedbDataStore } from "../store/NedbDataStore.js";
 import type { DataStore } from "../store/DataStore.js";
 import { MessageLinks } from "../store/MessageLinks.js";
 import { IrcToMatrix } from "./IrcToMatrix.js";
+import { DropLog } from "./DropLog.js";
 import { KeyedQueue } from "./KeyedQueue.js";
 import { MatrixToIrc } from "./MatrixToIrc.js";
 import { MatrixEvents } from "./MatrixEvents.js";
@@ -57,9 +58,11 @@ export class BridgeApp {
   private readonly messageLinks: MessageLinks;
   private readonly links: RoomLinks;
   /** Per-room order of what the bridge sends into Matrix. */
-  private readonly roomQueue = new KeyedQueue((depth) => metrics.roomQueueDepth.set(depth));
+  private readonly roomQueue: KeyedQueue;
   /** Per-room order of Matrix messages on their way to IRC: each direction has its own. */
-  private readonly toIrcQueue = new KeyedQueue();
+  private readonly toIrcQueue: KeyedQueue;
+  private membership: MembershipSync | null = null;
+  private readonly deepestRoomQueue = () => Math.max(this.roomQueue.deepest, this.toIrcQueue.deepest);
   private readonly pools = new Map<string, NetworkPool>();
   private readonly bridgeUserPatterns: RegExp[];
   private readonly botUserId: string;
@@ -72,6 +75,7 @@ export class BridgeApp {
   private readonly noticeRooms = new Map<string, string>();
   private readonly permissions: Permissions;
   private readonly noticePacer = new PQueue({ concurrency: 4, intervalCap: NOTICES_PER_SECOND, interval: 1000 });
+  private readonly noticesRefused = new DropLog((message, meta) => log.warn(message, meta), "Admin-room notice queue is full: connection notices are dropped");
   private adminRooms!: AdminRooms;
   private stopping: Promise<void> | null = null;
 
@@ -82,11 +86,24 @@ export class BridgeApp {
   ) {
     this.store = new NedbDataStore(config.store.dataDir);
     this.messageLinks = new MessageLinks(this.store, { max: config.store.maxMessageLinks });
+    this.roomQueue = this.cappedQueue("Room queue towards Matrix is full: new items are dropped (the homeserver is too slow?)", (depth) => metrics.roomQueueDepth.set(depth));
+    this.toIrcQueue = this.cappedQueue("Room queue towards IRC is full: new messages are refused and their senders told");
+    roomQueueDeepestSources.add(this.deepestRoomQueue);
     this.links = new RoomLinks(this.store, secrets);
     this.permissions = new Permissions(config.permissions);
     const domain = config.homeserver.domain;
     this.botUserId = `@${registration.sender_localpart}:${domain}`;
     this.bridgeUserPatterns = Object.values(config.networks).map((n) => new RegExp(`^${templateRegex("@", n.ghostUserTemplate, domain)}$`));
+  }
+
+  /** A per-room queue capped by `queues.*`, whose refusals are counted and logged (throttled). */
+  private cappedQueue(whenFull: string, onDepth?: (depth: number) => void): KeyedQueue {
+    const refused = new DropLog((message, meta) => log.warn(message, meta), whenFull);
+    const queue: KeyedQueue = new KeyedQueue(onDepth, { maxPerKey: this.config.queues.roomMaxDepth, maxTotal: this.config.queues.totalMaxDepth }, (err, kind) => {
+      metrics.roomQueueDropped.inc({ kind, scope: err.scope });
+      refused.dropped(err.scope === "key" ? err.key : "(all rooms)", { room: err.key, kind, cap: err.scope, roomDepth: queue.depthOf(err.key), totalDepth: queue.depth });
+    });
+    return queue;
   }
 
   /** A user the bridge itself puppets on the Matrix side (the bot or a ghost). */
@@ -143,8 +160,10 @@ export class BridgeApp {
       return profile?.displayname ?? null;
     };
     const ircToMatrix = new IrcToMatrix(config, this.links, ghosts, this.roomQueue);
-    const membership = new MembershipSync(config, this.links, ghosts, this.roomQueue, async (roomId) => Object.keys(await this.matrixBridge.getBot().getJoinedMembers(roomId)));
+    const membership = new MembershipSync(config, this.links, ghosts, async (roomId) => Object.keys(await this.matrixBridge.getBot().getJoinedMembers(roomId)));
+    this.membership = membership;
     ircToMatrix.onGhostInRoom = (roomId, userId) => membership.noteGhost(roomId, userId);
+    ircToMatrix.onQueued = (roomId, userId) => membership.holdFor(roomId, userId);
     const portals = new Portals(config, this.links, this.pools, bot, (pool, channelName) => membership.syncLinked(pool, channelName));
     const topics = new TopicSync(config, this.links, this.pools, ghosts, this.roomQueue, { bot, notice });
     const moderation = new Moderation(config, this.links, this.pools, ghosts, membership, portals, { bot, notice, notifyUser: (u, t) => this.notifyUser(u, t) });
@@ -250,7 +269,16 @@ export class BridgeApp {
    */
   private informUser(userId: string, text: string): void {
     if (!this.adminRooms.hasAdminRoom(userId)) return;
-    void this.noticePacer.add(() => this.adminRooms.notify(userId, text)).catch((err: Error) => log.warn("Could not tell a user", { userId, error: err.message }));
+    if (this.noticePacer.size + this.noticePacer.pending >= this.config.queues.noticeMaxDepth) {
+      metrics.noticesDropped.inc();
+      this.noticesRefused.dropped("notices", { userId, waiting: this.noticePacer.size, cap: this.config.queues.noticeMaxDepth });
+      return;
+    }
+    void this.noticePacer
+      .add(() => this.adminRooms.notify(userId, text))
+      .catch((err: Error) => log.warn("Could not tell a user", { userId, error: err.message }))
+      .finally(() => metrics.noticeQueueDepth.set(this.noticePacer.size + this.noticePacer.pending));
+    metrics.noticeQueueDepth.set(this.noticePacer.size + this.noticePacer.pending);
   }
 
   /** In the user's admin room if they have one, else as a notice (naming them) in `roomId`. */
@@ -317,7 +345,9 @@ export class BridgeApp {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.appService?.close().catch(() => undefined);
     await this.appService?.drain(SHUTDOWN_DRAIN_MS);
-    await Promise.race([Promise.all([this.roomQueue.idle(), this.toIrcQueue.idle()]), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
+    await Promise.race([Promise.all([this.roomQueue.idle(), this.toIrcQueue.idle(), this.membership?.idle()]), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
+    this.membership?.stop();
+    roomQueueDeepestSources.delete(this.deepestRoomQueue);
     await Promise.all([...this.pools.values()].map((p) => p.stop()));
     await this.identServer?.close();
     await this.messageLinks.flush();

@@ -14,7 +14,7 @@ import type { Ghosts } from "../matrix/Ghosts.js";
 import { withRetry } from "../matrix/retry.js";
 import { metrics } from "../metrics/metrics.js";
 import type { MessageLink } from "../store/DataStore.js";
-import type { KeyedQueue } from "./KeyedQueue.js";
+import { QueueFullError, type KeyedQueue } from "./KeyedQueue.js";
 import type { RoomLinks } from "./RoomLinks.js";
 
 const log = getLogger("bridge/irc-to-matrix");
@@ -27,6 +27,8 @@ export class IrcToMatrix {
   onLinked: (links: MessageLink[]) => void = () => undefined;
   /** Told when a ghost has joined a room by speaking there. */
   onGhostInRoom: (roomId: string, userId: string) => void = () => undefined;
+  /** Told when a line by a ghost is queued for a room; the ghost's leave waits until the release is called. */
+  onQueued: (roomId: string, userId: string) => () => void = () => () => undefined;
   /** Whether a Matrix user wants IRC lines that say their nick to mention them. */
   wantsMentions: (userId: string) => boolean = () => true;
 
@@ -48,13 +50,18 @@ export class IrcToMatrix {
     // Built once per line, whatever the number of rooms; mentions are of the nicks at the time of the line.
     const body = stripIrcFormatting(msg.text);
     const content = { msgtype: MSGTYPE_OF_KIND[msg.kind], body, ...mentionsIn(body, (nick) => this.mentionable(pool, nick)) };
+    const ghost = this.ghosts.userIdFor(this.config.networks[pool.networkId], msg.nick, pool.bot.caseMapping);
     for (const roomId of rooms) {
+      const release = this.onQueued(roomId, ghost);
       this.roomQueue
-        .push(roomId, () => this.deliver(pool, roomId, msg, content))
+        .push(roomId, () => this.deliver(pool, roomId, msg, content), "irc_line")
         .catch((err: Error) => {
           metrics.messagesFailed.inc({ direction: "irc_to_matrix", network: pool.networkId });
+          // A full queue logs its own refusals (once per episode, with counts), not one error per line.
+          if (err instanceof QueueFullError) return;
           log.error("Line from IRC could not be delivered to Matrix", { network: pool.networkId, channel: msg.target, nick: msg.nick, roomId, error: err.message });
-        });
+        })
+        .finally(release);
     }
   }
 

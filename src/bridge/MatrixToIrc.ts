@@ -13,7 +13,7 @@ import { getLogger } from "../logging.js";
 import type { MatrixEvent } from "../matrix/DurableAppService.js";
 import type { MessageLink } from "../store/DataStore.js";
 import { metrics } from "../metrics/metrics.js";
-import type { KeyedQueue } from "./KeyedQueue.js";
+import { QueueFullError, type KeyedQueue } from "./KeyedQueue.js";
 import type { ChannelRef, RoomLinks } from "./RoomLinks.js";
 
 const log = getLogger("bridge/matrix-to-irc");
@@ -71,11 +71,23 @@ export class MatrixToIrc {
     if (lines.length === 0) return;
     // The room's IRC queue fixes the order in which messages reach each sender's outbox;
     // delivery then goes on per sender, so one user's slow reconnect does not hold up the others.
-    const deliveries = await this.toIrc.push(roomId, async () => {
-      const pending: Promise<void>[] = [];
-      for (const ref of channels) pending.push((await this.enqueueForChannel(roomId, event.event_id as string, sender, ref, kind, lines)).delivered);
-      return pending;
-    });
+    let deliveries: Promise<void>[];
+    try {
+      deliveries = await this.toIrc.push(
+        roomId,
+        async () => {
+          const pending: Promise<void>[] = [];
+          for (const ref of channels) pending.push((await this.enqueueForChannel(roomId, event.event_id as string, sender, ref, kind, lines)).delivered);
+          return pending;
+        },
+        "matrix_message",
+      );
+    } catch (err) {
+      if (!(err instanceof QueueFullError)) throw err;
+      // Counted and logged by the queue; an acknowledged message is never dropped without telling its sender.
+      await this.matrix.tellUser(sender, roomId, `your message was not sent to IRC: ${err.message} (the bridge is overloaded); please send it again later.`);
+      return;
+    }
     await Promise.all(deliveries);
     this.copyToSiblingRooms(roomId, sender, channels, { msgtype: content.msgtype, body: content.body });
   }

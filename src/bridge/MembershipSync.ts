@@ -1,47 +1,68 @@
 /**
  * IRC membership in Matrix. Changes seen by the bot's connection (JOIN, PART, KICK, QUIT,
- * NICK) move ghosts in the linked rooms, through the same per-room queue as messages so the
- * order matches IRC. When the bot joins a channel, its member list is synced into the rooms
- * (missing ghosts join, ghosts no longer there leave), paced so a large channel does not
- * flood the homeserver. Quits that look like a netsplit leave the ghost in place for a while;
- * a user who comes back in time causes no leave/join churn.
+ * NICK) move ghosts in the linked rooms through MembershipLanes: apart from the rooms'
+ * message queues (churn never delays a line), coalesced per ghost (a nick that joins and
+ * parts within `membership.coalesceMs` costs Matrix nothing) and paced per network by
+ * `membership.ghostJoinsPerSecond`. When the bot joins a channel, its member list is synced
+ * into the rooms (missing ghosts join, ghosts no longer there leave) the same way. Quits that
+ * look like a netsplit leave the ghost in place for a while; a user who comes back in time
+ * causes no leave/join churn.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BridgeConfig, NetworkConfig } from "../config/schema.js";
 import { templateRegex } from "../format/template.js";
-import type { MembershipChange } from "../irc/ChannelRoster.js";
+import type { MembershipChange as IrcMembershipChange } from "../irc/ChannelRoster.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
 import type { Ghosts } from "../matrix/Ghosts.js";
 import { withRetry } from "../matrix/retry.js";
+import { metrics } from "../metrics/metrics.js";
+import { DropLog } from "./DropLog.js";
 import { GIVE_UP_AFTER_MS } from "./IrcToMatrix.js";
-import type { KeyedQueue } from "./KeyedQueue.js";
+import { MembershipLanes, type MembershipChange, type Outcome } from "./MembershipLanes.js";
 import type { RoomLinks } from "./RoomLinks.js";
 
 const log = getLogger("bridge/membership");
 const NETSPLIT_QUIT = /^[\w.-]+\.[\w-]+ [\w.-]+\.[\w-]+$/;
+/** Pending changes per room (one per ghost at most); beyond it joins of absent ghosts are dropped. */
+export const MAX_PENDING_PER_ROOM = 10_000;
 
 export class MembershipSync {
-  /** Ghosts this process has seen in each room (room → user IDs), so only those are taken out. */
-  private readonly ghostsInRoom = new Map<string, Set<string>>();
+  private readonly lanes: MembershipLanes;
+  private readonly pools = new Map<string, NetworkPool>();
   /** Leaves held back after a netsplit quit, by room and ghost. */
   private readonly heldLeaves = new Map<string, NodeJS.Timeout>();
   private readonly ghostPatterns = new Map<string, RegExp>();
-  private nextSyncAt = 0;
+  /** When each network's next paced change may go out. */
+  private readonly nextChangeAt = new Map<string, number>();
+  private readonly dropLog = new DropLog(
+    (message, meta) => log.warn(message, meta),
+    "Membership queue of a room is full: ghost joins are dropped (they join when they speak, or at the next sync)",
+  );
 
   constructor(
     private readonly config: BridgeConfig,
     private readonly links: RoomLinks,
     private readonly ghosts: Ghosts,
-    private readonly roomQueue: KeyedQueue,
     private readonly joinedMembers: (roomId: string) => Promise<string[]>,
+    maxPendingPerRoom = MAX_PENDING_PER_ROOM,
   ) {
     for (const [id, network] of Object.entries(config.networks)) {
       this.ghostPatterns.set(id, new RegExp(`^${templateRegex("@", network.ghostUserTemplate, config.homeserver.domain)}$`));
     }
+    this.lanes = new MembershipLanes(
+      { windowMs: (networkId) => config.networks[networkId]?.membership.coalesceMs ?? 0, maxPendingPerRoom },
+      {
+        apply: (roomId, change) => this.apply(roomId, change),
+        pace: (change) => this.pace(change.networkId),
+        onOutcome: (outcome, roomId, change) => this.counted(outcome, roomId, change),
+        onPendingChange: (pending) => metrics.membershipPending.set(pending),
+      },
+    );
   }
 
   attach(pool: NetworkPool): void {
+    this.pools.set(pool.networkId, pool);
     pool.on("membership", (change) => this.onChange(pool, change));
     pool.on("names", (channel, nicks) => {
       if (this.config.networks[pool.networkId].membership.syncOnJoin) void this.syncChannel(pool, channel, nicks);
@@ -55,31 +76,59 @@ export class MembershipSync {
 
   /** A ghost was removed from a room by someone in Matrix; IRC's own leave needs no mirroring then. */
   forgetGhost(roomId: string, userId: string): void {
-    this.ghostsInRoom.get(roomId)?.delete(userId);
+    this.lanes.forget(roomId, userId);
   }
 
   /** A ghost is in a room (it spoke there, or the bridge put it there). */
   noteGhost(roomId: string, userId: string): void {
-    this.tracked(roomId).add(userId);
+    this.lanes.notePresent(roomId, userId);
   }
 
-  private tracked(roomId: string): Set<string> {
-    let set = this.ghostsInRoom.get(roomId);
-    if (!set) this.ghostsInRoom.set(roomId, (set = new Set()));
-    return set;
+  /** A line by this ghost is queued for the room: its leave waits until the returned release is called. */
+  holdFor(roomId: string, userId: string): () => void {
+    return this.lanes.holdFor(roomId, userId);
   }
 
-  private onChange(pool: NetworkPool, change: MembershipChange): void {
+  /** Resolves once no membership change is pending (bounded by the caller). */
+  idle(): Promise<void> {
+    return this.lanes.idle();
+  }
+
+  stop(): void {
+    this.lanes.stop();
+    for (const timer of this.heldLeaves.values()) clearTimeout(timer);
+    this.heldLeaves.clear();
+  }
+
+  private onChange(pool: NetworkPool, change: IrcMembershipChange): void {
     const network = this.config.networks[pool.networkId];
     for (const roomId of this.links.roomsOf(pool.networkId, pool.bot.casefold(change.channel))) {
-      if (change.type === "join") this.queue(roomId, this.joinJob(pool, network, roomId, change.nick));
+      if (change.type === "join") this.join(pool, network, roomId, change.nick);
       else if (change.type === "rename") {
-        this.queue(roomId, this.leaveJob(pool, network, roomId, change.oldNick, `changed nick to ${change.newNick}`));
-        this.queue(roomId, this.joinJob(pool, network, roomId, change.newNick));
+        this.leave(pool, network, roomId, change.oldNick, `changed nick to ${change.newNick}`);
+        this.join(pool, network, roomId, change.newNick);
       } else if (NETSPLIT_QUIT.test(change.reason) && network.membership.netsplitTimeoutMs > 0) {
         this.holdLeave(pool, network, roomId, change.nick, change.reason);
-      } else this.queue(roomId, this.leaveJob(pool, network, roomId, change.nick, change.reason));
+      } else this.leave(pool, network, roomId, change.nick, change.reason);
     }
+  }
+
+  private join(pool: NetworkPool, network: NetworkConfig, roomId: string, nick: string, immediate = false): void {
+    if (pool.isOwnNick(nick)) return;
+    const userId = this.ghosts.userIdFor(network, nick, pool.bot.caseMapping);
+    const held = this.heldLeaves.get(`${roomId}\u0000${userId}`);
+    if (held) {
+      // Back from a netsplit: the ghost never left.
+      clearTimeout(held);
+      this.heldLeaves.delete(`${roomId}\u0000${userId}`);
+      return;
+    }
+    this.lanes.set(roomId, { networkId: pool.networkId, userId, want: "join", nick, reason: "" }, immediate);
+  }
+
+  private leave(pool: NetworkPool, network: NetworkConfig, roomId: string, nick: string, reason: string): void {
+    const userId = this.ghosts.userIdFor(network, nick, pool.bot.caseMapping);
+    this.lanes.set(roomId, { networkId: pool.networkId, userId, want: "leave", nick, reason });
   }
 
   private holdLeave(pool: NetworkPool, network: NetworkConfig, roomId: string, nick: string, reason: string): void {
@@ -87,40 +136,32 @@ export class MembershipSync {
     if (this.heldLeaves.has(key)) return;
     const timer = setTimeout(() => {
       this.heldLeaves.delete(key);
-      this.queue(roomId, this.leaveJob(pool, network, roomId, nick, reason));
+      this.leave(pool, network, roomId, nick, reason);
     }, network.membership.netsplitTimeoutMs);
     timer.unref();
     this.heldLeaves.set(key, timer);
   }
 
-  private queue(roomId: string, job: () => Promise<void>): void {
-    this.roomQueue.push(roomId, job).catch((err: Error) => log.warn("Membership change not mirrored in Matrix", { roomId, error: err.message }));
+  /** Joins or leaves one ghost in Matrix (the lane decided it is due and not a no-op). */
+  private async apply(roomId: string, change: MembershipChange): Promise<void> {
+    const pool = this.pools.get(change.networkId);
+    const network = this.config.networks[change.networkId];
+    try {
+      const intent =
+        change.nick === null || !pool
+          ? this.ghosts.intentForUserId(change.userId)
+          : await this.ghosts.intentFor(change.networkId, network, change.nick, pool.bot.caseMapping);
+      if (change.want === "join") await withRetry(() => intent.join(roomId), { giveUpAfterMs: GIVE_UP_AFTER_MS });
+      else await withRetry(() => intent.leave(roomId, change.reason), { giveUpAfterMs: GIVE_UP_AFTER_MS });
+    } catch (err) {
+      log.warn("Membership change not mirrored in Matrix", { roomId, userId: change.userId, want: change.want, error: (err as Error).message });
+      throw err;
+    }
   }
 
-  private joinJob(pool: NetworkPool, network: NetworkConfig, roomId: string, nick: string) {
-    return async () => {
-      if (pool.isOwnNick(nick)) return;
-      const userId = this.ghosts.userIdFor(network, nick, pool.bot.caseMapping);
-      const held = this.heldLeaves.get(`${roomId}\u0000${userId}`);
-      if (held) {
-        // Back from a netsplit: the ghost never left.
-        clearTimeout(held);
-        this.heldLeaves.delete(`${roomId}\u0000${userId}`);
-        return;
-      }
-      const intent = await this.ghosts.intentFor(pool.networkId, network, nick, pool.bot.caseMapping);
-      await withRetry(() => intent.join(roomId), { giveUpAfterMs: GIVE_UP_AFTER_MS });
-      this.noteGhost(roomId, userId);
-    };
-  }
-
-  private leaveJob(pool: NetworkPool, network: NetworkConfig, roomId: string, nick: string, reason: string) {
-    return async () => {
-      const userId = this.ghosts.userIdFor(network, nick, pool.bot.caseMapping);
-      if (!this.tracked(roomId).delete(userId)) return; // not a ghost the bridge knows to be there
-      const intent = await this.ghosts.intentFor(pool.networkId, network, nick, pool.bot.caseMapping);
-      await withRetry(() => intent.leave(roomId, reason), { giveUpAfterMs: GIVE_UP_AFTER_MS });
-    };
+  private counted(outcome: Outcome, roomId: string, change: MembershipChange): void {
+    metrics.membershipChanges.inc({ result: outcome });
+    if (outcome === "dropped") this.dropLog.dropped(roomId, { roomId, pending: this.lanes.pendingIn(roomId), example: change.userId });
   }
 
   /** Brings a channel's members into its rooms, and takes out ghosts that are no longer there. */
@@ -139,26 +180,22 @@ export class MembershipSync {
         continue;
       }
       for (const userId of present) this.noteGhost(roomId, userId);
-      const joins = [...wanted].filter(([userId]) => !present.includes(userId));
+      const presentSet = new Set(present);
+      const joins = [...wanted].filter(([userId]) => !presentSet.has(userId));
       const leaves = present.filter((userId) => !wanted.has(userId));
       log.info("Syncing channel members into a room", { network: pool.networkId, channel, roomId, joins: joins.length, leaves: leaves.length });
-      for (const [, nick] of joins) {
-        await this.pace(network);
-        this.queue(roomId, this.joinJob(pool, network, roomId, nick));
-      }
-      for (const userId of leaves) {
-        await this.pace(network);
-        this.tracked(roomId).delete(userId);
-        this.queue(roomId, () => withRetry(() => this.ghosts.intentForUserId(userId).leave(roomId, "Not on IRC any more"), { giveUpAfterMs: GIVE_UP_AFTER_MS }));
-      }
+      // Due at once (a member list is state, not churn); the lane paces them.
+      for (const [, nick] of joins) this.join(pool, network, roomId, nick, true);
+      for (const userId of leaves) this.lanes.set(roomId, { networkId: pool.networkId, userId, want: "leave", nick: null, reason: "Not on IRC any more" }, true);
     }
   }
 
-  /** Spaces sync changes `1 / ghostJoinsPerSecond` apart; messages interleave freely. */
-  private async pace(network: NetworkConfig): Promise<void> {
+  /** Spaces a network's membership changes `1 / ghostJoinsPerSecond` apart; messages are not paced here. */
+  private async pace(networkId: string): Promise<void> {
+    const perSecond = this.config.networks[networkId]?.membership.ghostJoinsPerSecond ?? 10;
     const now = Date.now();
-    const at = Math.max(now, this.nextSyncAt);
-    this.nextSyncAt = at + 1000 / network.membership.ghostJoinsPerSecond;
+    const at = Math.max(now, this.nextChangeAt.get(networkId) ?? 0);
+    this.nextChangeAt.set(networkId, at + 1000 / perSecond);
     if (at > now) await sleep(at - now);
   }
 }

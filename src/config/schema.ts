@@ -54,6 +54,15 @@ const metrics = z
   })
   .strict();
 
+/** Bounds of the queues towards Matrix; beyond them new items are dropped, counted and logged. */
+const queues = z
+  .object({
+    roomMaxDepth: positiveInt().default(1_000),
+    totalMaxDepth: positiveInt().default(50_000),
+    noticeMaxDepth: positiveInt().default(1_000),
+  })
+  .strict();
+
 const mapping = z
   .object({
     roomIds: z.array(z.string().regex(ROOM_ID, "expected a room ID such as !abc:example.org")).min(1),
@@ -111,6 +120,7 @@ const membership = z
     syncOnJoin: z.boolean().default(true),
     ghostJoinsPerSecond: z.number().positive().default(10),
     netsplitTimeoutMs: z.number().int().min(0).default(5 * 60_000),
+    coalesceMs: z.number().int().min(0).default(1_000),
     removeOnJoinFailure: z.boolean().default(false),
   })
   .strict();
@@ -207,6 +217,7 @@ export const configSchema = z
     store: store.prefault({}),
     logging: logging.prefault({}),
     metrics: metrics.prefault({}),
+    queues: queues.prefault({}),
     ident: ident.prefault({}),
     permissions,
     credentials: credentials.prefault({}),

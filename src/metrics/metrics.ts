@@ -14,6 +14,8 @@ export interface PoolStats {
 }
 export const poolStatsSources = new Set<() => PoolStats>();
 const allPoolStats = () => [...poolStatsSources].map((source) => source());
+/** The deepest room queue, read when metrics are scraped (computing it per push would cost O(rooms)). */
+export const roomQueueDeepestSources = new Set<() => number>();
 
 export const metrics = {
   transactions: new Counter({
@@ -129,6 +131,41 @@ export const metrics = {
   roomQueueDepth: new Gauge({
     name: "bridge_room_queue_depth",
     help: "Items waiting in the per-room ordered queues towards Matrix",
+    registers: [registry],
+  }),
+  roomQueueDeepest: new Gauge({
+    name: "bridge_room_queue_deepest",
+    help: "Items waiting in the deepest single room's ordered queue towards Matrix",
+    registers: [registry],
+    collect() {
+      this.set(Math.max(0, ...[...roomQueueDeepestSources].map((source) => source())));
+    },
+  }),
+  roomQueueDropped: new Counter({
+    name: "bridge_room_queue_dropped_total",
+    help: "Items refused by a full room queue, by kind (irc_line, ...) and which cap (key: one room, total: all rooms)",
+    labelNames: ["kind", "scope"] as const,
+    registers: [registry],
+  }),
+  membershipPending: new Gauge({
+    name: "bridge_membership_pending_changes",
+    help: "IRC membership changes waiting (coalesced per ghost) to be mirrored in Matrix rooms",
+    registers: [registry],
+  }),
+  membershipChanges: new Counter({
+    name: "bridge_membership_changes_total",
+    help: "IRC membership changes towards Matrix by result: applied, coalesced (no Matrix traffic), dropped (cap), failed",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  }),
+  noticeQueueDepth: new Gauge({
+    name: "bridge_notice_queue_depth",
+    help: "Connection notices waiting for the admin-room pacer",
+    registers: [registry],
+  }),
+  noticesDropped: new Counter({
+    name: "bridge_notices_dropped_total",
+    help: "Connection notices dropped because the admin-room pacer's queue was full",
     registers: [registry],
   }),
   ircToMatrixLatency: new Histogram({
