@@ -18,7 +18,7 @@ const allPoolStats = () => [...poolStatsSources].map((source) => source());
 export const metrics = {
   transactions: new Counter({
     name: "bridge_appservice_transactions_total",
-    help: "Transactions received from the homeserver, by result (accepted, duplicate, failed)",
+    help: "Transactions received from the homeserver, by result (accepted, duplicate, failed, refused)",
     labelNames: ["result"] as const,
     registers: [registry],
   }),
