@@ -31,6 +31,7 @@ import { AdminRooms, journalCopy } from "./admin/AdminRooms.js";
 import { Permissions } from "./Permissions.js";
 import type { SecretBox } from "../security/SecretBox.js";
 import { RoomLinks } from "./RoomLinks.js";
+import { UserQuery } from "./UserQuery.js";
 
 const log = getLogger("bridge");
 
@@ -187,7 +188,8 @@ export class BridgeApp {
       usedRoom: (userId, roomId) => this.noticeRooms.set(userId, roomId),
     });
     this.appService.aliasQuery = (alias) => portals.onAliasQuery(alias);
-    this.appService.userQuery = (userId) => this.onUserQuery(ghosts, userId);
+    const userQuery = new UserQuery(ghosts, this.pools, this.store, this.links);
+    this.appService.userQuery = (userId) => userQuery.exists(userId);
 
     const storeLinks = (links: MessageLink[]) =>
       void this.store.putMessageLinks(links).catch((err: Error) => log.warn("Could not store message links", { error: err.message }));
@@ -281,15 +283,6 @@ export class BridgeApp {
     } catch (err) {
       log.warn("Could not ask the homeserver for a ping", { error: (err as Error).message });
     }
-  }
-
-  /** The homeserver asks whether a ghost exists (e.g. before a DM invite): it does for any valid nick. */
-  private async onUserQuery(ghosts: Ghosts, userId: string): Promise<boolean> {
-    const ghost = ghosts.parse(userId);
-    const pool = ghost && this.pools.get(ghost.networkId);
-    if (!ghost || !pool) return false;
-    await ghosts.intentFor(ghost.networkId, pool.config, ghost.nick, pool.bot.caseMapping, true);
-    return true;
   }
 
   /** Stops taking transactions, lets work in hand finish (bounded), says QUIT on IRC, closes the store. */

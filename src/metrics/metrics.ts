@@ -113,6 +113,12 @@ export const metrics = {
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   }),
+  ghostUserQueries: new Counter({
+    name: "bridge_ghost_user_queries_total",
+    help: "The homeserver's user queries for ghosts, by answer (known, roster, whois, absent, busy)",
+    labelNames: ["answer"] as const,
+    registers: [registry],
+  }),
 };
 
 let defaultsCollected = false;
