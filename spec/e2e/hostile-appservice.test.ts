@@ -79,6 +79,7 @@ describe("hostile appservice requests", { timeout: 600_000 }, () => {
     const failures: string[] = [];
     const counts = { fiveXX: 0, noAnswer: 0, other: 0, ok: 0 };
     let slowest = 0;
+    const answers = new Map<string, number>();
     const canaries: string[] = [];
     let next = 0;
     const worker = async () => {
@@ -95,6 +96,10 @@ describe("hostile appservice requests", { timeout: 600_000 }, () => {
         const res = await rawRequest(stack.bridgePort, cases[i].bytes, { timeoutMs: ANSWER_WITHIN_MS });
         slowest = Math.max(slowest, res.ms);
         const wrong = problem(res);
+        if (!wrong) {
+          const key = `${res.status} ${(JSON.parse(res.body) as { errcode: string }).errcode}`;
+          answers.set(key, (answers.get(key) ?? 0) + 1);
+        }
         if (!wrong) counts.ok++;
         else if (res.status === null) counts.noAnswer++;
         else if (res.status >= 500) counts.fiveXX++;
@@ -105,6 +110,7 @@ describe("hostile appservice requests", { timeout: 600_000 }, () => {
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     const summary = `${cases.length} requests: ${counts.ok} 4xx with a Matrix error, ${counts.fiveXX} 5xx, ${counts.noAnswer} no answer within ${ANSWER_WITHIN_MS} ms, ${counts.other} other; slowest ${slowest} ms`;
     t.diagnostic(summary);
+    t.diagnostic(`answers: ${[...answers].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v} × ${k}`).join(", ")}`);
     console.log(summary);
     if (failures.length > 0) console.log(failures.join("\n"));
     assert.ok(stack.bridge.running, "the bridge process is alive");

@@ -193,7 +193,11 @@ export function buildCases(ctx: CaseContext, total: number, seed = 9): HostileCa
     () => put("body that is a JSON scalar", JSON.stringify(pick([...NOT_STRINGS.filter((v) => typeof v !== "object" || v === null), "events"]))),
     () => put("mutated txnId", good(), json, `${TXN}/${pick(["%E0%A4%A", "%00", "a%0Ab", "%2F%2E%2E", "%FF"])}${n++}`),
     () => req("mutated method", pick(["GET", "DELETE", "POST", "PATCH"]), txnPath(), json, good()),
-    () => put("deep nesting", `{"events":[${"[".repeat(2_000 + Math.floor(rand() * 5_000))}]}`),
+    () => {
+      const depth = 600 + Math.floor(rand() * 20_000);
+      const event = JSON.stringify(validEvent()).replace('"content":{', `"content":{"deep":${"[".repeat(depth)}${"]".repeat(depth)},`);
+      return put(`valid JSON nested ${depth} deep`, `{"events":[${event}]}`);
+    },
   ];
   while (cases.length < total) add(pick(mutations)());
   return cases;

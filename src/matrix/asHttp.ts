@@ -5,7 +5,9 @@
  * a body that never finishes) itself, with a bare status and no body; `answerClientError`
  * makes those Matrix errors too, and the server's timeouts cut off stalled requests.
  */
-import { createServer, type RequestListener, type Server } from "node:http";
+import { readFileSync } from "node:fs";
+import { createServer, STATUS_CODES, type RequestListener, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { getLogger } from "../logging.js";
@@ -93,7 +95,7 @@ export function finalHandlers(): [RequestHandler, (err: Error & { status?: numbe
 function clientErrorAnswer(code: string | undefined): [number, string, string] {
   if (code === "ERR_HTTP_REQUEST_TIMEOUT") return [408, "M_UNKNOWN", "Request not received in time"];
   if (code === "HPE_HEADER_OVERFLOW") return [431, "M_TOO_LARGE", "Request headers are too large"];
-  return [400, "M_BAD_JSON", "Malformed HTTP request"];
+  return [400, "M_UNRECOGNIZED", "Malformed HTTP request"];
 }
 
 /** Answers a request Node could not parse (or that timed out) with a JSON Matrix error, then closes. */
@@ -102,17 +104,19 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
   const body = JSON.stringify({ errcode, error });
   const busy = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
   if (socket.writable && !busy) {
-    socket.end(`HTTP/1.1 ${status} ${errcode}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   }
   setTimeout(() => socket.destroy(), 1_000).unref();
 }
 
-/** An HTTP server for the app with timeouts that cut off slow requests within seconds. */
+/**
+ * An HTTP server for the app with timeouts that cut off slow requests within seconds (HTTPS
+ * when MATRIX_AS_TLS_KEY and MATRIX_AS_TLS_CERT name files, as the library's listener allowed).
+ */
 export function createAsServer(app: RequestListener): Server {
-  const server = createServer(
-    { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1_000, maxHeaderSize: 16 * 1024 },
-    app,
-  );
+  const options = { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1_000, maxHeaderSize: 16 * 1024 };
+  const { MATRIX_AS_TLS_KEY: key, MATRIX_AS_TLS_CERT: cert } = process.env;
+  const server = key && cert ? createHttpsServer({ ...options, key: readFileSync(key), cert: readFileSync(cert) }, app) : createServer(options, app);
   server.on("clientError", answerClientError);
   return server;
 }
