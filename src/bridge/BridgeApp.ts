@@ -34,6 +34,7 @@ import { journalCopy } from "./admin/secrets.js";
 import { Permissions } from "./Permissions.js";
 import type { SecretBox } from "../security/SecretBox.js";
 import { RoomLinks } from "./RoomLinks.js";
+import { UserQuery } from "./UserQuery.js";
 
 const log = getLogger("bridge");
 
@@ -222,7 +223,8 @@ export class BridgeApp {
       usedRoom: (userId, roomId) => this.noticeRooms.set(userId, roomId),
     });
     this.appService.aliasQuery = (alias) => portals.onAliasQuery(alias);
-    this.appService.userQuery = (userId) => this.onUserQuery(ghosts, userId);
+    const userQuery = new UserQuery(ghosts, this.pools, this.store, this.links);
+    this.appService.userQuery = (userId) => userQuery.exists(userId);
 
     ircToMatrix.onLinked = (links) => this.messageLinks.add(links);
     this.matrixToIrc.onLinked = (links) => this.messageLinks.add(links);
@@ -323,15 +325,6 @@ export class BridgeApp {
     } catch (err) {
       log.warn("Could not ask the homeserver for a ping", { error: (err as Error).message });
     }
-  }
-
-  /** The homeserver asks whether a ghost exists (e.g. before a DM invite): it does for any valid nick. */
-  private async onUserQuery(ghosts: Ghosts, userId: string): Promise<boolean> {
-    const ghost = ghosts.parse(userId);
-    const pool = ghost && this.pools.get(ghost.networkId);
-    if (!ghost || !pool) return false;
-    await ghosts.intentFor(ghost.networkId, pool.config, ghost.nick, pool.bot.caseMapping, true);
-    return true;
   }
 
   /** Stops taking transactions, lets work in hand finish (bounded), says QUIT on IRC, closes the store. */

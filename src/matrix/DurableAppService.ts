@@ -9,30 +9,37 @@
  *   "received" is lost.
  * - A transaction ID already journalled is answered 200 without being handled again, also
  *   across restarts (the library remembers only the last ID, in memory).
- * - Malformed requests get a 4xx with a Matrix error code; missing routes a 404 M_UNRECOGNIZED.
+ * - The library's express app (lenient body parsing, legacy routes answering 308, errors as
+ *   500 or HTML) is replaced by one of our own: every malformed request gets a prompt 4xx with a
+ *   JSON Matrix error (asHttp.ts for the HTTP layer, transactionBody.ts for the body), unknown
+ *   routes a 404 and wrong methods a 405 M_UNRECOGNIZED, stalled requests a 408.
  * - `POST /_matrix/app/v1/ping` is answered (the library does not).
  * - Alias and user queries go to handlers that say whether the alias or user now exists:
  *   200 or 404 M_NOT_FOUND (the library answers 200 even when its handler fails).
  */
 import { timingSafeEqual } from "node:crypto";
-import type { NextFunction, Request, Response } from "express";
+import type { Server } from "node:http";
+import { promisify } from "node:util";
+import express, { type Application, type Request, type Response } from "express";
 import { AppService } from "matrix-appservice";
 import type { DataStore } from "../store/DataStore.js";
 import { getLogger } from "../logging.js";
 import { metrics } from "../metrics/metrics.js";
+import { createAsServer, finalHandlers, jsonBody } from "./asHttp.js";
 import { sendMatrixError } from "./httpErrors.js";
+import { checkTxnId, isObject, readTransaction, type MatrixEvent } from "./transactionBody.js";
 
 const log = getLogger("matrix/appservice");
 
-export type MatrixEvent = Record<string, unknown> & { type?: string; room_id?: string; event_id?: string };
+export type { MatrixEvent };
 /** Handles one event; resolves once it is bridged or its sender was told why not. */
 export type EventSink = (event: MatrixEvent) => Promise<void>;
 /** Answers an alias or user query: true once it exists (created if need be), false if it never will. */
 export type ExistenceQuery = (id: string) => Promise<boolean>;
 
-function isEventList(value: unknown): value is MatrixEvent[] {
-  return Array.isArray(value) && value.every((e) => typeof e === "object" && e !== null && !Array.isArray(e));
-}
+const TXN_PATH = "/_matrix/app/v1/transactions/:txnId";
+/** Unprefixed paths of old homeservers: not served (the library answered them with 308). */
+const LEGACY_PATHS = ["/transactions/:txnId", "/users/:userId", "/rooms/:alias"];
 
 export class DurableAppService extends AppService {
   private sink: EventSink | null = null;
@@ -42,15 +49,70 @@ export class DurableAppService extends AppService {
   userQuery: ExistenceQuery = async () => false;
   private readonly inFlightTxns = new Map<string, Promise<void>>();
   private readonly handling = new Set<Promise<void>>();
+  private httpServer: Server | null = null;
 
   constructor(
     private readonly hsToken: string,
     private readonly store: DataStore,
   ) {
     super({ homeserverToken: hsToken });
-    this.expressApp.post("/_matrix/app/v1/ping", (req, res) => {
-      if (this.checkToken(req, res)) res.json({});
+    (this as { app: Application }).app = this.buildApp();
+  }
+
+  /**
+   * Our routes on a fresh express app, in place of the library's (its constructor binds them
+   * to a lenient app we cannot reconfigure). The Bridge adds its paths to `expressApp` later.
+   */
+  private buildApp(): Application {
+    const app = express();
+    app.disable("x-powered-by");
+    app.set("query parser", "simple"); // no nested objects from `?a[b]=c`
+    app.set("case sensitive routing", true); // Matrix paths are case-sensitive
+    const auth = (req: Request, res: Response, next: () => void) => (this.checkToken(req, res) ? next() : undefined);
+    const body = jsonBody();
+    const onlyMethods = (methods: string) => (_req: Request, res: Response) => {
+      res.setHeader("Allow", methods);
+      sendMatrixError(res, 405, "M_UNRECOGNIZED", "Method not allowed on this path");
+    };
+    app.put(TXN_PATH, auth, body, (req, res) => {
+      this.handleTransaction(req, res).catch((err: Error) => {
+        log.error("Transaction handling failed", { error: err.message });
+        if (!res.headersSent) sendMatrixError(res, 500, "M_UNKNOWN", "Internal error");
+      });
     });
+    app.all(TXN_PATH, onlyMethods("PUT"));
+    app.get("/_matrix/app/v1/users/:userId", (req, res) => void this.answerQuery(req, res, this.userQuery, req.params.userId));
+    app.get("/_matrix/app/v1/rooms/:alias", (req, res) => void this.answerQuery(req, res, this.aliasQuery, req.params.alias));
+    app.post("/_matrix/app/v1/ping", auth, body, (req, res) => {
+      if (!isObject(req.body)) return sendMatrixError(res, 400, "M_BAD_JSON", "The body must be a JSON object");
+      res.json({});
+    });
+    app.all("/_matrix/app/v1/ping", onlyMethods("POST"));
+    app.all(LEGACY_PATHS, (_req, res) => sendMatrixError(res, 404, "M_UNRECOGNIZED", "Unprefixed appservice paths are not supported; use /_matrix/app/v1"));
+    app.get("/health", (_req, res) => void res.send("OK"));
+    return app;
+  }
+
+  /** Listens with our own server: request timeouts, and JSON errors for requests Node cannot parse. */
+  override listen(port: number, hostname: string, backlog: number, callback?: () => void): Promise<void> | undefined {
+    const server = createAsServer(this.expressApp);
+    this.httpServer = server;
+    const listening = new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, hostname, backlog, () => {
+        server.off("error", reject);
+        resolve();
+        callback?.();
+      });
+    });
+    return callback ? undefined : listening;
+  }
+
+  override async close(): Promise<void> {
+    if (!this.httpServer) throw new Error("Server has not started");
+    const server = this.httpServer;
+    server.closeIdleConnections();
+    await promisify(server.close.bind(server))();
   }
 
   /** Where events go once journalled. Until it is set, events wait in the journal. */
@@ -63,13 +125,9 @@ export class DurableAppService extends AppService {
    * parse, and a JSON 404 for unknown paths. Call once all routes are registered.
    */
   finishRoutes(): void {
-    this.expressApp.use((_req: Request, res: Response) => sendMatrixError(res, 404, "M_UNRECOGNIZED", "Unrecognized request"));
-    this.expressApp.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
-      if (err.type === "entity.parse.failed") return sendMatrixError(res, 400, "M_NOT_JSON", "Request body is not valid JSON");
-      if (err.type === "entity.too.large") return sendMatrixError(res, 413, "M_TOO_LARGE", "Request body is too large");
-      log.error("HTTP handler failed", { error: err.message });
-      sendMatrixError(res, err.status && err.status < 500 ? err.status : 500, "M_UNKNOWN", "Internal error");
-    });
+    const [notFound, onError] = finalHandlers();
+    this.expressApp.use(notFound);
+    this.expressApp.use(onError);
   }
 
   /** Answers an alias or user query from the homeserver with 200, 404 or 500. */
@@ -87,7 +145,8 @@ export class DurableAppService extends AppService {
   /** Answers 401/403 itself and returns false when the request is not from the homeserver. */
   private checkToken(req: Request, res: Response): boolean {
     const header = req.headers.authorization;
-    const given = header?.startsWith("Bearer ") ? header.slice(7) : (req.query.access_token as string | undefined);
+    const query = req.query.access_token;
+    const given = header?.startsWith("Bearer ") ? header.slice(7) : typeof query === "string" ? query : undefined;
     if (!given) {
       sendMatrixError(res, 401, "M_UNAUTHORIZED", "Missing homeserver token");
       return false;
@@ -104,13 +163,13 @@ export class DurableAppService extends AppService {
   async handleTransaction(req: Request, res: Response): Promise<void> {
     if (!this.checkToken(req, res)) return;
     const txnId = req.params.txnId;
-    const body = req.body as Record<string, unknown> | undefined;
-    if (!body || typeof body !== "object" || Array.isArray(body)) {
-      return sendMatrixError(res, 400, "M_NOT_JSON", "Expected a JSON object body");
+    const txn = checkTxnId(txnId) ?? readTransaction(req.body);
+    if ("errcode" in txn) {
+      metrics.transactions.inc({ result: "refused" });
+      log.warn("Refused a malformed transaction", { txnId: txnId.slice(0, 64), error: txn.error });
+      return sendMatrixError(res, 400, txn.errcode, txn.error);
     }
-    const events = body.events ?? [];
-    if (!isEventList(events)) return sendMatrixError(res, 400, "M_BAD_JSON", "'events' must be an array of objects");
-    const ephemeral = body["de.sorunome.msc2409.ephemeral"] ?? body.ephemeral ?? [];
+    const { events, ephemeral } = txn;
 
     const earlier = this.inFlightTxns.get(txnId);
     if (earlier) await earlier.catch(() => undefined);
@@ -134,7 +193,7 @@ export class DurableAppService extends AppService {
     res.json({});
     metrics.transactions.inc({ result: "accepted" });
     events.forEach((event, seq) => this.dispatch(txnId, seq, event));
-    if (isEventList(ephemeral)) for (const event of ephemeral) this.emit("ephemeral", event);
+    for (const event of ephemeral) this.emit("ephemeral", event);
   }
 
   /** Hands journalled events to the bridge again, oldest first (after a crash or restart). */
@@ -168,23 +227,3 @@ export class DurableAppService extends AppService {
     await Promise.race([Promise.allSettled([...this.handling]), timeout]);
   }
 }
-
-// AppService binds `this.onTransaction` (and the query handlers) to its routes in its
-// constructor; the methods are private in its typings, so the overrides are installed on the
-// prototype here.
-for (const [method, which] of [["onGetRoomAlias", "aliasQuery"], ["onGetUsers", "userQuery"]] as const) {
-  Object.defineProperty(DurableAppService.prototype, method, {
-    value(this: DurableAppService, req: Request, res: Response) {
-      const id = which === "aliasQuery" ? req.params.alias : req.params.userId;
-      return this.answerQuery(req, res, this[which], id);
-    },
-  });
-}
-Object.defineProperty(DurableAppService.prototype, "onTransaction", {
-  value(this: DurableAppService, req: Request, res: Response) {
-    this.handleTransaction(req, res).catch((err: Error) => {
-      log.error("Transaction handling failed", { error: err.message });
-      if (!res.headersSent) sendMatrixError(res, 500, "M_UNKNOWN", "Internal error");
-    });
-  },
-});

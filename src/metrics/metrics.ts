@@ -20,7 +20,7 @@ export const roomQueueDeepestSources = new Set<() => number>();
 export const metrics = {
   transactions: new Counter({
     name: "bridge_appservice_transactions_total",
-    help: "Transactions received from the homeserver, by result (accepted, duplicate, failed)",
+    help: "Transactions received from the homeserver, by result (accepted, duplicate, failed, refused)",
     labelNames: ["result"] as const,
     registers: [registry],
   }),
@@ -177,6 +177,12 @@ export const metrics = {
   messageLinks: new Gauge({
     name: "bridge_message_links",
     help: "Event ID <-> IRC msgid links in the store (at most store.maxMessageLinks)",
+    registers: [registry],
+  }),
+  ghostUserQueries: new Counter({
+    name: "bridge_ghost_user_queries_total",
+    help: "The homeserver's user queries for ghosts, by answer (known, roster, whois, absent, busy)",
+    labelNames: ["answer"] as const,
     registers: [registry],
   }),
 };
