@@ -22,18 +22,20 @@ describe("hand-over to a late joiner without msgids", { timeout: 240_000 }, () =
   let alice: MatrixTestClient;
   let bob: IrcTestClient;
   let roomId: string;
-  /** Bob's lines as Alice sees them in the room, in order. */
-  const fromBob = () => alice.messages(roomId, (e) => e.sender === stack.ghostId("bob")).map((e) => String(e.content.body));
+  let room2: string;
+  /** Bob's lines as Alice sees them in a room, in order. */
+  const fromBob = (room = roomId) => alice.messages(room, (e) => e.sender === stack.ghostId("bob")).map((e) => String(e.content.body));
   const say = (...texts: string[]) => texts.forEach((t) => bob.say("#late", t));
 
   before(async () => {
     stack = await Stack.start({ ircdWithoutModules: ["ircv3_msgid"], proxy: true });
     alice = await stack.matrixUser("lateuser");
     roomId = await alice.createRoom({ name: "Late joiner" });
-    stack.mappings = { "#late": { roomIds: [roomId] } };
+    room2 = await alice.createRoom({ name: "Joined before" });
+    stack.mappings = { "#late": { roomIds: [roomId] }, "#before": { roomIds: [room2] } };
     await stack.startBridge();
-    bob = await stack.ircUser("bob", ["#late"]);
-    await waitFor("the bot in #late", async () => (await bob.names("#late")).includes("BridgeBot"), 30_000, 300);
+    bob = await stack.ircUser("bob", ["#late", "#before"]);
+    await waitFor("the bot in #late and #before", async () => (await bob.names("#late")).includes("BridgeBot") && (await bob.names("#before")).includes("BridgeBot"), 30_000, 300);
   });
 
   after(async () => {
@@ -47,7 +49,7 @@ describe("hand-over to a late joiner without msgids", { timeout: 240_000 }, () =
 
     // Alice's puppet joins afterwards (the bot holds the proxy's first connection).
     await alice.sendText(roomId, "hi");
-    await bob.waitForLine((l) => l.text === "hi" && l.nick === "lateuser[m]", "Alice's puppet speaking in #late", 30_000);
+    await bob.waitForLine((l) => l.text === "hi" && l.target === "#late" && l.nick === "lateuser[m]", "Alice's puppet speaking in #late", 30_000);
     assert.equal(stack.proxy!.connections.length, 2, "the bot's connection and Alice's puppet's");
 
     const base = await deduplicated(stack);
@@ -70,5 +72,31 @@ describe("hand-over to a late joiner without msgids", { timeout: 240_000 }, () =
     say("final");
     await waitFor("the final line in Matrix", () => fromBob().includes("final"), 30_000, 100);
     assert.deepEqual(fromBob(), ["lol", "x", "lol", "x", "lol", "lol", "lol", "x", "lol", "x", "lol", "end", "final"]);
+  });
+
+  test("a backup that was there from the start resumes after the right one of several identical lines", async () => {
+    // The bot came back after the cut above, on the proxy's third connection.
+    assert.equal(stack.proxy!.connections.length, 3, "the bot's first link, the puppet's, the bot's second");
+    const botLink = stack.proxy!.connections[2];
+    const sayHere = (...texts: string[]) => texts.forEach((t) => bob.say("#before", t));
+    const base = await deduplicated(stack);
+    // The first line in #before is the puppet's own (its echo is one copy the broker drops):
+    // the bot and the puppet are both there before Bob's first line, so the puppet is a backup from the start.
+    await alice.sendText(room2, "here too");
+    await bob.waitForLine((l) => l.text === "here too" && l.target === "#before", "Alice's puppet speaking in #before", 30_000);
+    await waitFor("the puppet to read its echo", async () => (await deduplicated(stack)) >= base + 1, 20_000, 100);
+    sayHere("lol");
+    await waitFor("the first line in Matrix", () => fromBob(room2).length >= 1, 30_000, 100);
+    await waitFor("the puppet to read it too", async () => (await deduplicated(stack)) >= base + 2, 20_000, 100);
+    botLink.freeze();
+    sayHere("x", "lol");
+    await waitFor("the puppet to read the lines the bot misses", async () => (await deduplicated(stack)) >= base + 4, 20_000, 100);
+    botLink.cut();
+    sayHere("lol", "end");
+    await waitFor("the last line in Matrix", () => fromBob(room2).includes("end"), 60_000, 100);
+    await waitFor("the bot back in #before", async () => (await bob.names("#before")).includes("BridgeBot"), 60_000, 500);
+    sayHere("final");
+    await waitFor("the final line in Matrix", () => fromBob(room2).includes("final"), 30_000, 100);
+    assert.deepEqual(fromBob(room2), ["lol", "x", "lol", "lol", "end", "final"]);
   });
 });
