@@ -6,27 +6,68 @@
  *   comes here and the first copy of each msgid wins: nothing is lost while at least one
  *   connection is in the channel, and order is kept (each connection sees the server's order).
  * - Otherwise one connection per channel is nominated (the bot's when it is there) and only
- *   its lines pass. When it drops, another connection in the channel takes over and first
- *   replays what it saw after the last line delivered, so lines around the hand-over are
- *   neither lost nor doubled.
+ *   its lines pass. Up to BACKUPS other connections in the channel are backups, taken on as
+ *   they read lines (so a connection that joined later becomes one as soon as there is room),
+ *   and each is kept aligned with what was delivered *by position*: every line a backup reads
+ *   is matched, in order, against the lines delivered (see Track). When the nominee drops or
+ *   leaves, a backup takes over and replays exactly the lines it read that were not delivered,
+ *   and skips its late copies of lines that were. Identical lines (`lol`, `x`, `lol`) are
+ *   told apart by their place in each stream, never by searching for the latest equal text.
  */
 import { EventEmitter } from "node:events";
+import { getLogger } from "../logging.js";
 import { metrics } from "../metrics/metrics.js";
 import type { IrcConnection, IrcMessage } from "./IrcConnection.js";
 
-const MSGID_MEMORY = 20_000;
-const HISTORY_PER_CHANNEL = 200;
-/** How many connections behind the nominee keep a short history for a hand-over. */
-const BACKUPS = 2;
+const log = getLogger("irc/broker");
 
-interface Delivered {
-  nick: string;
-  kind: string;
-  text: string;
-  receivedAt: number;
+const MSGID_MEMORY = 20_000;
+/** How many connections besides the nominee keep a history for a hand-over, per channel. */
+const BACKUPS = 2;
+/** Most lines a backup holds that the nominee has not delivered (a silently dead nominee). */
+const HISTORY = 300;
+/**
+ * Copies of one line reach connections on this host within milliseconds: a line one side read
+ * this long before the other read a later one is a line the other never will read.
+ */
+const LAG_MS = 10_000;
+/** Until a backup is anchored (see Track), two copies are one line only if read this close. */
+const SAME_COPY_MS = 1_000;
+/** Recent lines delivered, to place a new backup's first line. */
+const RECENT = 64;
+
+const sameLine = (a: IrcMessage, b: IrcMessage) => a.nick === b.nick && a.kind === b.kind && a.text === b.text;
+
+/**
+ * One backup's alignment with the delivered stream. Both streams are the server's order, so
+ * at most a few lines of either are unmatched at a time: the ones one side has read and the
+ * other not yet. A line matched further on proves the unmatched ones before it were never
+ * coming (the other side was not there, or it was its own line without echo-message).
+ */
+interface Track {
+  conn: IrcConnection;
+  /** Lines this backup read that the nominee has not delivered (yet), in order. */
+  ahead: IrcMessage[];
+  /** Lines delivered that this backup has not read (yet), in order. */
+  behind: IrcMessage[];
+  /**
+   * Whether one of its lines has been matched with a delivered one. Until then its place in
+   * the delivered stream is unknown (it joined a moment ago; the nominee may be a few lines
+   * behind or ahead), so a match also needs the two copies read at about the same time.
+   */
+  anchored: boolean;
 }
 
-const sameLine = (a: Delivered, b: Delivered) => a.nick === b.nick && a.kind === b.kind && a.text === b.text;
+interface ChannelState {
+  nominee: IrcConnection | undefined;
+  backups: Track[];
+  /** The last lines delivered, to place a new backup's first line: see `adopt`. */
+  recent: IrcMessage[];
+  /** After a hand-over: lines already delivered that the new nominee has not read yet. */
+  skip: IrcMessage[];
+  /** Whether the new nominee's place in `skip` is known (as for an anchored Track). */
+  skipAnchored: boolean;
+}
 
 /** A set that forgets its oldest entries past `limit`. */
 class RecentSet {
@@ -41,16 +82,20 @@ class RecentSet {
   }
 }
 
+/** Removes the entries of `list` read more than LAG_MS before `now`. */
+function forgetOlderThan(list: IrcMessage[], now: number): void {
+  let n = 0;
+  while (n < list.length && list[n].receivedAt < now - LAG_MS) n++;
+  if (n > 0) list.splice(0, n);
+}
+
 export interface BrokerEvents {
   line: [IrcMessage];
 }
 
 export class ChannelBroker extends EventEmitter<BrokerEvents> {
   private readonly seenMsgids = new RecentSet(MSGID_MEMORY);
-  private readonly nominee = new Map<string, IrcConnection>();
-  private readonly backups = new Map<string, IrcConnection[]>();
-  private readonly lastDelivered = new Map<string, Delivered>();
-  private readonly history = new WeakMap<IrcConnection, Map<string, IrcMessage[]>>();
+  private readonly channels = new Map<string, ChannelState>();
 
   constructor(
     private readonly networkId: string,
@@ -64,68 +109,154 @@ export class ChannelBroker extends EventEmitter<BrokerEvents> {
   onLine(conn: IrcConnection, channel: string, msg: IrcMessage): void {
     const msgid = msg.tags.msgid;
     if (msgid) {
-      if (this.seenMsgids.add(`${channel}\u0000${msgid}`)) this.deliver(channel, msg);
+      if (this.seenMsgids.add(`${channel}\u0000${msgid}`)) this.emit("line", msg);
       else metrics.linesDeduplicated.inc({ network: this.networkId });
       return;
     }
-    if (this.currentNominee(channel) === conn) return this.deliver(channel, msg);
+    const state = this.stateOf(channel);
+    const nominee = this.currentNominee(channel, state);
+    if (!nominee) return; // no connection of ours is in the channel any more
+    if (nominee === conn) {
+      if (this.alreadyDelivered(state, msg)) metrics.linesDeduplicated.inc({ network: this.networkId });
+      else this.deliver(state, msg);
+      return;
+    }
     metrics.linesDeduplicated.inc({ network: this.networkId });
-    if (this.backups.get(channel)?.includes(conn)) this.remember(conn, channel, msg);
+    const track = state.backups.find((t) => t.conn === conn);
+    if (track) return this.backupRead(track, msg);
+    if (state.backups.length >= BACKUPS) state.backups = state.backups.filter((t) => inChannel(t.conn, channel));
+    if (state.backups.length < BACKUPS) state.backups.push(this.adopt(state, conn, msg));
   }
 
   /** A connection dropped or left: hand its channels over now, before more lines arrive. */
   onConnectionLost(conn: IrcConnection): void {
-    for (const [channel, nominee] of [...this.nominee]) {
-      if (nominee === conn) {
-        this.nominee.delete(channel);
-        this.currentNominee(channel);
-      }
+    for (const [channel, state] of [...this.channels]) {
+      state.backups = state.backups.filter((t) => t.conn !== conn);
+      if (state.nominee === conn) this.handOver(channel, state, conn);
     }
   }
 
-  private currentNominee(channel: string): IrcConnection | undefined {
-    const current = this.nominee.get(channel);
-    if (current && current.state === "connected" && current.isJoined(channel)) return current;
+  /** How many lines each backup of a channel holds (its history), for tests and diagnostics. */
+  historySizes(channel: string): number[] {
+    return (this.channels.get(channel)?.backups ?? []).map((t) => t.ahead.length + t.behind.length);
+  }
+
+  private stateOf(channel: string): ChannelState {
+    let state = this.channels.get(channel);
+    if (!state) this.channels.set(channel, (state = { nominee: undefined, backups: [], recent: [], skip: [], skipAnchored: true }));
+    return state;
+  }
+
+  private currentNominee(channel: string, state: ChannelState): IrcConnection | undefined {
+    const current = state.nominee;
+    if (current && inChannel(current, channel)) return current;
+    return this.handOver(channel, state, current);
+  }
+
+  /**
+   * Nominates a connection in the channel, preferring a backup (its alignment is known, so it
+   * can replay what was missed and skip what was not), else the first candidate.
+   */
+  private handOver(channel: string, state: ChannelState, previous: IrcConnection | undefined): IrcConnection | undefined {
     // Only here (on a change of nominee) are the candidates listed, never per line.
-    const [next, ...rest] = this.candidates(channel);
+    const candidates = this.candidates(channel).filter((c) => c !== previous);
+    state.backups = state.backups.filter((t) => candidates.includes(t.conn));
+    // An anchored backup's unmatched lines start right after the last line delivered, so the
+    // one that read most of them is best; then a live link (fewest delivered lines unread);
+    // then the candidates' order (the bot first).
+    const score = (t: Track) => [t.anchored ? 0 : 1, -t.ahead.length, t.behind.length, candidates.indexOf(t.conn)];
+    const better = (a: Track, b: Track) => {
+      const [x, y] = [score(a), score(b)];
+      return x[0] - y[0] || x[1] - y[1] || x[2] - y[2] || x[3] - y[3];
+    };
+    const best = state.backups.reduce<Track | undefined>((a, b) => (!a || better(b, a) < 0 ? b : a), undefined);
+    const next = best?.conn ?? candidates[0];
     if (!next) {
-      this.nominee.delete(channel);
-      this.backups.delete(channel);
+      this.channels.delete(channel);
       return undefined;
     }
-    this.nominee.set(channel, next);
-    this.backups.set(channel, rest.slice(0, BACKUPS));
-    if (current !== next) this.replayAfterHandOver(next, channel);
+    state.nominee = next;
+    state.backups = state.backups.filter((t) => t !== best);
+    // Lines delivered that the new nominee may still read: known exactly for an anchored
+    // backup; otherwise the last ones delivered, each matched only by a copy read about as early.
+    state.skip = best?.anchored ? best.behind : state.recent.slice();
+    state.skipAnchored = best?.anchored ?? false;
+    const replay = best?.ahead ?? [];
+    if (previous) {
+      log.info("Another connection delivers the channel now", { network: this.networkId, channel, replayed: replay.length });
+      metrics.linesReplayed.inc({ network: this.networkId }, replay.length);
+    }
+    for (const msg of replay) this.deliver(state, msg);
     return next;
   }
 
-  private replayAfterHandOver(next: IrcConnection, channel: string): void {
-    const seen = this.history.get(next)?.get(channel) ?? [];
-    const last = this.lastDelivered.get(channel);
-    if (!last) return;
-    let start = -1;
-    for (let i = seen.length - 1; i >= 0; i--) {
-      if (sameLine(seen[i], last) && seen[i].receivedAt >= last.receivedAt - 5_000) {
-        start = i + 1;
-        break;
-      }
+  /** True for the new nominee's late copy of a line the previous one delivered. */
+  private alreadyDelivered(state: ChannelState, msg: IrcMessage): boolean {
+    if (state.skip.length === 0) return false;
+    forgetOlderThan(state.skip, msg.receivedAt);
+    const k = state.skip.findIndex((d) => sameLine(d, msg) && (state.skipAnchored || Math.abs(d.receivedAt - msg.receivedAt) < SAME_COPY_MS));
+    if (k < 0) return false;
+    state.skipAnchored = true;
+    state.skip.splice(0, k + 1);
+    return true;
+  }
+
+  /**
+   * A connection becomes a backup at the first line it reads. The nominee may have delivered
+   * that very line a moment earlier (its socket was read first), and more after it: then the
+   * new backup starts behind, at the copy read at about the same time (the latest, if several).
+   */
+  private adopt(state: ChannelState, conn: IrcConnection, first: IrcMessage): Track {
+    let at = -1;
+    for (let i = state.recent.length - 1; i >= 0; i--) {
+      const gap = Math.abs(state.recent[i].receivedAt - first.receivedAt);
+      if (sameLine(state.recent[i], first) && gap < SAME_COPY_MS && (at < 0 || gap < Math.abs(state.recent[at].receivedAt - first.receivedAt))) at = i;
     }
-    const missed = start >= 0 ? seen.slice(start) : seen.filter((m) => m.receivedAt > last.receivedAt);
-    this.history.get(next)?.delete(channel);
-    for (const msg of missed) this.deliver(channel, msg);
+    return at < 0 ? { conn, ahead: [first], behind: [], anchored: false } : { conn, ahead: [], behind: state.recent.slice(at + 1), anchored: true };
   }
 
-  private remember(conn: IrcConnection, channel: string, msg: IrcMessage): void {
-    let channels = this.history.get(conn);
-    if (!channels) this.history.set(conn, (channels = new Map()));
-    const list = channels.get(channel) ?? [];
-    list.push(msg);
-    if (list.length > HISTORY_PER_CHANNEL) list.shift();
-    channels.set(channel, list);
+  /** A backup read a line: it either catches up with a delivered one, or is ahead of the nominee. */
+  private backupRead(track: Track, msg: IrcMessage): void {
+    forgetOlderThan(track.behind, msg.receivedAt);
+    const k = track.behind.findIndex((d) => this.matches(track, d, msg));
+    if (k >= 0) {
+      track.anchored = true;
+      // Delivered lines before it were never coming to this backup; its unmatched lines before
+      // it were never coming from the nominee (it delivered a later one).
+      track.behind.splice(0, k + 1);
+      track.ahead.length = 0;
+      return;
+    }
+    track.ahead.push(msg);
+    if (track.ahead.length > HISTORY) track.ahead.shift();
   }
 
-  private deliver(channel: string, msg: IrcMessage): void {
-    this.lastDelivered.set(channel, { nick: msg.nick, kind: msg.kind, text: msg.text, receivedAt: msg.receivedAt });
+  /** The nominee delivered a line: each backup either had read it already, or is behind. */
+  private nomineeDelivered(track: Track, msg: IrcMessage): void {
+    // What the backup read long before the nominee read this line, the nominee has had: it was
+    // delivered (or was the nominee's own line). A dead nominee delivers nothing, so keeps all.
+    forgetOlderThan(track.ahead, msg.receivedAt);
+    const k = track.ahead.findIndex((a) => this.matches(track, a, msg));
+    if (k >= 0) {
+      track.anchored = true;
+      track.ahead.splice(0, k + 1);
+      track.behind.length = 0;
+      return;
+    }
+    track.behind.push(msg);
+    if (track.behind.length > HISTORY) track.behind.shift();
+  }
+
+  private matches(track: Track, a: IrcMessage, b: IrcMessage): boolean {
+    return sameLine(a, b) && (track.anchored || Math.abs(a.receivedAt - b.receivedAt) < SAME_COPY_MS);
+  }
+
+  private deliver(state: ChannelState, msg: IrcMessage): void {
+    for (const track of state.backups) this.nomineeDelivered(track, msg);
+    state.recent.push(msg);
+    if (state.recent.length > RECENT) state.recent.shift();
     this.emit("line", msg);
   }
 }
+
+const inChannel = (conn: IrcConnection, channel: string) => conn.state === "connected" && conn.isJoined(channel);

@@ -110,6 +110,12 @@ export const metrics = {
     labelNames: ["network"] as const,
     registers: [registry],
   }),
+  linesReplayed: new Counter({
+    name: "bridge_irc_lines_replayed_total",
+    help: "Channel lines a connection replayed on taking over delivery, because the one before it missed them, by network",
+    labelNames: ["network"] as const,
+    registers: [registry],
+  }),
   offlineQueued: new Gauge({
     name: "bridge_irc_offline_queued_messages",
     help: "Matrix messages waiting for their sender's IRC connection to come back, by network",
