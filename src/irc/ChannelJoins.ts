@@ -114,7 +114,12 @@ export class ChannelJoins {
   /** After a (re)connect: joins every wanted channel again. */
   rejoinAll(): void {
     for (const { name, key } of this.wanted.values()) {
-      this.join(name, key).catch((err: Error) => log.warn("Rejoin failed", { network: this.owner.options.networkId, channel: name, error: err.message }));
+      this.join(name, key).catch((err: IrcFailure) => {
+        // A JOIN the server has not answered yet (its flood control may be holding it) stays
+        // wanted: a late answer still counts, and the next reconnect tries again.
+        if (err.code === "join_timeout") log.info("Rejoin not answered yet; still wanted", { network: this.owner.options.networkId, channel: name });
+        else log.warn("Rejoin failed", { network: this.owner.options.networkId, channel: name, error: err.message });
+      });
     }
   }
 }

@@ -12,6 +12,7 @@ import { getLogger } from "../logging.js";
 import { metrics, poolStatsSources, type PoolStats } from "../metrics/metrics.js";
 import type { DataStore, PuppetRecord } from "../store/DataStore.js";
 import { ChannelBroker } from "./ChannelBroker.js";
+import { IrcFailure } from "./errors.js";
 import { NO_HOOKS, type PoolEvents, type PoolHooks } from "./poolEvents.js";
 import { ChannelRoster } from "./ChannelRoster.js";
 import { ConnectScheduler } from "./ConnectScheduler.js";
@@ -220,7 +221,10 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     await this.bot.connect();
     await Promise.all(
       channels.map(({ name, key }) =>
-        this.bot.join(name, key).catch((err: Error) => log.error("Bot could not join", { network: this.networkId, channel: name, error: err.message })),
+        this.bot.join(name, key).catch((err: IrcFailure) => {
+          if (err.code === "join_timeout") log.info("Bot's JOIN not answered yet; still wanted", { network: this.networkId, channel: name });
+          else log.error("Bot could not join", { network: this.networkId, channel: name, error: err.message });
+        }),
       ),
     );
   }
