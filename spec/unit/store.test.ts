@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -92,5 +92,23 @@ describe("message links", () => {
     assert.equal(await store.countMessageLinks(), 0);
     assert.equal(smaller.size, 0);
     assert.equal(await gauge(), 0);
+  });
+});
+
+describe("NeDB journal after a crash", () => {
+  test("a torn write (events without their transaction record) is repaired at load, so the resend is journalled", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "store-torn-"));
+    try {
+      const torn = { _id: "ev/torn/0", kind: "event", txnId: "torn", seq: 0, receivedAt: 1, event: JSON.stringify({ type: "m.room.message" }) };
+      writeFileSync(join(dir, "journal.db"), `${JSON.stringify(torn)}\n`);
+      const store = new NedbDataStore(dir);
+      await store.open();
+      assert.deepEqual(await store.getPendingEvents(), [], "the torn events are gone (never acknowledged)");
+      await store.recordTransaction("torn", [{ type: "m.room.message", content: { body: "again" } }]);
+      assert.equal((await store.getPendingEvents()).length, 1, "the homeserver's resend is journalled");
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -17,7 +17,7 @@ import { withRetry } from "../matrix/retry.js";
 import { collectProcessMetrics, metrics, registry, roomQueueDeepestSources } from "../metrics/metrics.js";
 import type { Registration } from "../registration.js";
 import { NedbDataStore } from "../store/NedbDataStore.js";
-import type { DataStore } from "../store/DataStore.js";
+import type { DataStore, MessageLink } from "../store/DataStore.js";
 import { MessageLinks } from "../store/MessageLinks.js";
 import { IrcToMatrix } from "./IrcToMatrix.js";
 import { DropLog } from "./DropLog.js";
@@ -112,15 +112,23 @@ export class BridgeApp {
     return userId === this.botUserId || this.bridgeUserPatterns.some((re) => re.test(userId));
   }
 
+  /**
+   * Starts in phases, so nothing runs against half-made state: (1) load everything (store,
+   * links, the homeserver connection, each network's puppet records, admin rooms); (2)
+   * construct the parts with their collaborators; (3) replay the journal; (4) only then listen
+   * for new transactions; (5) connect to IRC and the rooms. A replayed event of a user whose
+   * record was not loaded yet would otherwise rebuild it from scratch (nick, password, channels).
+   */
   async start(): Promise<void> {
     const { config } = this;
     installHttpTimeout(config.homeserver.requestTimeoutMs);
     LibraryLogger.configure({ console: config.logging.level === "debug" ? "info" : "warn", json: config.logging.format === "json" });
     if (config.metrics.enabled) collectProcessMetrics();
+
+    // 1. Load.
     await this.store.open();
     await this.links.load(config);
     await this.messageLinks.load();
-
     this.matrixBridge = new Bridge({
       homeserverUrl: config.homeserver.url,
       domain: config.homeserver.domain,
@@ -136,21 +144,34 @@ export class BridgeApp {
       onRetry: (err, attempt) => log.warn("Homeserver not reachable yet; retrying", { attempt, error: (err as Error).message }),
     });
 
-    this.appService = new DurableAppService(this.registration.hs_token, this.store);
-    this.appService.journalCopy = (event) => journalCopy(event, Object.keys(config.networks));
-    if (config.metrics.enabled) {
-      this.appService.expressApp.get("/metrics", async (req, res) => {
-        // Benchmarks start the bridge with --expose-gc and ask for a collection first, so heap
-        // figures are live data only. Without --expose-gc, ?gc=1 does nothing.
-        const gc = (globalThis as { gc?: () => void }).gc;
-        if (req.query.gc === "1" && gc) gc();
-        res.type(registry.contentType).send(await registry.metrics());
-      });
-    }
-    await this.matrixBridge.listen(config.appservice.port, config.appservice.bindAddress, 10, this.appService);
-    this.appService.finishRoutes();
-    log.info("Appservice listening", { address: config.appservice.bindAddress, port: config.appservice.port });
+    // 2. Construct, with collaborators passed in.
+    const appService = this.construct();
+    await Promise.all([...this.pools.values()].map((pool) => pool.load()));
+    await this.adminRooms.load();
 
+    // 3. Replay what was acknowledged before the last stop; 4. then take new transactions.
+    await appService.replayJournal();
+    await this.matrixBridge.listen(config.appservice.port, config.appservice.bindAddress, 10, appService);
+    appService.finishRoutes();
+    log.info("Appservice listening", { address: config.appservice.bindAddress, port: config.appservice.port });
+    const prune = () =>
+      Promise.all([this.store.pruneTransactions(TXN_RETENTION_MS), this.messageLinks.pruneOld(MESSAGE_LINK_RETENTION_MS)]).catch((err: Error) =>
+        log.warn("Pruning the store failed", { error: err.message }),
+      );
+    await prune();
+    this.pruneTimer = setInterval(() => void prune(), 60 * 60_000);
+    this.pruneTimer.unref();
+
+    // 5. Connect.
+    if (this.identServer) await this.identServer.listen(config.ident.port, config.ident.bindAddress);
+    await Promise.all([this.joinLinkedRooms(), ...[...this.pools].map(([id, pool]) => this.startPool(id, pool))]);
+    await this.pingFromHomeserver();
+    log.info("Bridge started", { networks: [...this.pools.keys()], rooms: this.links.allRooms().length });
+  }
+
+  /** Makes every part with what it needs; returns the appservice listener (not listening yet). */
+  private construct(): DurableAppService {
+    const { config } = this;
     const ghosts = new Ghosts(this.matrixBridge, this.store, config);
     const bot = () => this.matrixBridge.getIntent();
     const notice = async (roomId: string, text: string) => {
@@ -160,11 +181,15 @@ export class BridgeApp {
       const profile = await bot().getProfileInfo(userId, "displayname").catch(() => null);
       return profile?.displayname ?? null;
     };
-    const ircToMatrix = new IrcToMatrix(config, this.links, ghosts, this.roomQueue);
     const membership = new MembershipSync(config, this.links, ghosts, async (roomId) => Object.keys(await this.matrixBridge.getBot().getJoinedMembers(roomId)));
     this.membership = membership;
-    ircToMatrix.onGhostInRoom = (roomId, userId) => membership.noteGhost(roomId, userId);
-    ircToMatrix.onQueued = (roomId, userId) => membership.holdFor(roomId, userId);
+    const linked = (links: MessageLink[]) => this.messageLinks.add(links);
+    const ircToMatrix = new IrcToMatrix(config, this.links, ghosts, this.roomQueue, {
+      onLinked: linked,
+      onGhostInRoom: (roomId, userId) => membership.noteGhost(roomId, userId),
+      onQueued: (roomId, userId) => membership.holdFor(roomId, userId),
+      wantsMentions: (userId) => this.adminRooms.feature(userId, "mentions"),
+    });
     const portals = new Portals(config, this.links, this.pools, bot, (pool, channelName) => membership.syncLinked(pool, channelName));
     const topics = new TopicSync(config, this.links, this.pools, ghosts, this.roomQueue, { bot, notice });
     const moderation = new Moderation(config, this.links, this.pools, ghosts, membership, portals, { bot, notice, notifyUser: (u, t) => this.notifyUser(u, t) });
@@ -192,22 +217,27 @@ export class BridgeApp {
         }
         return null;
       });
-      await this.identServer.listen(config.ident.port, config.ident.bindAddress);
     }
     this.adminRooms = new AdminRooms(config, this.store, this.pools, this.permissions, bot, { config, links: this.links, portals, ghosts, secrets: this.secrets, bot, version: bridgeVersion() });
-    await this.adminRooms.load();
-    ircToMatrix.wantsMentions = (userId) => this.adminRooms.feature(userId, "mentions");
-    this.matrixToIrc = new MatrixToIrc(config, this.links, this.pools, this.roomQueue, this.toIrcQueue, {
-      notice,
-      tellUser: (userId, roomId, text) => this.tellUser(userId, roomId, text),
-      sendAsIrcUser: async (networkId, nick, roomId, content) => {
-        const intent = await ghosts.intentFor(networkId, config.networks[networkId], nick, this.pools.get(networkId)?.bot.caseMapping);
-        await intent.sendMessage(roomId, content);
+    this.matrixToIrc = new MatrixToIrc(
+      config,
+      this.links,
+      this.pools,
+      this.roomQueue,
+      this.toIrcQueue,
+      {
+        notice,
+        tellUser: (userId, roomId, text) => this.tellUser(userId, roomId, text),
+        sendAsIrcUser: async (networkId, nick, roomId, content) => {
+          const intent = await ghosts.intentFor(networkId, config.networks[networkId], nick, this.pools.get(networkId)?.bot.caseMapping);
+          await intent.sendMessage(roomId, content);
+        },
+        removeFromRoom: async (roomId, userId, reason) => {
+          await bot().kick(roomId, userId, reason);
+        },
       },
-      removeFromRoom: async (roomId, userId, reason) => {
-        await bot().kick(roomId, userId, reason);
-      },
-    });
+      linked,
+    );
     const events = new MatrixEvents({
       botUserId: this.botUserId,
       permissions: this.permissions,
@@ -222,26 +252,23 @@ export class BridgeApp {
       botJoin: async (roomId) => void (await bot().join(roomId)),
       usedRoom: (userId, roomId) => this.noticeRooms.set(userId, roomId),
     });
-    this.appService.aliasQuery = (alias) => portals.onAliasQuery(alias);
     const userQuery = new UserQuery(ghosts, this.pools, this.store, this.links);
-    this.appService.userQuery = (userId) => userQuery.exists(userId);
-
-    ircToMatrix.onLinked = (links) => this.messageLinks.add(links);
-    this.matrixToIrc.onLinked = (links) => this.messageLinks.add(links);
-
-    this.appService.setSink((event) => events.handle(event));
-    await this.appService.replayJournal();
-    const prune = () =>
-      Promise.all([this.store.pruneTransactions(TXN_RETENTION_MS), this.messageLinks.pruneOld(MESSAGE_LINK_RETENTION_MS)]).catch((err: Error) =>
-        log.warn("Pruning the store failed", { error: err.message }),
-      );
-    await prune();
-    this.pruneTimer = setInterval(() => void prune(), 60 * 60_000);
-    this.pruneTimer.unref();
-
-    await Promise.all([this.joinLinkedRooms(), ...[...this.pools].map(([id, pool]) => this.startPool(id, pool))]);
-    await this.pingFromHomeserver();
-    log.info("Bridge started", { networks: [...this.pools.keys()], rooms: this.links.allRooms().length });
+    this.appService = new DurableAppService(this.registration.hs_token, this.store, {
+      sink: (event) => events.handle(event),
+      aliasQuery: (alias) => portals.onAliasQuery(alias),
+      userQuery: (userId) => userQuery.exists(userId),
+      journalCopy: (event) => journalCopy(event, Object.keys(config.networks)),
+    });
+    if (config.metrics.enabled) {
+      this.appService.expressApp.get("/metrics", async (req, res) => {
+        // Benchmarks start the bridge with --expose-gc and ask for a collection first, so heap
+        // figures are live data only. Without --expose-gc, ?gc=1 does nothing.
+        const gc = (globalThis as { gc?: () => void }).gc;
+        if (req.query.gc === "1" && gc) gc();
+        res.type(registry.contentType).send(await registry.metrics());
+      });
+    }
+    return this.appService;
   }
 
   private async startPool(networkId: string, pool: NetworkPool): Promise<void> {

@@ -22,21 +22,25 @@ const log = getLogger("bridge/irc-to-matrix");
 /** How long a line keeps being retried while the homeserver is failing, before it is logged as lost. */
 export const GIVE_UP_AFTER_MS = 30 * 60_000;
 
-export class IrcToMatrix {
+/** What IrcToMatrix tells, and asks of, the rest of the bridge. */
+export interface IrcToMatrixHooks {
   /** Where Matrix event ID ↔ IRC msgid pairs go once a line is in Matrix. */
-  onLinked: (links: MessageLink[]) => void = () => undefined;
+  onLinked(links: MessageLink[]): void;
   /** Told when a ghost has joined a room by speaking there. */
-  onGhostInRoom: (roomId: string, userId: string) => void = () => undefined;
+  onGhostInRoom(roomId: string, userId: string): void;
   /** Told when a line by a ghost is queued for a room; the ghost's leave waits until the release is called. */
-  onQueued: (roomId: string, userId: string) => () => void = () => () => undefined;
+  onQueued(roomId: string, userId: string): () => void;
   /** Whether a Matrix user wants IRC lines that say their nick to mention them. */
-  wantsMentions: (userId: string) => boolean = () => true;
+  wantsMentions(userId: string): boolean;
+}
 
+export class IrcToMatrix {
   constructor(
     private readonly config: BridgeConfig,
     private readonly links: RoomLinks,
     private readonly ghosts: Ghosts,
     private readonly roomQueue: KeyedQueue,
+    private readonly hooks: IrcToMatrixHooks,
   ) {}
 
   attach(pool: NetworkPool): void {
@@ -52,7 +56,7 @@ export class IrcToMatrix {
     const content = { msgtype: MSGTYPE_OF_KIND[msg.kind], body, ...mentionsIn(body, (nick) => this.mentionable(pool, nick)) };
     const ghost = this.ghosts.userIdFor(this.config.networks[pool.networkId], msg.nick, pool.bot.caseMapping);
     for (const roomId of rooms) {
-      const release = this.onQueued(roomId, ghost);
+      const release = this.hooks.onQueued(roomId, ghost);
       this.roomQueue
         .push(roomId, () => this.deliver(pool, roomId, msg, content), "irc_line")
         .catch((err: Error) => {
@@ -67,7 +71,7 @@ export class IrcToMatrix {
 
   private mentionable(pool: NetworkPool, nick: string): string | null {
     const userId = pool.userIdOfNick(nick);
-    return userId && this.wantsMentions(userId) ? userId : null;
+    return userId && this.hooks.wantsMentions(userId) ? userId : null;
   }
 
   private async deliver(pool: NetworkPool, roomId: string, msg: IrcMessage, content: Record<string, unknown>): Promise<void> {
@@ -76,7 +80,7 @@ export class IrcToMatrix {
       async () => {
         const intent = await this.ghosts.intentFor(pool.networkId, network, msg.nick, pool.bot.caseMapping);
         const sent = await intent.sendMessage(roomId, content);
-        this.onGhostInRoom(roomId, intent.userId);
+        this.hooks.onGhostInRoom(roomId, intent.userId);
         return sent;
       },
       {
@@ -85,7 +89,7 @@ export class IrcToMatrix {
       },
     );
     metrics.messagesRelayed.inc({ direction: "irc_to_matrix", network: pool.networkId });
-    if (msg.tags.msgid) this.onLinked([{ roomId, eventId, networkId: pool.networkId, msgid: msg.tags.msgid, at: Date.now() }]);
+    if (msg.tags.msgid) this.hooks.onLinked([{ roomId, eventId, networkId: pool.networkId, msgid: msg.tags.msgid, at: Date.now() }]);
     metrics.ircToMatrixLatency.observe((Date.now() - msg.receivedAt) / 1000);
   }
 }

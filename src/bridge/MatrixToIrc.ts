@@ -48,10 +48,9 @@ export class MatrixToIrc {
      */
     private readonly toIrc: KeyedQueue,
     private readonly matrix: MatrixSide,
+    /** Where the msgids learnt for sent messages go (Matrix event ID ↔ IRC msgid). */
+    private readonly onLinked: (links: MessageLink[]) => void,
   ) {}
-
-  /** Where the msgids learnt for sent messages go (Matrix event ID ↔ IRC msgid). */
-  onLinked: (links: MessageLink[]) => void = () => undefined;
 
   /** Handles one m.room.message from a real Matrix user; resolves once it is on IRC or refused. */
   async onMessage(event: MatrixEvent): Promise<void> {

@@ -209,8 +209,12 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   }
 
   /** Loads stored puppets, connects the bot and joins the given channels. */
-  async startBot(channels: { name: string; key: string | null }[]): Promise<void> {
+  /** Loads the stored puppet records: before any event can ask for a puppet. */
+  async load(): Promise<void> {
     await this.records.load();
+  }
+
+  async startBot(channels: { name: string; key: string | null }[]): Promise<void> {
     if (this.config.pool.idleTimeoutMs > 0) {
       const every = Math.max(1_000, Math.min(this.config.pool.idleTimeoutMs / 4, 60_000));
       this.idleTimer = setInterval(() => this.disconnectIdle(), every);

@@ -41,12 +41,25 @@ const TXN_PATH = "/_matrix/app/v1/transactions/:txnId";
 /** Unprefixed paths of old homeservers: not served (the library answered them with 308). */
 const LEGACY_PATHS = ["/transactions/:txnId", "/users/:userId", "/rooms/:alias"];
 
-export class DurableAppService extends AppService {
-  private sink: EventSink | null = null;
-  aliasQuery: ExistenceQuery = async () => false;
+/** Where the listener's work goes: given at construction, so nothing can run before it is wired. */
+export interface AppServiceHandlers {
+  /** Handles each journalled event. */
+  sink: EventSink;
+  aliasQuery: ExistenceQuery;
+  userQuery: ExistenceQuery;
   /** What of an event goes into the journal (secrets, such as passwords, are left out). */
-  journalCopy: (event: MatrixEvent) => MatrixEvent = (event) => event;
-  userQuery: ExistenceQuery = async () => false;
+  journalCopy(event: MatrixEvent): MatrixEvent;
+}
+
+/** Event IDs dispatched by this process, remembered to drop a second copy (live and replayed). */
+const DISPATCHED_MEMORY = 20_000;
+
+export class DurableAppService extends AppService {
+  private readonly sink: EventSink;
+  private readonly aliasQuery: ExistenceQuery;
+  private readonly userQuery: ExistenceQuery;
+  private readonly journalCopy: (event: MatrixEvent) => MatrixEvent;
+  private readonly dispatched = new Set<string>();
   private readonly inFlightTxns = new Map<string, Promise<void>>();
   private readonly handling = new Set<Promise<void>>();
   private httpServer: Server | null = null;
@@ -54,8 +67,13 @@ export class DurableAppService extends AppService {
   constructor(
     private readonly hsToken: string,
     private readonly store: DataStore,
+    handlers: AppServiceHandlers,
   ) {
     super({ homeserverToken: hsToken });
+    this.sink = handlers.sink;
+    this.aliasQuery = handlers.aliasQuery;
+    this.userQuery = handlers.userQuery;
+    this.journalCopy = handlers.journalCopy;
     (this as { app: Application }).app = this.buildApp();
   }
 
@@ -113,11 +131,6 @@ export class DurableAppService extends AppService {
     const server = this.httpServer;
     server.closeIdleConnections();
     await promisify(server.close.bind(server))();
-  }
-
-  /** Where events go once journalled. Until it is set, events wait in the journal. */
-  setSink(sink: EventSink): void {
-    this.sink = sink;
   }
 
   /**
@@ -208,7 +221,17 @@ export class DurableAppService extends AppService {
     // The library's Bridge keeps its intent and membership caches from these.
     this.emit("event", event);
     if (event.type) this.emit(`type:${event.type}`, event);
-    if (!this.sink) return; // stays in the journal; replayed at the next start
+    // A live copy of an event being replayed (or the reverse) is done once: the other is dropped.
+    const eventId = typeof event.event_id === "string" ? event.event_id : null;
+    if (eventId && this.dispatched.has(eventId)) {
+      log.info("Dropped a second copy of an event", { eventId, txnId });
+      void this.store.markEventDone(txnId, seq).catch(() => undefined);
+      return;
+    }
+    if (eventId) {
+      this.dispatched.add(eventId);
+      if (this.dispatched.size > DISPATCHED_MEMORY) this.dispatched.delete(this.dispatched.values().next().value as string);
+    }
     const done: Promise<void> = this.sink(event)
       .catch((err: Error) => {
         log.error("Event handler failed", { eventId: event.event_id, error: err.message, stack: err.stack });

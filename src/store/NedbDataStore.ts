@@ -3,6 +3,9 @@ import { join } from "node:path";
 import { createRequire } from "node:module";
 import type Nedb from "@seald-io/nedb";
 import type { DataStore, GhostRecord, MessageLink, PendingEvent, PmRoom, PuppetRecord, RoomLink, UserRecord } from "./DataStore.js";
+import { getLogger } from "../logging.js";
+
+const log = getLogger("store/nedb");
 
 // @seald-io/nedb is CommonJS whose typings declare an ES default export; require() gets the class.
 const Datastore = createRequire(import.meta.url)("@seald-io/nedb") as typeof Nedb.default;
@@ -45,7 +48,7 @@ function toPm(doc: PmRoom | null): PmRoom | null {
  *
  * The journal holds a transaction's events from before it is acknowledged until each is
  * handled. A transaction and its events are written by one insert, which NeDB appends to
- * journal.db in one write: a crash leaves either all of it or none of it.
+ * journal.db in one write; a write cut short (power loss, a full disk) is repaired at load.
  */
 export class NedbDataStore implements DataStore {
   private readonly rooms: Datastore<RoomLink>;
@@ -81,6 +84,7 @@ export class NedbDataStore implements DataStore {
     await this.ghosts.ensureIndexAsync({ fieldName: "userId", unique: true });
     await this.puppets.ensureIndexAsync({ fieldName: "userId" });
     await this.journal.ensureIndexAsync({ fieldName: "txnId" });
+    await this.repairJournal();
     await this.messages.ensureIndexAsync({ fieldName: "eventId" });
     await this.messages.ensureIndexAsync({ fieldName: "msgid" });
     await this.messages.ensureIndexAsync({ fieldName: "at" });
@@ -184,6 +188,22 @@ export class NedbDataStore implements DataStore {
     if (excess <= 0) return 0;
     const times = Float64Array.from(docs, (d) => d.at).sort();
     return this.messages.removeAsync({ at: { $lte: times[excess - 1] } }, { multi: true });
+  }
+
+  /**
+   * A transaction's events and its record are one append, record last: a write cut short
+   * (power loss, a full disk) can leave events without their record. That transaction
+   * was never acknowledged (the 200 comes after the whole insert), so the homeserver sends it
+   * again; its torn events are removed here, or the resend would collide with them forever.
+   */
+  private async repairJournal(): Promise<void> {
+    const events = (await this.journal.findAsync({ kind: "event" })) as { txnId: string }[];
+    const txnIds = [...new Set(events.map((e) => e.txnId))];
+    const torn: string[] = [];
+    for (const txnId of txnIds) if (!(await this.hasTransaction(txnId))) torn.push(txnId);
+    if (torn.length === 0) return;
+    const removed = await this.journal.removeAsync({ kind: "event", txnId: { $in: torn } }, { multi: true });
+    log.warn("Removed the events of transactions torn by a crash; the homeserver sends them again", { transactions: torn.length, events: removed });
   }
 
   async hasTransaction(txnId: string): Promise<boolean> {
