@@ -226,6 +226,7 @@ export class BridgeApp {
       this.roomQueue,
       this.toIrcQueue,
       {
+        stopping: () => this.stopping !== null,
         notice,
         tellUser: (userId, roomId, text) => this.tellUser(userId, roomId, text),
         sendAsIrcUser: async (networkId, nick, roomId, content) => {

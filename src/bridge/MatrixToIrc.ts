@@ -10,7 +10,7 @@ import { IrcFailure } from "../irc/errors.js";
 import type { IrcMessageKind } from "../irc/IrcConnection.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
-import type { MatrixEvent } from "../matrix/DurableAppService.js";
+import { KeepInJournal, type MatrixEvent } from "../matrix/DurableAppService.js";
 import type { MessageLink } from "../store/DataStore.js";
 import { metrics } from "../metrics/metrics.js";
 import { QueueFullError, type KeyedQueue } from "./KeyedQueue.js";
@@ -20,6 +20,8 @@ const log = getLogger("bridge/matrix-to-irc");
 
 
 export interface MatrixSide {
+  /** True once the bridge is shutting down: what cannot go now stays in the journal. */
+  stopping(): boolean;
   /** Posts an m.notice from the bridge bot into a room. */
   notice(roomId: string, text: string): Promise<void>;
   /** Tells a user something: in their admin room, else in `roomId`. */
@@ -136,7 +138,7 @@ export class MatrixToIrc {
     );
   }
 
-  /** Queues the lines on the sender's connection; `delivered` settles on delivery (never rejects). */
+  /** Queues the lines on the sender's connection; `delivered` settles on delivery (it rejects only with KeepInJournal, when the bridge stops). */
   private async enqueueForChannel(
     roomId: string,
     eventId: string,
@@ -164,6 +166,9 @@ export class MatrixToIrc {
   }
 
   private async reportFailure(roomId: string, sender: string, ref: ChannelRef, networkName: string, err: Error): Promise<void> {
+    // Shutting down is not a failure of the message: it is handed back to the journal, and
+    // goes out after the restart (at-least-once), instead of being reported and dropped.
+    if (this.matrix.stopping() && err instanceof IrcFailure && err.code === "stopped") throw new KeepInJournal("the bridge stopped before the message reached IRC");
     metrics.messagesFailed.inc({ direction: "matrix_to_irc", network: ref.networkId });
     if (err instanceof IrcFailure && ["queue_full", "expired", "still_disconnected"].includes(err.code)) {
       metrics.offlineDropped.inc({ network: ref.networkId });

@@ -51,6 +51,17 @@ export interface AppServiceHandlers {
   journalCopy(event: MatrixEvent): MatrixEvent;
 }
 
+/**
+ * Thrown by a handler that could not finish because the bridge is stopping: the event stays in
+ * the journal (it is not marked handled) and is handled again at the next start.
+ */
+export class KeepInJournal extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "KeepInJournal";
+  }
+}
+
 /** Event IDs dispatched by this process, remembered to drop a second copy (live and replayed). */
 const DISPATCHED_MEMORY = 20_000;
 
@@ -232,11 +243,16 @@ export class DurableAppService extends AppService {
       this.dispatched.add(eventId);
       if (this.dispatched.size > DISPATCHED_MEMORY) this.dispatched.delete(this.dispatched.values().next().value as string);
     }
+    let keep = false;
     const done: Promise<void> = this.sink(event)
       .catch((err: Error) => {
-        log.error("Event handler failed", { eventId: event.event_id, error: err.message, stack: err.stack });
+        if (err instanceof KeepInJournal) keep = true;
+        else log.error("Event handler failed", { eventId: event.event_id, error: err.message, stack: err.stack });
       })
-      .then(() => this.store.markEventDone(txnId, seq))
+      .then(async () => {
+        if (!keep) return this.store.markEventDone(txnId, seq);
+        log.info("Event left in the journal for the next start", { eventId: event.event_id });
+      })
       .catch((err: Error) => {
         log.error("Could not mark an event handled", { txnId, seq, error: err.message });
       })
