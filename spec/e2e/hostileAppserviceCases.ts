@@ -6,6 +6,7 @@
  * `{errcode, error}`.
  */
 import { buildRequest } from "../harness/rawHttp.js";
+import { prng } from "../harness/prng.js";
 
 export interface HostileCase {
   name: string;
@@ -20,17 +21,6 @@ export interface CaseContext {
 
 const TXN = "/_matrix/app/v1/transactions";
 
-/** mulberry32: small, seeded, the same sequence on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NOT_STRINGS: unknown[] = [42, 0, -1.5, null, true, false, {}, { a: 1 }, [], ["x"]];
 const NOT_OBJECTS: unknown[] = ["text", "", 42, null, true, [], [{}], ["a"]];

@@ -11,20 +11,10 @@ import { test } from "node:test";
 import { ChannelBroker } from "../../src/irc/ChannelBroker.js";
 import type { IrcConnection, IrcMessage } from "../../src/irc/IrcConnection.js";
 import { configureLogging } from "../../src/logging.js";
+import { prng } from "../harness/prng.js";
 
 configureLogging({ level: "warn", format: "console" } as Parameters<typeof configureLogging>[0]); // thousands of hand-overs
 
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WARM_UP = 3;
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { casefold } from "../../src/format/casemap.js";
 import { channelAllowed, matchesChannelPattern } from "../../src/format/patterns.js";
+import { prng } from "../harness/prng.js";
 
 /** The obvious exponential definition, for comparison on short inputs only. */
 function reference(pattern: string, text: string): boolean {
@@ -11,16 +12,6 @@ function reference(pattern: string, text: string): boolean {
   return text !== "" && (p === "?" || p === text[0]) && reference(rest, text.slice(1));
 }
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("channel glob matching", () => {
   test("wildcards, literals and case", () => {
