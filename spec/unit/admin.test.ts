@@ -154,3 +154,14 @@ describe("admin room replay of a scrubbed journal copy", () => {
     assert.match(said[1], /Your !storepass arrived/);
   });
 });
+
+describe("!cmd refusals read the line as the writer sends it", () => {
+  test("a leading colon or a status prefix does not get around them", () => {
+    const bridged = (channel: string) => channel.toLowerCase() === "#bridged";
+    for (const line of ["JOIN :#bridged", "PART :#bridged", "JOIN :0", "PRIVMSG @#bridged :hi", "NOTICE +#bridged :x", "JOIN #other,#bridged"]) {
+      assert.ok(rawCommandRefusal(line, bridged), line);
+    }
+    assert.equal(rawCommandRefusal("AWAY :gone", bridged), null);
+    assert.equal(rawCommandRefusal("JOIN #other", bridged), null);
+  });
+});

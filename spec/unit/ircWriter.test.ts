@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import type { Client } from "irc-framework";
 import { buildLine, cutToBytes, IrcWriter, parseCommandLine, splitMessage, UnsafeLineError } from "../../src/irc/IrcWriter.js";
 import { SendPacer } from "../../src/irc/SendPacer.js";
+import type { IrcFailure } from "../../src/irc/errors.js";
 
 const NASTY = ["\r", "\n", "\r\n", "\0"];
 
@@ -61,7 +62,7 @@ describe("the one outbound IRC writer", () => {
 
   test("each line a long message is split into costs one flood-control token", async () => {
     const written: string[] = [];
-    const client = { raw: (line: string) => written.push(line), user: { nick: "alice" }, network: { options: {} } } as unknown as Client;
+    const client = { raw: (line: string) => written.push(line), user: { nick: "alice" }, network: { options: {} }, connection: { connected: true } } as unknown as Client;
     const writer = new IrcWriter(client, new SendPacer(2, 1000));
     const started = Date.now();
     const pieces = await writer.message("privmsg", "#c", "word ".repeat(300));
@@ -71,5 +72,19 @@ describe("the one outbound IRC writer", () => {
     assert.ok(Date.now() - started >= 1);
     await assert.rejects(writer.send("WHOIS", ["a\r\nQUIT"]), UnsafeLineError);
     assert.ok(written.every((l) => !/[\r\n\0]/.test(l)));
+  });
+
+  test("a line the library would drop (socket closed or closing) is not counted as written; QUIT fails what waits", async () => {
+    const written: string[] = [];
+    const connection = { connected: false, requested_disconnect: false };
+    const client = { raw: (line: string) => written.push(line), quit: () => undefined, user: { nick: "a" }, network: { options: {} }, connection } as unknown as Client;
+    const writer = new IrcWriter(client, new SendPacer(2, 0.001));
+    await assert.rejects(writer.send("PRIVMSG", ["#c"], "lost?"), (err: IrcFailure) => err.code === "disconnected");
+    connection.connected = true;
+    await writer.send("PRIVMSG", ["#c"], "first");
+    const waiting = writer.send("PRIVMSG", ["#c"], "waits for flood control");
+    writer.quit("bye");
+    await assert.rejects(waiting, (err: IrcFailure) => err.code === "stopped");
+    assert.deepEqual(written, ["PRIVMSG #c :first"]);
   });
 });

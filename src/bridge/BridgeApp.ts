@@ -196,6 +196,7 @@ export class BridgeApp {
     const pms = new PrivateMessages(config, this.store, this.pools, ghosts, this.roomQueue, {
       isIgnored: (userId, networkId, nick) => this.adminRooms.isIgnored(userId, networkId, nick),
       tellUser: (userId, text) => this.adminRooms.notify(userId, text),
+      stopping: () => this.stopping !== null,
     });
     for (const [networkId, network] of Object.entries(config.networks)) {
       const isBridged = (channelName: string) => this.links.roomsOf(networkId, pool.bot.casefold(channelName)).length > 0;
@@ -258,7 +259,9 @@ export class BridgeApp {
       sink: (event) => events.handle(event),
       aliasQuery: (alias) => portals.onAliasQuery(alias),
       userQuery: (userId) => userQuery.exists(userId),
-      journalCopy: (event) => journalCopy(event, Object.keys(config.networks)),
+      // Secrets are scrubbed where commands are read (admin rooms): elsewhere a line that looks
+      // like `!storepass x` is chat, relayed as typed, and must survive a crash like any other.
+      journalCopy: (event) => (this.adminRooms.isAdminRoom(String(event.room_id)) ? journalCopy(event, Object.keys(config.networks)) : event),
     });
     if (config.metrics.enabled) {
       this.appService.expressApp.get("/metrics", async (req, res) => {

@@ -18,7 +18,8 @@ import { ircKindOf, MSGTYPE_OF_KIND } from "../format/msgtypes.js";
 import type { IrcMessage } from "../irc/IrcConnection.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
-import type { MatrixEvent } from "../matrix/DurableAppService.js";
+import { KeepInJournal, type MatrixEvent } from "../matrix/DurableAppService.js";
+import { IrcFailure } from "../irc/errors.js";
 import type { Ghosts } from "../matrix/Ghosts.js";
 import { withRetry } from "../matrix/retry.js";
 import { metrics } from "../metrics/metrics.js";
@@ -36,6 +37,8 @@ export interface PmHooks {
   isIgnored(userId: string, networkId: string, nick: string): boolean;
   /** Tells a Matrix user something in their admin room; false when they have none. */
   tellUser(userId: string, text: string): Promise<boolean>;
+  /** True once the bridge is shutting down: what cannot go now stays in the journal. */
+  stopping(): boolean;
 }
 
 /** A PM from IRC that is not delivered on purpose; `notice` is what the IRC sender is told. */
@@ -215,10 +218,13 @@ export class PrivateMessages {
     const pool = this.pools.get(pm.networkId);
     const network = this.config.networks[pm.networkId];
     if (!pool || !network) return;
-    const ghost = await this.ghostFor(pool, pm.nickName ?? pm.nick, pm.nickName !== null);
     const roomId = pm.roomId;
     const sender = event.sender as string;
-    const tell = (text: string) => ghost.sendMessage(roomId, { msgtype: "m.notice", body: text }).then(() => undefined);
+    // The ghost is needed only to answer in the room: the line to IRC never waits on the homeserver.
+    const tell = async (text: string) => {
+      const ghost = await this.ghostFor(pool, pm.nickName ?? pm.nick, pm.nickName !== null);
+      await ghost.sendMessage(roomId, { msgtype: "m.notice", body: text });
+    };
     const nick = pm.nickName ?? pm.nick;
     if (sender !== pm.userId) return tell(`${sender}: only ${pm.userId}'s messages in this room reach ${nick} on IRC.`);
     const content = (event.content ?? {}) as { msgtype?: unknown; body?: unknown };
@@ -231,6 +237,8 @@ export class PrivateMessages {
       await delivered;
       metrics.messagesRelayed.inc({ direction: "matrix_to_irc", network: pm.networkId });
     } catch (err) {
+      // Shutting down: the message stays in the journal and goes out after the restart.
+      if (this.hooks.stopping() && err instanceof IrcFailure && err.code === "stopped") throw new KeepInJournal("the bridge stopped before the message reached IRC");
       metrics.messagesFailed.inc({ direction: "matrix_to_irc", network: pm.networkId });
       log.info("Private message not delivered to IRC", { roomId, sender, nick, error: (err as Error).message });
       await tell(`Your message was not delivered to ${nick}: ${(err as Error).message}`);

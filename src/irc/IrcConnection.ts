@@ -16,7 +16,7 @@ import { EchoTracker } from "./EchoTracker.js";
 import { register } from "./register.js";
 import { exchange } from "./exchange.js";
 import { ServerCommands } from "./ServerCommands.js";
-import { IrcWriter } from "./IrcWriter.js";
+import { IrcWriter, oneLine } from "./IrcWriter.js";
 import { ChannelJoins } from "./ChannelJoins.js";
 import { explainNumeric, NUMERIC_EVENT, readNumeric, type NumericReply } from "./numerics.js";
 
@@ -135,7 +135,8 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       rejectUnauthorized: options.rejectUnauthorized,
       nick: options.nick,
       username: options.username,
-      gecos: options.realname,
+      // irc-framework writes the realname into USER itself: flattened here, like any text.
+      gecos: oneLine(options.realname),
       auto_reconnect: false,
       version: null,
       message_max_length: 400,
@@ -280,6 +281,12 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     if (this.state === "stopped") return Promise.reject(new IrcFailure("stopped", "The connection has been shut down"));
     this.connecting ??= this.options.scheduler
       .run(() => (this.state === "stopped" ? Promise.reject(new IrcFailure("stopped", "The connection has been shut down")) : this.attemptConnect()))
+      .catch((err: IrcFailure) => {
+        // A failed attempt retries even when its socket never closed (a server that accepted
+        // TCP and went silent): the close is not the only way back.
+        if (!err.fatal && this.options.reconnect && this.state !== "stopped" && this.state !== "connected") this.scheduleReconnect();
+        throw err;
+      })
       .finally(() => {
         this.connecting = null;
       });

@@ -144,7 +144,12 @@ export class IrcWriter {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.pacer.send(() => this.client.raw(line));
+    return this.pacer.send(() => {
+      // The library drops a line silently on a closed or closing socket: that is not "written".
+      const connection = (this.client as unknown as { connection?: { connected?: boolean; requested_disconnect?: boolean } }).connection;
+      if (!connection?.connected || connection.requested_disconnect) throw new IrcFailure("disconnected", "the IRC connection is not open");
+      this.client.raw(line);
+    });
   }
 
   /**
@@ -164,6 +169,9 @@ export class IrcWriter {
 
   /** Says QUIT (text cut and flattened like any other) and closes the connection once it is written. */
   quit(text: string): void {
+    // Lines still waiting for flood control will not be written: their senders are told, or
+    // at shutdown their events stay in the journal (see MatrixToIrc).
+    this.pacer.clear(new IrcFailure("stopped", "the IRC connection was closed"));
     this.client.quit(buildLine("QUIT", [], text).slice("QUIT :".length));
   }
 

@@ -38,7 +38,7 @@ export interface NumericMeaning {
 }
 
 const because = (text: string) => (target: string, reason: string, _params: string[], network: string) =>
-  `${text.replace("$T", target).replace("$N", network)} (the server said: ${reason})`;
+  `${text.split("$T").join(target).split("$N").join(network)} (the server said: ${reason})`;
 
 const entries: [string, string, NumericRole, boolean, number, NumericMeaning["explain"]][] = [
   // Joins
@@ -53,6 +53,7 @@ const entries: [string, string, NumericRole, boolean, number, NumericMeaning["ex
   ["476", "ERR_BADCHANMASK", "join", true, 1, because("$T is not a valid channel name")],
   ["477", "ERR_NEEDREGGEDNICK", "join", true, 1, because("$T only lets in users logged in to a registered nick: register with NickServ, then !storepass")],
   ["479", "ERR_BADCHANNAME", "join", true, 1, because("$T is not a channel name the server allows")],
+  ["480", "ERR_THROTTLE", "join", false, 1, because("$T is being joined too fast (+j); try again in a moment")],
   ["489", "ERR_SECUREONLYCHAN", "join", true, 1, because("$T only lets in users connected with TLS (+z)")],
   ["520", "ERR_OPERONLY", "join", true, 1, because("$T is for IRC operators only")],
   // Messages

@@ -77,7 +77,8 @@ export function register(client: Client, writer: IrcWriter, request: Registratio
     };
     const timer = setTimeout(() => {
       fail(new IrcFailure("connect_timeout", `no welcome from ${request.server} within ${request.timeoutMs} ms`));
-      writer.quit("Connect timeout");
+      // Dropped, not quit: a server that went silent may never close a graceful QUIT.
+      writer.abort();
     }, request.timeoutMs);
     // irc-framework's events are untyped.
     const listeners: [string, (e: any) => void][] = [

@@ -3,6 +3,8 @@
  * when the first word names a configured network; with several networks and none named,
  * the command cannot know which one is meant.
  */
+import { parseCommandLine } from "../../irc/IrcWriter.js";
+
 export interface ParsedCommand {
   name: string;
   /** Everything after the command word (and the network, if one was named), trimmed. */
@@ -33,7 +35,10 @@ export function words(rest: string): string[] {
 /** Why a raw IRC line from `!cmd` is refused, or null if it may be sent. */
 export function rawCommandRefusal(line: string, isBridgedChannel: (channel: string) => boolean): string | null {
   if (/[\r\n\0]/.test(line)) return "a command must be one line, without line breaks or NUL characters";
-  const [word, target] = words(line);
+  // Judged as the writer will send it (a leading ':' makes the rest one parameter: `JOIN :#chan`).
+  const parsed = parseCommandLine(line);
+  const word = parsed.command;
+  const target = (parsed.words[0] ?? parsed.text ?? "").split(",").map((t) => t.replace(/^[~&@%+]+(?=[#&!+])/, "")).join(",");
   if (!word) return "give a command, e.g. !cmd AWAY :brb";
   if (!/^[A-Za-z]+$/.test(word)) return `${JSON.stringify(word)} is not an IRC command word (letters only)`;
   const command = word.toUpperCase();
