@@ -1,0 +1,80 @@
+/**
+ * What an IRC connection is given (its options) and what it reports (its events and
+ * messages): the vocabulary the pool and the bridge use, apart from how a connection works.
+ */
+import type { ConnectScheduler } from "./ConnectScheduler.js";
+import type { IrcConnection } from "./IrcConnection.js";
+
+export type ConnectionState = "idle" | "connecting" | "connected" | "disconnected" | "stopped";
+export type IrcMessageKind = "privmsg" | "notice" | "action";
+
+export interface IrcMessage {
+  kind: IrcMessageKind;
+  nick: string;
+  ident: string;
+  hostname: string;
+  target: string;
+  text: string;
+  tags: Record<string, string>;
+  receivedAt: number;
+}
+
+export interface IrcConnectionOptions {
+  networkId: string;
+  /** The network's display name, for messages to users. */
+  networkName: string;
+  host: string;
+  port: number;
+  tls: boolean;
+  rejectUnauthorized: boolean;
+  nick: string;
+  username: string;
+  realname: string;
+  connectTimeoutMs: number;
+  sendRate: { burst: number; linesPerSecond: number };
+  /** Reconnect after an unexpected drop (with backoff) and rejoin channels. */
+  reconnect: boolean;
+  /** The network's connection-rate limiter; every attempt goes through it. */
+  scheduler: ConnectScheduler;
+  /** Source address to connect from (per-user IPv6), or null for the system's choice. */
+  localAddress: string | null;
+  /**
+   * Drop other users' membership traffic and channel listings before irc-framework handles
+   * them. Puppets need none of it (the bot's connection follows membership), and in a channel
+   * with N puppets every JOIN arrives N times: this keeps that cost flat.
+   */
+  quiet: boolean;
+  /** The account and password to log in with, read at each connect (SASL PLAIN, else PASS and NickServ). */
+  credentials?: (connection: IrcConnection) => { account: string; password: string } | null;
+  /** The Matrix user this connection is the puppet of; null for the bridge bot. */
+  owner: string | null;
+}
+
+/** Other users' membership, as irc-framework reports it (quiet connections never see these). */
+export type RawMembership =
+  | { type: "names"; channel: string; nicks: string[] }
+  | { type: "join"; nick: string; channel: string }
+  | { type: "part" | "kick"; nick: string; channel: string; reason: string }
+  | { type: "quit"; nick: string; reason: string }
+  | { type: "nick"; nick: string; newNick: string };
+
+export interface IrcConnectionEvents {
+  membership: [RawMembership];
+  message: [IrcMessage];
+  /** A channel's topic was changed (`nick` set) or reported (`nick` null). */
+  topic: [{ channel: string; topic: string; nick: string | null }];
+  /** Someone invited this connection's user to a channel. */
+  invited: [{ channel: string; by: string }];
+  /** This connection's user was kicked from a channel (`key`: the key it had joined with). */
+  kicked: [{ channel: string; by: string; reason: string; key: string | null }];
+  registered: [string];
+  disconnected: [string];
+  /** The server refused us for good (ban, bad password): no more reconnects. */
+  fatal: [string];
+  /** A reconnect is scheduled after a drop or a failed attempt. */
+  reconnecting: [{ attempt: number; delayMs: number }];
+  /** Our own nick changed (by !nick, or the server). */
+  nickChanged: [string];
+  /** A NOTICE from the server itself addressed to us, after registration. */
+  serverNotice: [string];
+}
