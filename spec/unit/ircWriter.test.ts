@@ -65,7 +65,8 @@ describe("the one outbound IRC writer", () => {
     const client = { raw: (line: string) => written.push(line), user: { nick: "alice" }, network: { options: {} }, connection: { connected: true } } as unknown as Client;
     const writer = new IrcWriter(client, new SendPacer(2, 1000));
     const started = Date.now();
-    const pieces = await writer.message("privmsg", "#c", "word ".repeat(300));
+    const pieces = writer.pieces("privmsg", "#c", "word ".repeat(300));
+    await writer.message("privmsg", "#c", pieces);
     assert.equal(written.length, pieces.length);
     assert.ok(pieces.length >= 4);
     // 2 at once, then 1 per ms: the rest waited for the pacer rather than going out at once.

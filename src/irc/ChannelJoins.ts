@@ -82,10 +82,21 @@ export class ChannelJoins {
     return joining;
   }
 
+  /** Whether the channel is to be joined (and rejoined after reconnects). */
+  wants(channel: string): boolean {
+    return this.wanted.has(this.owner.casefold(channel));
+  }
+
   /** Leaves a channel (and stops rejoining it after reconnects). */
   part(name: string, message: string): void {
     const folded = this.owner.casefold(name);
     this.wanted.delete(folded);
+    // Parted while its JOIN is on the way: leave once the server has let us in, unless it is wanted again by then.
+    const inFlight = this.joining.get(folded);
+    if (inFlight) {
+      inFlight.then(() => !this.wanted.has(folded) && this.part(name, message), () => undefined);
+      return;
+    }
     if (this.owner.state !== "connected" || !this.joined.has(folded)) return;
     this.writer.send("PART", [name], message).catch((err: Error) => log.warn("Could not part", { network: this.owner.options.networkId, channel: name, error: err.message }));
   }

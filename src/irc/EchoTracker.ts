@@ -1,7 +1,9 @@
 /**
  * With echo-message, the server sends each of our lines back once it has accepted them: that
- * echo confirms delivery and carries the line's msgid. Lines are matched oldest first per
- * target (a long line comes back in parts). A line to a nick that is not on IRC is answered
+ * echo confirms delivery and carries the line's msgid. Echoes are matched by count, oldest
+ * first per target (a message split into N lines comes back as N echoes): the server echoes
+ * in the order it accepted, and may change the text (colours stripped, words censored), so
+ * text is no proof either way. A line to a nick that is not on IRC is answered
  * with ERR_NOSUCHNICK instead, and one to a channel that will not take it (+m, +n, banned)
  * with ERR_CANNOTSENDTOCHAN: both fail, with the server's reason.
  */
@@ -12,7 +14,8 @@ const ECHO_TIMEOUT_MS = 10_000;
 
 interface Pending {
   target: string;
-  rest: string;
+  /** Echoes still to come for this message (one per line it was split into). */
+  remaining: number;
   settle: (msgid: string | null, err?: IrcFailure) => void;
 }
 
@@ -41,12 +44,12 @@ export class EchoTracker {
    * after a timeout) and rejects if the target does not exist; `cancel` forgets it (the line
    * was never written).
    */
-  expect(target: string, text: string): { echoed: Promise<string | null>; cancel(): void } {
+  expect(target: string, lines: number): { echoed: Promise<string | null>; cancel(): void } {
     let entry!: Pending;
     const echoed = new Promise<string | null>((resolve, reject) => {
       entry = {
         target: this.casefold(target),
-        rest: text,
+        remaining: Math.max(1, lines),
         settle: (msgid, err) => {
           clearTimeout(timer);
           this.forget(entry);
@@ -66,13 +69,13 @@ export class EchoTracker {
     };
   }
 
-  /** One of our lines came back from the server. */
-  onEcho(target: string, text: string, msgid: string | null): void {
+  /** One of our lines to `target` came back from the server (the msgid of the message's last line settles it). */
+  onEcho(target: string, msgid: string | null): void {
     const folded = this.casefold(target);
     const entry = this.pending.find((p) => p.target === folded);
-    if (!entry || !entry.rest.startsWith(text)) return;
-    entry.rest = entry.rest.slice(text.length).trimStart();
-    if (entry.rest.length === 0) entry.settle(msgid);
+    if (!entry) return;
+    entry.remaining -= 1;
+    if (entry.remaining === 0) entry.settle(msgid);
   }
 
   /** The server refused the oldest line waiting for `target`. */

@@ -134,7 +134,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       if (!named(e.target) || typeof e.message !== "string") return;
       if (e.from_server && kind === "notice" && this.state === "connected" && !isChannelName(e.target, this.chanTypes)) this.emit("serverNotice", e.message);
       if (e.from_server || !named(e.nick)) return;
-      if (this.isSelf(e.nick)) this.echoes.onEcho(e.target, e.message, e.tags?.msgid ?? null);
+      if (this.isSelf(e.nick)) this.echoes.onEcho(e.target, e.tags?.msgid ?? null);
       this.emit("message", { kind, nick: e.nick, ident: e.ident, hostname: e.hostname, target: e.target, text: e.message, tags: e.tags ?? {}, receivedAt: Date.now() });
     };
     client.on("privmsg", relay("privmsg"));
@@ -363,6 +363,11 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     this.channels.part(name, message);
   }
 
+  /** Whether the channel is to be joined (and rejoined after reconnects): false once parted. */
+  wants(channel: string): boolean {
+    return this.channels.wants(channel);
+  }
+
   /**
    * Sends one message (split into as many lines as it needs) through the writer. Where the
    * server offers echo-message, resolves with the msgid of its last line once the server has
@@ -370,9 +375,10 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
    */
   async send(kind: IrcMessageKind, target: string, text: string): Promise<string | null> {
     if (this.state !== "connected") throw new IrcFailure("disconnected", "not connected to IRC");
-    const echo = this.client.network.cap.isEnabled("echo-message") ? this.echoes.expect(target, text) : null;
+    const pieces = this.writer.pieces(kind, target, text);
+    const echo = this.client.network.cap.isEnabled("echo-message") ? this.echoes.expect(target, pieces.length) : null;
     try {
-      await this.writer.message(kind, target, text);
+      await this.writer.message(kind, target, pieces);
     } catch (err) {
       echo?.cancel();
       throw err;

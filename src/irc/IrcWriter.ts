@@ -153,18 +153,22 @@ export class IrcWriter {
   }
 
   /**
-   * A PRIVMSG, NOTICE or CTCP ACTION, split into as many lines as it needs; resolves with the
-   * pieces once all are on the socket (the server echoes them one by one).
+   * The lines a PRIVMSG, NOTICE or CTCP ACTION will be split into, each fitting one line as the
+   * server will relay it. Throws UnsafeLineError for a target that leaves no room.
    */
-  async message(kind: "privmsg" | "notice" | "action", target: string, text: string, tags?: IrcTags): Promise<string[]> {
+  pieces(kind: "privmsg" | "notice" | "action", target: string, text: string): string[] {
     const command = kind === "notice" ? "NOTICE" : "PRIVMSG";
     const wrapper = kind === "action" ? "\x01ACTION \x01".length : 0;
     const prefix = 1 + Buffer.byteLength(this.client.user.nick) + 1 + ASSUMED_USER_BYTES + 1 + ASSUMED_HOST_BYTES + 1;
     const budget = MAX_LINE_BYTES - prefix - Buffer.byteLength(`${command} ${target} :`) - wrapper;
     if (budget < 16) throw new UnsafeLineError(`${JSON.stringify(target)} is too long a target`);
-    const pieces = splitMessage(text, budget);
+    return splitMessage(text, budget);
+  }
+
+  /** Writes the pieces of one message (see `pieces`), each a paced line; resolves once all are on the socket. */
+  async message(kind: "privmsg" | "notice" | "action", target: string, pieces: readonly string[], tags?: IrcTags): Promise<void> {
+    const command = kind === "notice" ? "NOTICE" : "PRIVMSG";
     await Promise.all(pieces.map((piece) => this.send(command, [target], kind === "action" ? `\x01ACTION ${piece}\x01` : piece, tags)));
-    return pieces;
   }
 
   /** Says QUIT (text cut and flattened like any other) and closes the connection once it is written. */

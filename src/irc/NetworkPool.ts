@@ -275,7 +275,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   async enqueue(userId: string, message: OutgoingMessage): Promise<{ delivered: Promise<(string | null)[]> }> {
     const puppet = await this.puppetFor(userId, true);
     const delivered = puppet.outbox.send(message).then((msgids) => {
-      if (isChannelName(message.target, puppet.connection.chanTypes)) this.records.addChannel(puppet.record, message.target);
+      if (isChannelName(message.target, puppet.connection.chanTypes) && puppet.connection.wants(message.target)) this.records.addChannel(puppet.record, message.target);
       return msgids;
     });
     return { delivered };
@@ -286,7 +286,8 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     const puppet = await this.puppetFor(userId, true);
     await puppet.connection.connect();
     await puppet.connection.join(channelName, key);
-    this.records.addChannel(puppet.record, channelName);
+    // The user may have left the room while the JOIN was on the way: then it is not theirs to keep.
+    if (puppet.connection.wants(channelName)) this.records.addChannel(puppet.record, channelName);
     return puppet.connection;
   }
 
