@@ -19,6 +19,7 @@ import type { Registration } from "../registration.js";
 import { NedbDataStore } from "../store/NedbDataStore.js";
 import type { DataStore, MessageLink } from "../store/DataStore.js";
 import { MessageLinks } from "../store/MessageLinks.js";
+import { TextLookups } from "./TextLookups.js";
 import { IrcToMatrix } from "./IrcToMatrix.js";
 import { DropLog } from "./DropLog.js";
 import { KeyedQueue } from "./KeyedQueue.js";
@@ -189,6 +190,7 @@ export class BridgeApp {
       onGhostInRoom: (roomId, userId) => membership.noteGhost(roomId, userId),
       onQueued: (roomId, userId) => membership.holdFor(roomId, userId),
       wantsMentions: (userId) => this.adminRooms.feature(userId, "mentions"),
+      linkOfMsgid: (networkId, msgid) => this.messageLinks.byMsgid(networkId, msgid),
     });
     const portals = new Portals(config, this.links, this.pools, bot, (pool, channelName) => membership.syncLinked(pool, channelName));
     const topics = new TopicSync(config, this.links, this.pools, ghosts, this.roomQueue, { bot, notice });
@@ -197,6 +199,7 @@ export class BridgeApp {
       isIgnored: (userId, networkId, nick) => this.adminRooms.isIgnored(userId, networkId, nick),
       tellUser: (userId, text) => this.adminRooms.notify(userId, text),
       stopping: () => this.stopping !== null,
+      wantsMentions: (userId) => this.adminRooms.feature(userId, "mentions"),
     });
     for (const [networkId, network] of Object.entries(config.networks)) {
       const isBridged = (channelName: string) => this.links.roomsOf(networkId, pool.bot.casefold(channelName)).length > 0;
@@ -220,6 +223,7 @@ export class BridgeApp {
       });
     }
     this.adminRooms = new AdminRooms(config, this.store, this.pools, this.permissions, bot, { config, links: this.links, portals, ghosts, secrets: this.secrets, bot, version: bridgeVersion() });
+    const lookups = new TextLookups(bot, this.pools, ghosts, this.messageLinks);
     this.matrixToIrc = new MatrixToIrc(
       config,
       this.links,
@@ -237,6 +241,10 @@ export class BridgeApp {
         removeFromRoom: async (roomId, userId, reason) => {
           await bot().kick(roomId, userId, reason);
         },
+        nickOf: (networkId, userId) => lookups.nickOf(networkId, userId),
+        senderOf: (roomId, eventId) => lookups.senderOf(roomId, eventId),
+        msgidOf: (networkId, eventId) => lookups.msgidOf(networkId, eventId),
+        roomLineLimit: (roomId) => lookups.roomLineLimit(roomId),
       },
       linked,
     );

@@ -5,6 +5,7 @@
  * with ERR_NOSUCHNICK instead, and one to a channel that will not take it (+m, +n, banned)
  * with ERR_CANNOTSENDTOCHAN: both fail, with the server's reason.
  */
+import { plainOf } from "../format/ircFormat.js";
 import { IrcFailure } from "./errors.js";
 
 /** How long a sent line waits for its echo before the link itself is checked. */
@@ -46,7 +47,7 @@ export class EchoTracker {
     const echoed = new Promise<string | null>((resolve, reject) => {
       entry = {
         target: this.casefold(target),
-        rest: text,
+        rest: plainOf(text),
         settle: (msgid, err) => {
           clearTimeout(timer);
           this.forget(entry);
@@ -70,8 +71,11 @@ export class EchoTracker {
   onEcho(target: string, text: string, msgid: string | null): void {
     const folded = this.casefold(target);
     const entry = this.pending.find((p) => p.target === folded);
-    if (!entry || !entry.rest.startsWith(text)) return;
-    entry.rest = entry.rest.slice(text.length).trimStart();
+    // Compared without formatting: a split line reopens its formatting on the next piece (and
+    // a +c channel strips it), so the pieces' codes differ from the text's.
+    const plain = plainOf(text);
+    if (!entry || !entry.rest.startsWith(plain)) return;
+    entry.rest = entry.rest.slice(plain.length).trimStart();
     if (entry.rest.length === 0) entry.settle(msgid);
   }
 
