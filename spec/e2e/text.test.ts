@@ -101,6 +101,14 @@ describe("text fidelity", { timeout: 240_000 }, () => {
     const pieces = bob.lines.slice(start, end + 1).filter((l) => l.nick === puppet).map((l) => l.text);
     assert.ok(pieces.length >= 2, `several lines: ${pieces.length}`);
     assert.equal(pieces.join(" "), text);
+
+    // Bold across the cut: every line is bold on IRC (the formatting reopened on each).
+    await alice.send(roomId, { msgtype: "m.text", body: text, format: HTML, formatted_body: `<strong>${text.replace(/w/g, "v")}</strong>` });
+    await waitFor("the bold long message on IRC", () => (bob.lines.some((l) => l.nick === puppet && l.text.endsWith("v099é")) ? true : undefined));
+    const bold = bob.lines.filter((l) => l.nick === puppet && /v\d{3}é/.test(l.text)).map((l) => l.text);
+    assert.ok(bold.length >= 2);
+    for (const line of bold) assert.ok(line.startsWith("\x02"), JSON.stringify(line.slice(0, 10)));
+    assert.equal(bold.map((l) => l.replace(/\x02/g, "")).join(" "), text.replace(/w/g, "v"));
   });
 
   test("a 20-line message is split (the fallback while there are no media links) and the sender is told", async () => {

@@ -116,6 +116,8 @@ describe("long messages and multiline", () => {
     const long = await policy.shorten(Array.from({ length: 20 }, (_, i) => String(i)), 3, { roomId: "!r", sender: "@a" });
     assert.equal(long.lines.length, 20);
     assert.match(long.notice!, /20 lines.*limit of 3/);
+    // A single line that IRC takes as several counts as several.
+    assert.match((await policy.shorten(["one long line"], 3, { roomId: "!r", sender: "@a", ircLines: 5 })).notice!, /5 lines/);
   });
 
   test("a room's limit applies within the operator's maximum", () => {

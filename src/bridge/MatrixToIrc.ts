@@ -11,6 +11,7 @@ import { ircLinesOf, isBridgeCommand, type TextContent } from "../format/matrixC
 import { fallbackSender, relationOf } from "../format/replies.js";
 import { ircKindOf } from "../format/msgtypes.js";
 import { IrcFailure } from "../irc/errors.js";
+import { messageBudget, splitMessage } from "../irc/IrcWriter.js";
 import type { IrcMessageKind } from "../irc/IrcConnection.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
@@ -86,7 +87,7 @@ export class MatrixToIrc {
    * a reply addressed `nick: ` with the replied-to line's msgid as tags, an edit as the
    * least surprising line (see format/edits.ts). Null: nothing to send.
    */
-  private async linesFor(ref: ChannelRef, roomId: string, eventId: string, content: MessageContent): Promise<{ lines: string[]; tags?: Record<string, string> } | null> {
+  private async linesFor(ref: ChannelRef, roomId: string, eventId: string, sender: string, content: MessageContent): Promise<{ lines: string[]; tags?: Record<string, string> } | null> {
     const network = this.config.networks[ref.networkId];
     const nickOf = (userId: string) => this.matrix.nickOf(ref.networkId, userId);
     const relation = relationOf(content as Record<string, unknown>);
@@ -105,19 +106,25 @@ export class MatrixToIrc {
     this.remember(ref.networkId, eventId, lines.join("\n"));
     if (!relation.replyTo) return { lines };
     const repliedTo = (await this.matrix.senderOf(roomId, relation.replyTo).catch(() => null)) ?? (typeof content.body === "string" ? fallbackSender(content.body) : null);
-    const nick = repliedTo ? nickOf(repliedTo) : null;
+    // Replying to oneself needs no address (it would only highlight one's own nick).
+    const nick = repliedTo && repliedTo !== sender ? nickOf(repliedTo) : null;
     if (nick && !lines[0].toLowerCase().startsWith(`${nick.toLowerCase()}:`)) lines[0] = `${nick}: ${lines[0]}`;
     const msgid = await this.matrix.msgidOf(ref.networkId, relation.replyTo).catch(() => null);
     return { lines, ...(msgid ? { tags: { "+reply": msgid, "+draft/reply": msgid } } : {}) };
   }
 
   /** The lines for one channel, within the line limit (the sender is told when it was long). */
-  private async prepare(ref: ChannelRef, roomId: string, eventId: string, sender: string, content: MessageContent): Promise<{ lines: string[]; tags?: Record<string, string> } | null> {
+  private async prepare(ref: ChannelRef, roomId: string, eventId: string, sender: string, kind: IrcMessageKind, content: MessageContent): Promise<{ lines: string[]; tags?: Record<string, string> } | null> {
     const network = this.config.networks[ref.networkId];
-    const prepared = network ? await this.linesFor(ref, roomId, eventId, content) : null;
+    const prepared = network ? await this.linesFor(ref, roomId, eventId, sender, content) : null;
     if (!network || !prepared) return null;
     const limit = effectiveLineLimit(network.lineLimit, network.maxLineLimit, await this.matrix.roomLineLimit(roomId).catch(() => null));
-    const { lines, notice } = await this.longMessages.shorten(prepared.lines, limit, { roomId, sender });
+    // Counted as IRC will see it: a long line becomes several (estimated with the writer's
+    // assumed host, as before the server tells the puppet its real one).
+    const nick = this.pools.get(ref.networkId)?.nickOf(sender) ?? "x".repeat(30);
+    const budget = messageBudget(nick, null, null, kind === "notice" ? "NOTICE" : "PRIVMSG", ref.channelName) - (kind === "action" ? 9 : 0);
+    const ircLines = prepared.lines.reduce((n, line) => n + splitMessage(line, Math.max(budget, 16)).length, 0);
+    const { lines, notice } = await this.longMessages.shorten(prepared.lines, limit, { roomId, sender, ircLines });
     if (notice) {
       this.toMatrix
         .push(roomId, () => this.matrix.tellUser(sender, roomId, notice))
@@ -152,7 +159,7 @@ export class MatrixToIrc {
         async () => {
           const pending: Promise<void>[] = [];
           for (const ref of channels) {
-            const prepared = await this.prepare(ref, roomId, eventId, sender, content);
+            const prepared = await this.prepare(ref, roomId, eventId, sender, kind, content);
             if (prepared) pending.push((await this.enqueueForChannel(roomId, eventId, sender, ref, kind, prepared.lines, prepared.tags)).delivered);
           }
           return pending;

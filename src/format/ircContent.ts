@@ -10,7 +10,7 @@ import { parseIrc, plainOf, type IrcStyle } from "./ircFormat.js";
 const NICK_RUN = /[A-Za-z0-9[\]\\`_^{|}-]+/g;
 
 export function escapeHtml(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
 
 /** Escaped text, with nicks of Matrix users (by `userIdOf`) as pills; found user IDs are added to `found`. */

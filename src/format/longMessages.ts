@@ -12,17 +12,25 @@ export interface LongMessageResult {
   notice: string | null;
 }
 
+export interface LongMessageContext {
+  roomId: string;
+  sender: string;
+  /** How many IRC lines the message takes once long lines are split (default: its line count). */
+  ircLines?: number;
+}
+
 export interface LongMessagePolicy {
-  shorten(lines: string[], lineLimit: number, context: { roomId: string; sender: string }): Promise<LongMessageResult>;
+  shorten(lines: string[], lineLimit: number, context: LongMessageContext): Promise<LongMessageResult>;
 }
 
 /** The fallback while there are no media links: every line goes, and the sender hears why it was a wall. */
 export class SplitFallback implements LongMessagePolicy {
-  async shorten(lines: string[], lineLimit: number, _context?: { roomId: string; sender: string }): Promise<LongMessageResult> {
-    if (lines.length <= lineLimit) return { lines, notice: null };
+  async shorten(lines: string[], lineLimit: number, context?: LongMessageContext): Promise<LongMessageResult> {
+    const count = context?.ircLines ?? lines.length;
+    if (count <= lineLimit) return { lines, notice: null };
     return {
       lines,
-      notice: `your message was ${lines.length} lines long (more than this room's limit of ${lineLimit}), so it reached IRC as ${lines.length} separate lines; consider a paste link for long texts.`,
+      notice: `your message was ${count} lines long on IRC (more than this room's limit of ${lineLimit}), so it reached IRC as ${count} separate lines; consider a paste link for long texts.`,
     };
   }
 }
