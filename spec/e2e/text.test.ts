@@ -100,6 +100,9 @@ describe("text fidelity", { timeout: 240_000 }, () => {
     const end = bob.lines.findIndex((l) => l.nick === puppet && l.text.endsWith("w099é"));
     const pieces = bob.lines.slice(start, end + 1).filter((l) => l.nick === puppet).map((l) => l.text);
     assert.ok(pieces.length >= 2, `several lines: ${pieces.length}`);
+    // Cut on the real budget (the host the server showed in the puppet's JOIN), not the
+    // 63-byte assumed host, which would leave about 410 bytes.
+    assert.ok(Buffer.byteLength(pieces[0]) > 430, `first line ${Buffer.byteLength(pieces[0])} bytes`);
     assert.equal(pieces.join(" "), text);
 
     // Bold across the cut: every line is bold on IRC (the formatting reopened on each).

@@ -37,6 +37,17 @@ describe("echo tracking", () => {
     assert.equal(await echoed, "id-2");
   });
 
+  test("a split line's pieces match even with formatting reopened on each (or stripped by +c)", async () => {
+    const tracker = new EchoTracker(names);
+    const { echoed } = tracker.expect("#c", "\x02bold \x0304red text\x03 end");
+    tracker.onEcho("#c", "\x02bold \x0304red", null);
+    tracker.onEcho("#c", "\x02\x0304text\x03 end", "id-3");
+    assert.equal(await echoed, "id-3");
+    const stripped = tracker.expect("#c", "\x02plain\x02 on +c");
+    tracker.onEcho("#c", "plain on +c", "id-4");
+    assert.equal(await stripped.echoed, "id-4");
+  });
+
   test("no echo is not delivery: a dead link fails the line as disconnected, to be sent again", async () => {
     let tracker!: EchoTracker;
     tracker = new EchoTracker(names, async () => {
