@@ -4,11 +4,8 @@
  * body, in the room's order. When it cannot be delivered the sender is told in the room.
  */
 import type { BridgeConfig } from "../config/schema.js";
-import { editLine } from "../format/edits.js";
-import { toIrcLines } from "../format/lines.js";
 import { effectiveLineLimit, SplitFallback, type LongMessagePolicy } from "../format/longMessages.js";
-import { ircLinesOf, isBridgeCommand, type TextContent } from "../format/matrixContent.js";
-import { fallbackSender, relationOf } from "../format/replies.js";
+import { isBridgeCommand, type TextContent } from "../format/matrixContent.js";
 import { ircKindOf } from "../format/msgtypes.js";
 import { IrcFailure } from "../irc/errors.js";
 import { messageBudget, splitMessage } from "../irc/IrcWriter.js";
@@ -19,6 +16,7 @@ import { KeepInJournal, type MatrixEvent } from "../matrix/DurableAppService.js"
 import type { MessageLink } from "../store/DataStore.js";
 import { metrics } from "../metrics/metrics.js";
 import { QueueFullError, type KeyedQueue } from "./KeyedQueue.js";
+import type { OutgoingText } from "./OutgoingText.js";
 import type { ChannelRef, RoomLinks } from "./RoomLinks.js";
 
 const log = getLogger("bridge/matrix-to-irc");
@@ -35,23 +33,14 @@ export interface MatrixSide {
   sendAsIrcUser(networkId: string, nick: string, roomId: string, content: Record<string, unknown>): Promise<void>;
   /** Removes a Matrix user from a room (the bridge bot kicks them). */
   removeFromRoom(roomId: string, userId: string, reason: string): Promise<void>;
-  /** The IRC nick a Matrix user has on a network: their puppet's, or a ghost's own nick. */
-  nickOf(networkId: string, userId: string): string | null;
-  /** Who sent an event (for the nick a reply is addressed to); null if it cannot be read. */
-  senderOf(roomId: string, eventId: string): Promise<string | null>;
-  /** The IRC msgid a Matrix event was bridged as on a network, if known. */
-  msgidOf(networkId: string, eventId: string): Promise<string | null>;
   /** The room's own line limit (state event `org.matrix.irc.line_limit`), if it set one. */
   roomLineLimit(roomId: string): Promise<number | null>;
 }
 
 interface MessageContent extends TextContent {
   msgtype?: unknown;
-  "m.new_content"?: unknown;
+  [key: string]: unknown;
 }
-
-/** How many sent texts are remembered for edits (the text an edit changes). */
-const REMEMBERED_TEXTS = 10_000;
 
 export class MatrixToIrc {
   constructor(
@@ -68,55 +57,16 @@ export class MatrixToIrc {
     private readonly matrix: MatrixSide,
     /** Where the msgids learnt for sent messages go (Matrix event ID ↔ IRC msgid). */
     private readonly onLinked: (links: MessageLink[]) => void,
+    /** The lines a message becomes (formatting, pills, replies, edits). */
+    private readonly text: OutgoingText,
     /** What a message over the line limit becomes (split with a notice until media links exist). */
     private readonly longMessages: LongMessagePolicy = new SplitFallback(),
   ) {}
 
-  /** The IRC text each recent message was sent as, per network and event: what an edit changes. */
-  private readonly sentTexts = new Map<string, string>();
-
-  private remember(networkId: string, eventId: string, text: string): void {
-    const key = `${networkId}\u0000${eventId}`;
-    this.sentTexts.delete(key);
-    this.sentTexts.set(key, text);
-    if (this.sentTexts.size > REMEMBERED_TEXTS) this.sentTexts.delete(this.sentTexts.keys().next().value!);
-  }
-
-  /**
-   * The lines a message becomes on one network: its HTML or body as IRC text (pills as nicks),
-   * a reply addressed `nick: ` with the replied-to line's msgid as tags, an edit as the
-   * least surprising line (see format/edits.ts). Null: nothing to send.
-   */
-  private async linesFor(ref: ChannelRef, roomId: string, eventId: string, sender: string, content: MessageContent): Promise<{ lines: string[]; tags?: Record<string, string> } | null> {
-    const network = this.config.networks[ref.networkId];
-    const nickOf = (userId: string) => this.matrix.nickOf(ref.networkId, userId);
-    const relation = relationOf(content as Record<string, unknown>);
-    if (relation.replaces) {
-      const replacement = content["m.new_content"];
-      if (!replacement || typeof replacement !== "object") return null;
-      const after = ircLinesOf(replacement as TextContent, nickOf).join("\n");
-      const before = this.sentTexts.get(`${ref.networkId}\u0000${relation.replaces}`);
-      const line = editLine(before ?? "", after, before === undefined && network.edits === "diff" ? "full" : network.edits);
-      if (line === null) return null;
-      this.remember(ref.networkId, relation.replaces, after);
-      return { lines: toIrcLines(line) };
-    }
-    const lines = ircLinesOf(content, nickOf);
-    if (lines.length === 0) return null;
-    this.remember(ref.networkId, eventId, lines.join("\n"));
-    if (!relation.replyTo) return { lines };
-    const repliedTo = (await this.matrix.senderOf(roomId, relation.replyTo).catch(() => null)) ?? (typeof content.body === "string" ? fallbackSender(content.body) : null);
-    // Replying to oneself needs no address (it would only highlight one's own nick).
-    const nick = repliedTo && repliedTo !== sender ? nickOf(repliedTo) : null;
-    if (nick && !lines[0].toLowerCase().startsWith(`${nick.toLowerCase()}:`)) lines[0] = `${nick}: ${lines[0]}`;
-    const msgid = await this.matrix.msgidOf(ref.networkId, relation.replyTo).catch(() => null);
-    return { lines, ...(msgid ? { tags: { "+reply": msgid, "+draft/reply": msgid } } : {}) };
-  }
-
   /** The lines for one channel, within the line limit (the sender is told when it was long). */
   private async prepare(ref: ChannelRef, roomId: string, eventId: string, sender: string, kind: IrcMessageKind, content: MessageContent): Promise<{ lines: string[]; tags?: Record<string, string> } | null> {
     const network = this.config.networks[ref.networkId];
-    const prepared = network ? await this.linesFor(ref, roomId, eventId, sender, content) : null;
+    const prepared = network ? await this.text.linesFor(ref.networkId, roomId, eventId, sender, content) : null;
     if (!network || !prepared) return null;
     const limit = effectiveLineLimit(network.lineLimit, network.maxLineLimit, await this.matrix.roomLineLimit(roomId).catch(() => null));
     // Counted as IRC will see it: a long line becomes several (estimated with the writer's

@@ -41,6 +41,8 @@ export interface PmHooks {
   stopping(): boolean;
   /** Whether a Matrix user wants IRC lines that say their nick to mention them (as in channels). */
   wantsMentions?(userId: string): boolean;
+  /** The lines (and tags) a Matrix message becomes on IRC, as in channels (OutgoingText); without it, its text alone. */
+  linesFor?(networkId: string, roomId: string, eventId: string, sender: string, content: Record<string, unknown>): Promise<{ lines: string[]; tags?: Record<string, string> } | null>;
 }
 
 /** A PM from IRC that is not delivered on purpose; `notice` is what the IRC sender is told. */
@@ -236,10 +238,13 @@ export class PrivateMessages {
     const content = (event.content ?? {}) as { msgtype?: unknown; body?: unknown; format?: unknown; formatted_body?: unknown };
     const kind = ircKindOf(content.msgtype);
     if (!kind || typeof content.body !== "string") return tell(`Messages of type ${String(content.msgtype)} are not bridged to IRC yet; it was not sent.`);
-    const lines = ircLinesOf(content, (userId) => pool.nickOf(userId));
-    if (lines.length === 0) return;
+    const prepared = this.hooks.linesFor
+      ? await this.hooks.linesFor(pm.networkId, roomId, event.event_id as string, sender, content as Record<string, unknown>)
+      : { lines: ircLinesOf(content, (userId) => pool.nickOf(userId)) };
+    if (!prepared || prepared.lines.length === 0) return;
+    const { lines, tags } = prepared;
     try {
-      const { delivered } = await pool.enqueue(sender, { target: nick, channelKey: null, kind, lines });
+      const { delivered } = await pool.enqueue(sender, { target: nick, channelKey: null, kind, lines, ...(tags ? { tags } : {}) });
       await delivered;
       metrics.messagesRelayed.inc({ direction: "matrix_to_irc", network: pm.networkId });
     } catch (err) {
