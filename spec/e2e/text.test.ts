@@ -65,6 +65,23 @@ describe("text fidelity", { timeout: 240_000 }, () => {
     assert.equal(event.content.formatted_body, '<strong>bold</strong> and <font data-mx-color="#ff0000">red</font> &lt;b&gt;not html&lt;/b&gt;');
   });
 
+  test("notices and private messages use the same builder: formatting as HTML", async () => {
+    bob.client.notice("#test", "\x1dnote\x1d to all");
+    const notice = await alice.waitForMessage(roomId, (e) => e.content.body === "note to all");
+    assert.equal(notice.content.msgtype, "m.notice");
+    assert.equal(notice.content.formatted_body, "<em>note</em> to all");
+
+    bob.say(puppet, "\x02psst\x02 alice[m]");
+    const pmRoom = await alice.waitForInvite("bob's PM room", (state) => state.some((e) => e.type === "m.room.member" && e.sender === stack.ghostId("bob")));
+    await alice.joinRoom(pmRoom);
+    const pm = await alice.waitForMessage(pmRoom, (e) => e.content.body === "psst alice[m]");
+    assert.equal(pm.content.format, HTML);
+    assert.match(String(pm.content.formatted_body), /^<strong>psst<\/strong> <a href="https:\/\/matrix.to\/#\/%40alice%3Alocalhost">alice\[m\]<\/a>$/);
+    assert.deepEqual(pm.content["m.mentions"], { user_ids: [alice.userId] });
+    await alice.send(pmRoom, { msgtype: "m.text", body: "hi", format: HTML, formatted_body: "<em>hi</em> back" });
+    await bob.waitForLine((l) => l.nick === puppet && l.target === "bob" && l.text === "\x1dhi\x1d back", "alice's formatted PM");
+  });
+
   test("Element-style HTML with a link and a list arrives as the expected IRC lines", async () => {
     await alice.send(roomId, {
       msgtype: "m.text",
