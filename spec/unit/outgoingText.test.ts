@@ -27,6 +27,12 @@ describe("outgoing text", () => {
     assert.deepEqual(await text.linesFor("net", "!r", "$b", "@alice:hs", content, false), { lines: ["yes"], tags: { "+reply": "msg-q", "+draft/reply": "msg-q" } });
   });
 
+  test("the sender of a recent event is known without asking the homeserver", async () => {
+    const text = make();
+    text.noteSender("$fromIrc", "@irc_net_bob:hs");
+    assert.deepEqual(await text.linesFor("net", "!r", "$r", "@alice:hs", { body: "ok", "m.relates_to": { "m.in_reply_to": { event_id: "$fromIrc" } } }), { lines: ["bob: ok"] });
+  });
+
   test("a reply to oneself has no address; a thread message replies to the root", async () => {
     const text = make();
     assert.deepEqual(await text.linesFor("net", "!r", "$c", "@alice:hs", { body: "also", "m.relates_to": { "m.in_reply_to": { event_id: "$mine" } } }), { lines: ["also"] });

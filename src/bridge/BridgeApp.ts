@@ -192,6 +192,7 @@ export class BridgeApp {
       onQueued: (roomId, userId) => membership.holdFor(roomId, userId),
       wantsMentions: (userId) => this.adminRooms.feature(userId, "mentions"),
       linkOfMsgid: (networkId, msgid) => this.messageLinks.byMsgid(networkId, msgid),
+      onDelivered: (eventId, userId) => outgoingText.noteSender(eventId, userId),
     });
     const portals = new Portals(config, this.links, this.pools, bot, (pool, channelName) => membership.syncLinked(pool, channelName));
     const topics = new TopicSync(config, this.links, this.pools, ghosts, this.roomQueue, { bot, notice });

@@ -33,6 +33,8 @@ export interface IrcToMatrixHooks {
   wantsMentions(userId: string): boolean;
   /** The Matrix event an IRC msgid was bridged as (for a line that replies to it), if known. */
   linkOfMsgid(networkId: string, msgid: string): Promise<MessageLink | null>;
+  /** A line is in Matrix as `eventId`, sent by the ghost `userId` (for replies to it). */
+  onDelivered?(eventId: string, userId: string): void;
 }
 
 /** The msgid an IRC line replies to (`+reply`, or `+draft/reply` as most clients still send). */
@@ -99,6 +101,7 @@ export class IrcToMatrix {
         const intent = await this.ghosts.intentFor(pool.networkId, network, msg.nick, pool.bot.caseMapping);
         const sent = await intent.sendMessage(roomId, await withReply(content, pool.networkId, roomId, msg.tags, this.hooks.linkOfMsgid));
         this.hooks.onGhostInRoom(roomId, intent.userId);
+        this.hooks.onDelivered?.(sent.event_id, intent.userId);
         return sent;
       },
       {

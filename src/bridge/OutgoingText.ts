@@ -30,6 +30,8 @@ export interface OutgoingLines {
 
 export class OutgoingText {
   private readonly sent = new Map<string, string>();
+  /** Who sent recent events (both ways): most replies answer one, and need no homeserver call. */
+  private readonly senders = new Map<string, string>();
 
   constructor(
     private readonly config: BridgeConfig,
@@ -53,12 +55,14 @@ export class OutgoingText {
       this.remember(networkId, relation.replaces, after);
       return { lines: toIrcLines(line) };
     }
+    this.noteSender(eventId, sender);
     const lines = ircLinesOf(content, nickOf);
     if (lines.length === 0) return null;
     this.remember(networkId, eventId, lines.join("\n"));
     if (!relation.replyTo) return { lines };
     if (address) {
-      const repliedTo = (await this.sources.senderOf(roomId, relation.replyTo).catch(() => null)) ?? (typeof content.body === "string" ? fallbackSender(content.body) : null);
+      const repliedTo =
+        this.senders.get(relation.replyTo) ?? (await this.sources.senderOf(roomId, relation.replyTo).catch(() => null)) ?? (typeof content.body === "string" ? fallbackSender(content.body) : null);
       // Replying to oneself needs no address (it would only highlight one's own nick).
       const nick = repliedTo && repliedTo !== sender ? nickOf(repliedTo) : null;
       if (nick && !lines[0].toLowerCase().startsWith(`${nick.toLowerCase()}:`)) lines[0] = `${nick}: ${lines[0]}`;
@@ -67,10 +71,19 @@ export class OutgoingText {
     return { lines, ...(msgid ? { tags: { "+reply": msgid, "+draft/reply": msgid } } : {}) };
   }
 
-  private remember(networkId: string, eventId: string, text: string): void {
-    const key = `${networkId}\u0000${eventId}`;
-    this.sent.delete(key);
-    this.sent.set(key, text);
-    if (this.sent.size > REMEMBERED_TEXTS) this.sent.delete(this.sent.keys().next().value!);
+  /** An event and its sender (a ghost's line delivered into Matrix, a Matrix user's message). */
+  noteSender(eventId: string, userId: string): void {
+    bounded(this.senders, eventId, userId);
   }
+
+  private remember(networkId: string, eventId: string, text: string): void {
+    bounded(this.sent, `${networkId}\u0000${eventId}`, text);
+  }
+}
+
+/** Sets a key as the newest, forgetting the oldest beyond REMEMBERED_TEXTS. */
+function bounded(map: Map<string, string>, key: string, value: string): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > REMEMBERED_TEXTS) map.delete(map.keys().next().value!);
 }
