@@ -44,6 +44,8 @@ describe("text fidelity", { timeout: 240_000 }, () => {
     stack = await Stack.start();
     [alice, dave] = await Promise.all([stack.matrixUser("alice"), stack.matrixUser("dave")]);
     roomId = await alice.createRoom({ name: "Text", preset: "public_chat" });
+    // The room lowers the network's line limit (3) to 2 with its own state event.
+    await alice.setState(roomId, "org.matrix.irc.line_limit", { lineLimit: 2 });
     stack.mappings = { "#test": { roomIds: [roomId] } };
     stack.networkOverrides = { encodingFallback: "latin1", lineLimit: 3 };
     await stack.startBridge();
@@ -131,12 +133,12 @@ describe("text fidelity", { timeout: 240_000 }, () => {
     assert.equal(bold.map((l) => l.replace(/\x02/g, "")).join(" "), text.replace(/w/g, "v"));
   });
 
-  test("a 20-line message is split (the fallback while there are no media links) and the sender is told", async () => {
+  test("a 20-line message is split (the fallback while there are no media links) and the sender is told, with the room's own limit", async () => {
     const lines = Array.from({ length: 20 }, (_, i) => `row ${i + 1}`);
     await alice.sendText(roomId, lines.join("\n"));
     await bob.waitForLine(fromAlice("row 20"), "the last row");
     const notice = await alice.waitForMessage(roomId, (e) => e.content.msgtype === "m.notice" && /20 lines/.test(String(e.content.body)));
-    assert.match(String(notice.content.body), /limit of 3/);
+    assert.match(String(notice.content.body), /limit of 2/);
   });
 
   test("a Matrix reply carries +reply with the replied-to line's msgid, and the nick prefix", async () => {
