@@ -40,6 +40,18 @@ describe("echo tracking", () => {
     assert.equal(await later.echoed, "id-3");
   });
 
+  test("a split line's pieces match even with formatting reopened on each (or stripped by +c)", async () => {
+    const tracker = new EchoTracker(names);
+    // Two pieces whose echoes carry reopened codes, then one whose colours a +c channel stripped.
+    const { echoed } = tracker.expect("#c", 2);
+    tracker.onEcho("#c", null);
+    tracker.onEcho("#c", "id-3");
+    assert.equal(await echoed, "id-3");
+    const stripped = tracker.expect("#c", 1);
+    tracker.onEcho("#c", "id-4");
+    assert.equal(await stripped.echoed, "id-4");
+  });
+
   test("no echo is not delivery: a dead link fails the line as disconnected, to be sent again", async () => {
     let tracker!: EchoTracker;
     tracker = new EchoTracker(names, async () => {

@@ -89,3 +89,29 @@ describe("the one outbound IRC writer", () => {
     assert.deepEqual(written, ["PRIVMSG #c :first"]);
   });
 });
+
+describe("the writer's line budget and tags (issue 14)", () => {
+  const fake = (written: string[]) =>
+    ({ raw: (line: string) => written.push(line), user: { nick: "alice" }, network: { options: {} }, connection: { connected: true } }) as unknown as Client;
+
+  test("the real host, once the server told it, sets the budget; a long message uses all of it", () => {
+    const writer = new IrcWriter(fake([]), new SendPacer(100, 1000));
+    const text = "x".repeat(1000);
+    const assumed = writer.pieces("privmsg", "#c", text)[0].length;
+    writer.setSelf({ user: "alice", host: "h" });
+    const real = writer.pieces("privmsg", "#c", text)[0].length;
+    assert.equal(real, 510 - ":alice!alice@h ".length - "PRIVMSG #c :".length);
+    assert.ok(real > assumed);
+    writer.setSelf(null);
+    assert.equal(writer.pieces("privmsg", "#c", text)[0].length, assumed);
+  });
+
+  test("tags go on the first line of a split message only; formatting is reopened on the next", async () => {
+    const written: string[] = [];
+    const writer = new IrcWriter(fake(written), new SendPacer(100, 1000));
+    await writer.message("privmsg", "#c", writer.pieces("privmsg", "#c", `\x02${"word ".repeat(150)}`), { "+reply": "m1" });
+    assert.ok(written.length >= 2);
+    assert.match(written[0], /^@\+reply=m1 PRIVMSG #c :\x02word/);
+    for (const line of written.slice(1)) assert.match(line, /^PRIVMSG #c :\x02word/);
+  });
+});

@@ -19,6 +19,8 @@ import type { Registration } from "../registration.js";
 import { NedbDataStore } from "../store/NedbDataStore.js";
 import type { DataStore, MessageLink } from "../store/DataStore.js";
 import { MessageLinks } from "../store/MessageLinks.js";
+import { OutgoingText } from "./OutgoingText.js";
+import { TextLookups } from "./TextLookups.js";
 import { IrcToMatrix } from "./IrcToMatrix.js";
 import { DropLog } from "./DropLog.js";
 import { KeyedQueue } from "./KeyedQueue.js";
@@ -189,14 +191,21 @@ export class BridgeApp {
       onGhostInRoom: (roomId, userId) => membership.noteGhost(roomId, userId),
       onQueued: (roomId, userId) => membership.holdFor(roomId, userId),
       wantsMentions: (userId) => this.adminRooms.feature(userId, "mentions"),
+      linkOfMsgid: (networkId, msgid) => this.messageLinks.byMsgid(networkId, msgid),
+      onDelivered: (eventId, userId) => outgoingText.noteSender(eventId, userId),
     });
     const portals = new Portals(config, this.links, this.pools, bot, (pool, channelName) => membership.syncLinked(pool, channelName));
     const topics = new TopicSync(config, this.links, this.pools, ghosts, this.roomQueue, { bot, notice });
     const moderation = new Moderation(config, this.links, this.pools, ghosts, membership, portals, { bot, notice, notifyUser: (u, t) => this.notifyUser(u, t) });
+    const lookups = new TextLookups(bot, this.pools, ghosts, this.messageLinks);
+    const outgoingText = new OutgoingText(config, lookups);
     const pms = new PrivateMessages(config, this.store, this.pools, ghosts, this.roomQueue, {
       isIgnored: (userId, networkId, nick) => this.adminRooms.isIgnored(userId, networkId, nick),
       tellUser: (userId, text) => this.adminRooms.notify(userId, text),
       stopping: () => this.stopping !== null,
+      wantsMentions: (userId) => this.adminRooms.feature(userId, "mentions"),
+      // A PM needs no `nick: ` address; edits and reply tags as in channels.
+      linesFor: (networkId, roomId, eventId, sender, content) => outgoingText.linesFor(networkId, roomId, eventId, sender, content, false),
     });
     for (const [networkId, network] of Object.entries(config.networks)) {
       const isBridged = (channelName: string) => this.links.roomsOf(networkId, pool.bot.casefold(channelName)).length > 0;
@@ -237,8 +246,10 @@ export class BridgeApp {
         removeFromRoom: async (roomId, userId, reason) => {
           await bot().kick(roomId, userId, reason);
         },
+        roomLineLimit: (roomId) => lookups.roomLineLimit(roomId),
       },
       linked,
+      outgoingText,
     );
     const events = new MatrixEvents({
       botUserId: this.botUserId,

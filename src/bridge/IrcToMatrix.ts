@@ -4,8 +4,7 @@
  * unreachable homeserver delays the queue (with retries) instead of dropping lines.
  */
 import type { BridgeConfig } from "../config/schema.js";
-import { stripIrcFormatting } from "../format/ircText.js";
-import { mentionsIn } from "../format/mentions.js";
+import { ircContent } from "../format/ircContent.js";
 import { MSGTYPE_OF_KIND } from "../format/msgtypes.js";
 import type { IrcMessage } from "../irc/IrcConnection.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
@@ -32,6 +31,28 @@ export interface IrcToMatrixHooks {
   onQueued(roomId: string, userId: string): () => void;
   /** Whether a Matrix user wants IRC lines that say their nick to mention them. */
   wantsMentions(userId: string): boolean;
+  /** The Matrix event an IRC msgid was bridged as (for a line that replies to it), if known. */
+  linkOfMsgid(networkId: string, msgid: string): Promise<MessageLink | null>;
+  /** A line is in Matrix as `eventId`, sent by the ghost `userId` (for replies to it). */
+  onDelivered?(eventId: string, userId: string): void;
+}
+
+/** The msgid an IRC line replies to (`+reply`, or `+draft/reply` as most clients still send). */
+export function replyMsgidOf(tags: Record<string, string>): string | null {
+  return tags["+reply"] || tags["+draft/reply"] || null;
+}
+
+/** Adds `m.relates_to` for a reply to `eventId` (when the replied-to line is known in this room). */
+export async function withReply(
+  content: Record<string, unknown>,
+  networkId: string,
+  roomId: string,
+  tags: Record<string, string>,
+  linkOf: (networkId: string, msgid: string) => Promise<MessageLink | null>,
+): Promise<Record<string, unknown>> {
+  const msgid = replyMsgidOf(tags);
+  const link = msgid ? await linkOf(networkId, msgid).catch(() => null) : null;
+  return link && link.roomId === roomId ? { ...content, "m.relates_to": { "m.in_reply_to": { event_id: link.eventId } } } : content;
 }
 
 export class IrcToMatrix {
@@ -52,8 +73,7 @@ export class IrcToMatrix {
     const rooms = this.links.roomsOf(pool.networkId, pool.bot.casefold(msg.target));
     if (rooms.length === 0) return;
     // Built once per line, whatever the number of rooms; mentions are of the nicks at the time of the line.
-    const body = stripIrcFormatting(msg.text);
-    const content = { msgtype: MSGTYPE_OF_KIND[msg.kind], body, ...mentionsIn(body, (nick) => this.mentionable(pool, nick)) };
+    const content = ircContent(MSGTYPE_OF_KIND[msg.kind], msg.text, (nick) => this.mentionable(pool, nick));
     const ghost = this.ghosts.userIdFor(this.config.networks[pool.networkId], msg.nick, pool.bot.caseMapping);
     for (const roomId of rooms) {
       const release = this.hooks.onQueued(roomId, ghost);
@@ -79,8 +99,9 @@ export class IrcToMatrix {
     const { event_id: eventId } = await withRetry(
       async () => {
         const intent = await this.ghosts.intentFor(pool.networkId, network, msg.nick, pool.bot.caseMapping);
-        const sent = await intent.sendMessage(roomId, content);
+        const sent = await intent.sendMessage(roomId, await withReply(content, pool.networkId, roomId, msg.tags, this.hooks.linkOfMsgid));
         this.hooks.onGhostInRoom(roomId, intent.userId);
+        this.hooks.onDelivered?.(sent.event_id, intent.userId);
         return sent;
       },
       {

@@ -4,9 +4,11 @@
  * body, in the room's order. When it cannot be delivered the sender is told in the room.
  */
 import type { BridgeConfig } from "../config/schema.js";
-import { toIrcLines } from "../format/lines.js";
+import { effectiveLineLimit, SplitFallback, type LongMessagePolicy } from "../format/longMessages.js";
+import { isBridgeCommand, type TextContent } from "../format/matrixContent.js";
 import { ircKindOf } from "../format/msgtypes.js";
 import { IrcFailure } from "../irc/errors.js";
+import { messageBudget, splitMessage } from "../irc/IrcWriter.js";
 import type { IrcMessageKind } from "../irc/IrcConnection.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
@@ -14,6 +16,7 @@ import { KeepInJournal, type MatrixEvent } from "../matrix/DurableAppService.js"
 import type { MessageLink } from "../store/DataStore.js";
 import { metrics } from "../metrics/metrics.js";
 import { QueueFullError, type KeyedQueue } from "./KeyedQueue.js";
+import type { OutgoingText } from "./OutgoingText.js";
 import type { ChannelRef, RoomLinks } from "./RoomLinks.js";
 
 const log = getLogger("bridge/matrix-to-irc");
@@ -30,11 +33,13 @@ export interface MatrixSide {
   sendAsIrcUser(networkId: string, nick: string, roomId: string, content: Record<string, unknown>): Promise<void>;
   /** Removes a Matrix user from a room (the bridge bot kicks them). */
   removeFromRoom(roomId: string, userId: string, reason: string): Promise<void>;
+  /** The room's own line limit (state event `org.matrix.irc.line_limit`), if it set one. */
+  roomLineLimit(roomId: string): Promise<number | null>;
 }
 
-interface MessageContent {
+interface MessageContent extends TextContent {
   msgtype?: unknown;
-  body?: unknown;
+  [key: string]: unknown;
 }
 
 export class MatrixToIrc {
@@ -52,7 +57,31 @@ export class MatrixToIrc {
     private readonly matrix: MatrixSide,
     /** Where the msgids learnt for sent messages go (Matrix event ID ↔ IRC msgid). */
     private readonly onLinked: (links: MessageLink[]) => void,
+    /** The lines a message becomes (formatting, pills, replies, edits). */
+    private readonly text: OutgoingText,
+    /** What a message over the line limit becomes (split with a notice until media links exist). */
+    private readonly longMessages: LongMessagePolicy = new SplitFallback(),
   ) {}
+
+  /** The lines for one channel, within the line limit (the sender is told when it was long). */
+  private async prepare(ref: ChannelRef, roomId: string, eventId: string, sender: string, kind: IrcMessageKind, content: MessageContent): Promise<{ lines: string[]; tags?: Record<string, string> } | null> {
+    const network = this.config.networks[ref.networkId];
+    const prepared = network ? await this.text.linesFor(ref.networkId, roomId, eventId, sender, content) : null;
+    if (!network || !prepared) return null;
+    const limit = effectiveLineLimit(network.lineLimit, network.maxLineLimit, await this.matrix.roomLineLimit(roomId).catch(() => null));
+    // Counted as IRC will see it: a long line becomes several (estimated with the writer's
+    // assumed host, as before the server tells the puppet its real one).
+    const nick = this.pools.get(ref.networkId)?.nickOf(sender) ?? "x".repeat(30);
+    const budget = messageBudget(nick, null, null, kind === "notice" ? "NOTICE" : "PRIVMSG", ref.channelName) - (kind === "action" ? 9 : 0);
+    const ircLines = prepared.lines.reduce((n, line) => n + splitMessage(line, Math.max(budget, 16)).length, 0);
+    const { lines, notice } = await this.longMessages.shorten(prepared.lines, limit, { roomId, sender, ircLines });
+    if (notice) {
+      this.toMatrix
+        .push(roomId, () => this.matrix.tellUser(sender, roomId, notice))
+        .catch((err: Error) => log.warn("Could not tell a sender their message was long", { roomId, sender, error: err.message }));
+    }
+    return { ...prepared, lines };
+  }
 
   /** Handles one m.room.message from a real Matrix user; resolves once it is on IRC or refused. */
   async onMessage(event: MatrixEvent): Promise<void> {
@@ -68,9 +97,10 @@ export class MatrixToIrc {
       );
       return;
     }
-    const lines = toIrcLines(content.body);
-    if (lines.length === 0) return;
-    // The room's IRC queue fixes the order in which messages reach each sender's outbox;
+    if (isBridgeCommand(content)) return; // `!irc ...` is for the bridge, never for the channel
+    const eventId = event.event_id as string;
+    // The room's IRC queue fixes the order in which messages reach each sender's outbox (the
+    // lines are prepared inside it: a reply's lookups must not let a later message overtake);
     // delivery then goes on per sender, so one user's slow reconnect does not hold up the others.
     let deliveries: Promise<void>[];
     try {
@@ -78,7 +108,10 @@ export class MatrixToIrc {
         roomId,
         async () => {
           const pending: Promise<void>[] = [];
-          for (const ref of channels) pending.push((await this.enqueueForChannel(roomId, event.event_id as string, sender, ref, kind, lines)).delivered);
+          for (const ref of channels) {
+            const prepared = await this.prepare(ref, roomId, eventId, sender, kind, content);
+            if (prepared) pending.push((await this.enqueueForChannel(roomId, eventId, sender, ref, kind, prepared.lines, prepared.tags)).delivered);
+          }
           return pending;
         },
         "matrix_message",
@@ -146,6 +179,7 @@ export class MatrixToIrc {
     ref: ChannelRef,
     kind: IrcMessageKind,
     lines: string[],
+    tags?: Record<string, string>,
   ): Promise<{ delivered: Promise<void> }> {
     const pool = this.pools.get(ref.networkId);
     const network = this.config.networks[ref.networkId];
@@ -153,7 +187,7 @@ export class MatrixToIrc {
     const failed = (err: Error) => this.reportFailure(roomId, sender, ref, network.name, err);
     try {
       const channelKey = this.links.keyOf(ref.networkId, ref.channel);
-      const { delivered } = await pool.enqueue(sender, { target: ref.channelName, channelKey, kind, lines });
+      const { delivered } = await pool.enqueue(sender, { target: ref.channelName, channelKey, kind, lines, ...(tags ? { tags } : {}) });
       const linked = (msgids: (string | null)[]) => {
         metrics.messagesRelayed.inc({ direction: "matrix_to_irc", network: ref.networkId });
         const at = Date.now();

@@ -12,8 +12,8 @@
  */
 import type { Intent } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config/schema.js";
-import { stripIrcFormatting } from "../format/ircText.js";
-import { toIrcLines } from "../format/lines.js";
+import { ircContent } from "../format/ircContent.js";
+import { ircLinesOf } from "../format/matrixContent.js";
 import { ircKindOf, MSGTYPE_OF_KIND } from "../format/msgtypes.js";
 import type { IrcMessage } from "../irc/IrcConnection.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
@@ -39,6 +39,10 @@ export interface PmHooks {
   tellUser(userId: string, text: string): Promise<boolean>;
   /** True once the bridge is shutting down: what cannot go now stays in the journal. */
   stopping(): boolean;
+  /** Whether a Matrix user wants IRC lines that say their nick to mention them (as in channels). */
+  wantsMentions?(userId: string): boolean;
+  /** The lines (and tags) a Matrix message becomes on IRC, as in channels (OutgoingText); without it, its text alone. */
+  linesFor?(networkId: string, roomId: string, eventId: string, sender: string, content: Record<string, unknown>): Promise<{ lines: string[]; tags?: Record<string, string> } | null>;
 }
 
 /** A PM from IRC that is not delivered on purpose; `notice` is what the IRC sender is told. */
@@ -112,7 +116,11 @@ export class PrivateMessages {
       if (err instanceof PmRefused) return this.refused(pool, userId, msg.nick, err);
       throw err;
     }
-    const content = { msgtype: MSGTYPE_OF_KIND[msg.kind], body: stripIrcFormatting(msg.text) };
+    // The same content builder as channels: formatting as HTML, the user's nick as a mention.
+    const content = ircContent(MSGTYPE_OF_KIND[msg.kind], msg.text, (nick) => {
+      const mentioned = pool.userIdOfNick(nick);
+      return mentioned === userId && (this.hooks.wantsMentions?.(userId) ?? true) ? userId : null;
+    });
     await withRetry(() => ghost.sendMessage(roomId, content), { giveUpAfterMs: GIVE_UP_AFTER_MS });
     metrics.messagesRelayed.inc({ direction: "irc_to_matrix", network: pool.networkId });
   }
@@ -227,13 +235,16 @@ export class PrivateMessages {
     };
     const nick = pm.nickName ?? pm.nick;
     if (sender !== pm.userId) return tell(`${sender}: only ${pm.userId}'s messages in this room reach ${nick} on IRC.`);
-    const content = (event.content ?? {}) as { msgtype?: unknown; body?: unknown };
+    const content = (event.content ?? {}) as { msgtype?: unknown; body?: unknown; format?: unknown; formatted_body?: unknown };
     const kind = ircKindOf(content.msgtype);
     if (!kind || typeof content.body !== "string") return tell(`Messages of type ${String(content.msgtype)} are not bridged to IRC yet; it was not sent.`);
-    const lines = toIrcLines(content.body);
-    if (lines.length === 0) return;
+    const prepared = this.hooks.linesFor
+      ? await this.hooks.linesFor(pm.networkId, roomId, event.event_id as string, sender, content as Record<string, unknown>)
+      : { lines: ircLinesOf(content, (userId) => pool.nickOf(userId)) };
+    if (!prepared || prepared.lines.length === 0) return;
+    const { lines, tags } = prepared;
     try {
-      const { delivered } = await pool.enqueue(sender, { target: nick, channelKey: null, kind, lines });
+      const { delivered } = await pool.enqueue(sender, { target: nick, channelKey: null, kind, lines, ...(tags ? { tags } : {}) });
       await delivered;
       metrics.messagesRelayed.inc({ direction: "matrix_to_irc", network: pm.networkId });
     } catch (err) {

@@ -5,6 +5,9 @@
  * left out entirely is filled from its keys' defaults (`prefault({})`).
  */
 import { z } from "zod";
+import { createRequire } from "node:module";
+
+const encodingExists = (createRequire(import.meta.url)("iconv-lite") as { encodingExists(e: string): boolean }).encodingExists;
 
 const positiveInt = () => z.number().int().positive();
 const port = () => z.number().int().min(1).max(65535);
@@ -199,6 +202,15 @@ const network = z
     membership: membership.prefault({}),
     portals: portals.prefault({}),
     privateMessages: privateMessages.prefault({}),
+    // Text fidelity (format/): see config.sample.yaml.
+    encodingFallback: z
+      .string()
+      .refine((e) => encodingExists(e), "expected an encoding iconv-lite knows, such as latin1 or cp1252")
+      .nullable()
+      .default(null),
+    lineLimit: positiveInt().default(3),
+    maxLineLimit: positiveInt().default(10),
+    edits: z.enum(["diff", "full", "off"]).default("diff"),
     ipv6Prefix: z
       .string()
       .regex(/^[0-9a-fA-F:]+\/(\d{1,3})$/, "expected an IPv6 prefix such as 2001:db8:1234::/64")

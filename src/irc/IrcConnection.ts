@@ -142,8 +142,16 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     client.on("action", relay("action"));
     client.on("join", (e: JoinEvent) => {
       if (!named(e.nick, e.channel)) return;
-      if (this.isSelf(e.nick)) this.channels.onSelf(e.channel, true);
+      if (this.isSelf(e.nick)) {
+        // Our own JOIN shows the prefix the server puts before our lines: the real line budget.
+        const joined = e as JoinEvent & { ident?: string; hostname?: string };
+        if (typeof joined.hostname === "string" && joined.hostname) this.writer.setSelf({ user: joined.ident ?? null, host: joined.hostname });
+        this.channels.onSelf(e.channel, true);
+      }
       else this.emit("membership", { type: "join", nick: e.nick, channel: e.channel });
+    });
+    client.on("displayed host", (e: { nick: string; hostname: string }) => {
+      if (typeof e.hostname === "string" && e.hostname && !/\s/.test(e.hostname)) this.writer.setSelf({ user: null, host: e.hostname.includes("@") ? e.hostname.split("@").pop()! : e.hostname });
     });
     client.on("part", (e: { nick: string; channel: string; message: string }) => {
       if (!named(e.nick, e.channel)) return;
@@ -294,6 +302,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     this.channels.onClosed();
     this.pacer.clear(new IrcFailure("disconnected", "the IRC connection was lost"));
     this.echoes.clear();
+    this.writer.setSelf(null);
     if (this.state === "stopped") return;
     this.state = "disconnected";
     if (wasConnected) {
@@ -373,12 +382,14 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
    * server offers echo-message, resolves with the msgid of its last line once the server has
    * echoed it (so it was accepted); otherwise with null once it is written.
    */
-  async send(kind: IrcMessageKind, target: string, text: string): Promise<string | null> {
+  async send(kind: IrcMessageKind, target: string, text: string, tags?: Record<string, string>): Promise<string | null> {
     if (this.state !== "connected") throw new IrcFailure("disconnected", "not connected to IRC");
+    // Client tags (a reply's +reply) only where the server relays them.
+    const sendTags = tags && Object.keys(tags).length > 0 && this.client.network.cap.isEnabled("message-tags") ? tags : undefined;
     const pieces = this.writer.pieces(kind, target, text);
     const echo = this.client.network.cap.isEnabled("echo-message") ? this.echoes.expect(target, pieces.length) : null;
     try {
-      await this.writer.message(kind, target, pieces);
+      await this.writer.message(kind, target, pieces, sendTags);
     } catch (err) {
       echo?.cancel();
       throw err;

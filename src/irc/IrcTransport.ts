@@ -15,6 +15,7 @@
  *
  * Dropped lines are counted and logged (rate-limited) by LineFaults.
  */
+import { isUtf8 } from "node:buffer";
 import { createRequire } from "node:module";
 import { isAboutOthers, malformedReason } from "./lineFilter.js";
 import { lineFaults as defaultFaults, type LineFaults } from "./lineFaults.js";
@@ -41,7 +42,16 @@ export interface TransportListener {
   readonly nick: string;
   /** True while the connection wants every line (a raw command's answer may be a listing). */
   readonly hearsAll: boolean;
-  readonly options: { readonly networkId: string; readonly quiet: boolean };
+  readonly options: { readonly networkId: string; readonly quiet: boolean; readonly encodingFallback?: string | null };
+}
+
+/**
+ * One line's text: valid UTF-8 stays UTF-8; anything else is read with the network's fallback
+ * encoding (latin1, cp1252, ...), judged per line (a socket chunk may end mid-character).
+ */
+export function decodeLine(bytes: Buffer, encoding: string, fallback: string | null): string {
+  if (fallback && encoding.toLowerCase().replace("-", "") === "utf8" && !isUtf8(bytes)) return iconv.decode(bytes, fallback);
+  return iconv.decode(bytes, encoding);
 }
 
 /** Enough of a line to see its tags, prefix and command. */
@@ -102,7 +112,7 @@ export class IrcTransport extends NetTransportBase {
   private deliver(buffer: Buffer, start: number, end: number): void {
     const listener = this.listener;
     if (listener.options.quiet && !listener.hearsAll && isAboutOthers(buffer.toString("latin1", start, Math.min(end, start + HEAD_BYTES)), listener.nick)) return;
-    const line = iconv.decode(buffer.subarray(start, end), this.encoding);
+    const line = decodeLine(buffer.subarray(start, end), this.encoding, listener.options.encodingFallback ?? null);
     const malformed = malformedReason(line);
     if (malformed) return this.faults.report(listener.options.networkId, "malformed", malformed, line);
     try {

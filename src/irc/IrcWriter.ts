@@ -14,6 +14,7 @@
  * actually written: a long message is split here, not by the IRC library.
  */
 import type { Client } from "irc-framework";
+import { splitIrcText } from "../format/split.js";
 import { IrcFailure } from "./errors.js";
 import type { SendPacer } from "./SendPacer.js";
 
@@ -98,20 +99,17 @@ export function buildLine(command: string, words: readonly string[], text?: stri
 
 /**
  * Splits a message's text into pieces that each fit one line as the server will relay it
- * (`:nick!user@host PRIVMSG target :text`), at spaces where possible, never inside a character.
+ * (`:nick!user@host PRIVMSG target :text`): at spaces where possible, never inside a
+ * character or a formatting code, the formatting in force reopened on the next piece.
  */
 export function splitMessage(text: string, maxBytes: number): string[] {
-  const pieces: string[] = [];
-  let rest = oneLine(text);
-  while (Buffer.byteLength(rest) > maxBytes) {
-    let piece = cutToBytes(rest, maxBytes);
-    const space = piece.lastIndexOf(" ");
-    if (space > piece.length / 2) piece = piece.slice(0, space);
-    pieces.push(piece);
-    rest = rest.slice(piece.length).replace(/^ /, "");
-  }
-  if (rest.length > 0 || pieces.length === 0) pieces.push(rest);
-  return pieces;
+  return splitIrcText(oneLine(text), maxBytes);
+}
+
+/** The bytes of the text of a message, once the server has put `:nick!user@host COMMAND target :` before it. */
+export function messageBudget(nick: string, user: string | null, host: string | null, command: string, target: string): number {
+  const prefix = 1 + Buffer.byteLength(nick) + 1 + (user ? Buffer.byteLength(user) : ASSUMED_USER_BYTES) + 1 + (host ? Buffer.byteLength(host) : ASSUMED_HOST_BYTES) + 1;
+  return MAX_LINE_BYTES - prefix - Buffer.byteLength(`${command} ${target} :`);
 }
 
 /**
@@ -131,6 +129,9 @@ export function parseCommandLine(line: string): { command: string; words: string
 
 /** One connection's writer: lines built safely, then paced. */
 export class IrcWriter {
+  /** Our user@host as the server shows it to others, once it told us (our JOIN's echo, 396). */
+  private self: { user: string | null; host: string } | null = null;
+
   constructor(
     private readonly client: Client,
     private readonly pacer: SendPacer,
@@ -152,23 +153,28 @@ export class IrcWriter {
     });
   }
 
+  /** Writes the pieces of one message (see `pieces`), each a paced line; resolves once all are on the socket. */
+  async message(kind: "privmsg" | "notice" | "action", target: string, pieces: readonly string[], tags?: IrcTags): Promise<void> {
+    const command = kind === "notice" ? "NOTICE" : "PRIVMSG";
+    // Tags (a reply's) go with the first line only: the rest continue it.
+    await Promise.all(pieces.map((piece, i) => this.send(command, [target], kind === "action" ? `\x01ACTION ${piece}\x01` : piece, i === 0 ? tags : undefined)));
+  }
+
   /**
-   * The lines a PRIVMSG, NOTICE or CTCP ACTION will be split into, each fitting one line as the
-   * server will relay it. Throws UnsafeLineError for a target that leaves no room.
+   * The lines a PRIVMSG, NOTICE or CTCP ACTION will be split into (what `message` then sends,
+   * in order), each fitting one line as the server will relay it.
    */
   pieces(kind: "privmsg" | "notice" | "action", target: string, text: string): string[] {
     const command = kind === "notice" ? "NOTICE" : "PRIVMSG";
     const wrapper = kind === "action" ? "\x01ACTION \x01".length : 0;
-    const prefix = 1 + Buffer.byteLength(this.client.user.nick) + 1 + ASSUMED_USER_BYTES + 1 + ASSUMED_HOST_BYTES + 1;
-    const budget = MAX_LINE_BYTES - prefix - Buffer.byteLength(`${command} ${target} :`) - wrapper;
+    const budget = messageBudget(this.client.user.nick, this.self?.user ?? null, this.self?.host ?? null, command, target) - wrapper;
     if (budget < 16) throw new UnsafeLineError(`${JSON.stringify(target)} is too long a target`);
     return splitMessage(text, budget);
   }
 
-  /** Writes the pieces of one message (see `pieces`), each a paced line; resolves once all are on the socket. */
-  async message(kind: "privmsg" | "notice" | "action", target: string, pieces: readonly string[], tags?: IrcTags): Promise<void> {
-    const command = kind === "notice" ? "NOTICE" : "PRIVMSG";
-    await Promise.all(pieces.map((piece) => this.send(command, [target], kind === "action" ? `\x01ACTION ${piece}\x01` : piece, tags)));
+  /** The server told us our user and host as others see them (null: forget it, e.g. at a reconnect). */
+  setSelf(self: { user: string | null; host: string } | null): void {
+    this.self = self && self.host ? self : null;
   }
 
   /** Says QUIT (text cut and flattened like any other) and closes the connection once it is written. */

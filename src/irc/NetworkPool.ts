@@ -97,6 +97,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       scheduler: this.scheduler,
       localAddress,
       quiet: owner !== null,
+      encodingFallback: c.encodingFallback,
       owner,
       credentials: owner ? this.handlers.credentials : undefined,
     });

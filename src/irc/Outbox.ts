@@ -17,6 +17,8 @@ export interface OutgoingMessage {
   channelKey: string | null;
   kind: IrcMessageKind;
   lines: string[];
+  /** IRCv3 client tags for the first line (a reply's `+reply`), sent where the server takes them. */
+  tags?: Record<string, string>;
 }
 
 export class Outbox {
@@ -72,7 +74,7 @@ export class Outbox {
       try {
         await this.connection.whenConnected(remaining);
         if (isChannelName(message.target, this.connection.chanTypes)) await this.connection.join(message.target, message.channelKey);
-        for (; next < message.lines.length; next++) msgids.push(await this.connection.send(message.kind, message.target, message.lines[next]));
+        for (; next < message.lines.length; next++) msgids.push(await this.connection.send(message.kind, message.target, message.lines[next], next === 0 ? message.tags : undefined));
       } catch (err) {
         if (!(err instanceof IrcFailure) || err.fatal || !["disconnected", "join_timeout"].includes(err.code)) throw err;
       }

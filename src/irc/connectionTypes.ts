@@ -44,6 +44,8 @@ export interface IrcConnectionOptions {
    * with N puppets every JOIN arrives N times: this keeps that cost flat.
    */
   quiet: boolean;
+  /** Lines that are not valid UTF-8 are decoded with this (e.g. latin1), each line on its own; null: UTF-8 anyway. */
+  encodingFallback?: string | null;
   /** The account and password to log in with, read at each connect (SASL PLAIN, else PASS and NickServ). */
   credentials?: (connection: IrcConnection) => { account: string; password: string } | null;
   /** The Matrix user this connection is the puppet of; null for the bridge bot. */
