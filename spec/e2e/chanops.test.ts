@@ -167,6 +167,12 @@ describe("chanop sync", { timeout: 240_000 }, () => {
   });
 
   test("a restart sends no state event when nothing changed", async () => {
+    // alice's sync has caught up with everything before the restart once she sees her own marker in each room.
+    await Promise.all(rooms.map(async (r) => {
+      const marker = `marker ${r}`;
+      await alice.sendText(r, marker);
+      await alice.waitForMessage(r, (e) => e.content.body === marker);
+    }));
     const before = new Map(rooms.map((r) => [r, (alice.timelines.get(r) ?? []).length]));
     await stack.bridge.stop("SIGTERM");
     await stack.startBridge();

@@ -59,6 +59,12 @@ describe("chanop levels", () => {
     assert.equal(r.content.users!["@op:hs"], 49);
   });
 
+  test("merge: room version 12 creators are never named in users; a creator bot is above everyone", () => {
+    const current = { users: {} as Record<string, number> };
+    const r = mergePowerLevels({ current, desired: new Map([["@creator:hs", 50], ["@op:hs", 95]]), eventsDefault: null, owned: new Map(), botUserId: BOT, botLevel: Number.MAX_SAFE_INTEGER, untouchable: new Set([BOT, "@creator:hs"]) });
+    assert.deepEqual(r.content.users, { "@op:hs": 95 });
+  });
+
   test("merge: +m sets events_default, -m puts back only what the bridge set", () => {
     const current = { users: { [BOT]: 100 }, events_default: 0 };
     const m = mergePowerLevels({ current, desired: new Map(), eventsDefault: 1, owned: new Map(), botUserId: BOT });

@@ -195,12 +195,16 @@ export class BridgeApp {
       onQueued: (roomId, userId) => membership.holdFor(roomId, userId),
       wantsMentions: (userId) => this.adminRooms.feature(userId, "mentions"),
     });
-    const portals = new Portals(config, this.links, this.pools, bot, (pool, channelName) => membership.syncLinked(pool, channelName));
+    // Channel modes and power levels need each other (+m is an events_default): modes is set below.
+    let modes: ChannelModes | null = null;
+    const portals = new Portals(config, this.links, this.pools, bot, (pool, channelName) => {
+      membership.syncLinked(pool, channelName);
+      this.chanops.linked(pool, channelName);
+      modes?.linked(pool, channelName);
+    });
     const topics = new TopicSync(config, this.links, this.pools, ghosts, this.roomQueue, { bot, notice });
     const moderation = new Moderation(config, this.links, this.pools, ghosts, membership, portals, { bot, notice, notifyUser: (u, t) => this.notifyUser(u, t) });
     const joinedMembers = async (roomId: string) => Object.keys(await this.matrixBridge.getBot().getJoinedMembers(roomId));
-    // Channel modes and power levels need each other (+m is an events_default): modes is set just below.
-    let modes: ChannelModes | null = null;
     const chanops = new ChanopSync(config, this.links, ghosts, this.store, this.roomQueue, {
       bot,
       botUserId: this.botUserId,

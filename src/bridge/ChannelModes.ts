@@ -62,8 +62,7 @@ export class ChannelModes {
   attach(pool: NetworkPool): void {
     this.pools.set(pool.networkId, pool);
     pool.on("names", (channel) => {
-      if (this.links.roomsOf(pool.networkId, pool.bot.casefold(channel)).length === 0) return;
-      pool.bot.writer.send("MODE", [channel]).catch((err: Error) => log.warn("Could not ask a channel's modes", { network: pool.networkId, channel, error: err.message }));
+      if (this.links.roomsOf(pool.networkId, pool.bot.casefold(channel)).length > 0) this.ask(pool, channel);
     });
     pool.bot.on("channelModeIs", ({ channel, modes }) => this.update(pool, channel, relevantModes(modes)));
     pool.bot.on("channelMode", ({ channel, changes }) => {
@@ -74,6 +73,19 @@ export class ChannelModes {
     pool.bot.on("disconnected", () => {
       for (const key of [...this.current.keys()]) if (key.startsWith(`${pool.networkId}\u0000`)) this.current.delete(key);
     });
+  }
+
+  /** A room was just linked to a channel the bot is in (a new portal): the channel's modes apply to it. */
+  linked(pool: NetworkPool, channelName: string): void {
+    const folded = pool.bot.casefold(channelName);
+    if (!this.current.has(channelKey(pool.networkId, folded))) return void this.ask(pool, channelName);
+    for (const roomId of this.links.roomsOf(pool.networkId, folded)) {
+      this.roomQueue.push(roomId, () => this.apply(roomId), "room_modes").catch((err: Error) => log.warn("Room settings not updated for channel modes", { roomId, channelName, error: err.message }));
+    }
+  }
+
+  private ask(pool: NetworkPool, channel: string): void {
+    pool.bot.writer.send("MODE", [channel]).catch((err: Error) => log.warn("Could not ask a channel's modes", { network: pool.networkId, channel, error: err.message }));
   }
 
   /** Whether the bot knows a linked channel's modes (it has asked since it joined). */

@@ -46,8 +46,8 @@ export class ChanopSync {
   private readonly pools = new Map<string, NetworkPool>();
   private readonly memory = new Map<string, RoomMemory>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  /** Rooms where the bot is a creator (room version 12+: above every level, and never listed in `users`). */
-  private readonly botCreated = new Map<string, boolean>();
+  /** Each room's creators (room version 12+: above every level, and never listed in `users`). */
+  private readonly creators = new Map<string, Set<string>>();
   /** Rooms told that the bot lacks power (once per run each). */
   private readonly toldPowerless = new Set<string>();
 
@@ -71,6 +71,11 @@ export class ChanopSync {
     pool.roster.on("prefixes", (channel) => {
       for (const roomId of this.links.roomsOf(pool.networkId, pool.bot.casefold(channel))) this.schedule(roomId);
     });
+  }
+
+  /** A room was just linked to a channel the bot is in (a new portal): its levels are checked. */
+  linked(pool: NetworkPool, channelName: string): void {
+    for (const roomId of this.links.roomsOf(pool.networkId, pool.bot.casefold(channelName))) this.schedule(roomId);
   }
 
   /** The room's stored memory (what the bridge set, and the channel modes it applied). */
@@ -136,8 +141,9 @@ export class ChanopSync {
     const current = (await bot.getStateEvent(roomId, "m.room.power_levels", "", true).catch(() => null)) as PowerLevels | null;
     if (!current) return void log.warn("Cannot read a room's power levels", { roomId });
     const memory = this.memoryOf(roomId);
-    const botLevel = await this.botLevel(roomId, current);
-    const merged = mergePowerLevels({ current, desired: wanted.desired, eventsDefault: wanted.eventsDefault, owned: memory.owned, botUserId: this.sides.botUserId, botLevel });
+    const creators = await this.creatorsOf(roomId);
+    const botLevel = this.botLevel(current, creators);
+    const merged = mergePowerLevels({ current, desired: wanted.desired, eventsDefault: wanted.eventsDefault, owned: memory.owned, botUserId: this.sides.botUserId, botLevel, untouchable: creators });
     const ownedChanged = !sameMap(memory.owned, merged.owned);
     if (!merged.changed) {
       metrics.powerLevelChecks.inc({ result: "unchanged" });
@@ -155,26 +161,25 @@ export class ChanopSync {
 
   /** Writes the event; when the homeserver finds it too large, drops entries step by step and says so. */
   /** The bot's power in a room: its entry, or above everyone when it created a room of version 12+. */
-  private async botLevel(roomId: string, current: PowerLevels): Promise<number> {
+  private botLevel(current: PowerLevels, creators: ReadonlySet<string>): number {
     const listed = current.users?.[this.sides.botUserId];
     if (typeof listed === "number") return listed;
-    let creator = this.botCreated.get(roomId);
-    if (creator === undefined) {
-      const create = (await this.sides.bot().getStateEvent(roomId, "m.room.create", "", true).catch(() => null)) as { additional_creators?: unknown } | null;
-      const sender = await this.creatorOf(roomId);
-      creator = sender === this.sides.botUserId || (Array.isArray(create?.additional_creators) && create.additional_creators.includes(this.sides.botUserId));
-      this.botCreated.set(roomId, creator);
-    }
-    return creator ? Number.MAX_SAFE_INTEGER : levelOf(current, this.sides.botUserId);
+    return creators.has(this.sides.botUserId) ? Number.MAX_SAFE_INTEGER : levelOf(current, this.sides.botUserId);
   }
 
-  /** Who sent a room's m.room.create (the content has no `creator` from room version 11 on). */
-  private async creatorOf(roomId: string): Promise<string | null> {
+  /** Who created a room (the create event's sender and `additional_creators`), read once per room. */
+  private async creatorsOf(roomId: string): Promise<ReadonlySet<string>> {
+    let creators = this.creators.get(roomId);
+    if (creators) return creators;
     try {
-      const events = (await this.sides.bot().matrixClient.getRoomState(roomId)) as { type: string; sender: string; state_key: string }[];
-      return events.find((e) => e.type === "m.room.create" && e.state_key === "")?.sender ?? null;
+      const events = (await this.sides.bot().matrixClient.getRoomState(roomId)) as { type: string; sender: string; state_key: string; content?: { additional_creators?: unknown } }[];
+      const create = events.find((e) => e.type === "m.room.create" && e.state_key === "");
+      const more = Array.isArray(create?.content?.additional_creators) ? create.content.additional_creators.filter((u): u is string => typeof u === "string") : [];
+      creators = new Set(create ? [create.sender, ...more] : []);
+      this.creators.set(roomId, creators);
+      return creators;
     } catch {
-      return null;
+      return new Set();
     }
   }
 

@@ -48,6 +48,8 @@ export interface MergeInput {
   botUserId: string;
   /** The bot's level when the content does not say it (room version 12: creators are above every level). */
   botLevel?: number;
+  /** Users no entry may name (room version 12: the creators). */
+  untouchable?: ReadonlySet<string>;
 }
 
 export interface MergeResult {
@@ -67,7 +69,7 @@ export function levelOf(content: PowerLevels, userId: string): number {
  * (or at the default) or still holds the value the bridge last set; an entry someone else
  * changed is theirs from then on. Entries at or above the bot's own level are never touched.
  */
-export function mergePowerLevels({ current, desired, eventsDefault, owned, botUserId, botLevel }: MergeInput): MergeResult {
+export function mergePowerLevels({ current, desired, eventsDefault, owned, botUserId, botLevel, untouchable }: MergeInput): MergeResult {
   const users: Record<string, number> = { ...(current.users ?? {}) };
   const userDefault = current.users_default ?? 0;
   const bot = botLevel ?? levelOf(current, botUserId);
@@ -75,7 +77,7 @@ export function mergePowerLevels({ current, desired, eventsDefault, owned, botUs
   const movable = (userId: string) => {
     const has = typeof users[userId] === "number";
     const now = has ? users[userId] : userDefault;
-    if (now >= bot || userId === botUserId) return false;
+    if (now >= bot || userId === botUserId || untouchable?.has(userId)) return false;
     if (!has || now === userDefault) return true;
     return owned.get(userId) === now;
   };
