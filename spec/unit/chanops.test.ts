@@ -3,6 +3,17 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { EVENTS_DEFAULT, levelForModes, mergePowerLevels, modeForLevel, parsePrefix, shrinkPowerLevels } from "../../src/bridge/chanopLevels.js";
 import { applyModeChanges, relevantModes } from "../../src/bridge/ChannelModes.js";
+import { EventEmitter } from "node:events";
+import { ChannelRoster } from "../../src/irc/ChannelRoster.js";
+import type { IrcConnection } from "../../src/irc/IrcConnection.js";
+
+/** A stand-in for the bot's connection: what the roster listens to and asks. */
+function fakeConnection(prefixModes = "ov") {
+  const c = new EventEmitter() as EventEmitter & { casefold(s: string): string; prefixModes: string };
+  c.casefold = (s: string) => s.toLowerCase();
+  c.prefixModes = prefixModes;
+  return c;
+}
 
 const MAP = { q: 95, a: 75, o: 50, h: 25, v: 1 };
 const BOT = "@bot:hs";
@@ -105,5 +116,29 @@ describe("channel modes", () => {
     assert.equal(applyModeChanges("", [{ mode: "+i" }, { mode: "+k" }, { mode: "+o" }]), "ik");
     assert.equal(applyModeChanges("ik", [{ mode: "-i" }]), "k");
     assert.equal(applyModeChanges("m", [{ mode: "-m" }, { mode: "+s" }]), "s");
+  });
+});
+
+describe("channel roster prefixes", () => {
+  test("NAMES, MODE, nick changes and leaving keep each member's prefix modes; odd MODEs change nothing", () => {
+    const c = fakeConnection("ov");
+    const roster = new ChannelRoster(c as unknown as IrcConnection);
+    let changes = 0;
+    roster.on("prefixes", () => changes++);
+    c.emit("membership", { type: "names", channel: "#c", nicks: ["Op", "Voiced", "plain"], modes: ["ov", "v", ""] });
+    assert.equal(roster.prefixesOf("#c", "op"), "ov");
+    c.emit("channelMode", { channel: "#C", nick: "Op", changes: [{ mode: "-o", param: "op" }] });
+    assert.equal(roster.prefixesOf("#c", "Op"), "v", "-o leaves the voice");
+    c.emit("channelMode", { channel: "#c", nick: "Op", changes: [{ mode: "+q", param: "plain" }, { mode: "+o", param: "stranger" }, { mode: "+v", param: null }] });
+    assert.equal(roster.prefixesOf("#c", "plain"), "", "a mode the server does not offer");
+    assert.equal(roster.prefixesOf("#c", "stranger"), "", "someone not in the channel");
+    c.emit("membership", { type: "nick", nick: "Voiced", newNick: "Loud" });
+    assert.equal(roster.prefixesOf("#c", "Loud"), "v");
+    assert.equal(roster.prefixesOf("#c", "Voiced"), "");
+    c.emit("membership", { type: "part", nick: "Loud", channel: "#c", reason: "" });
+    assert.equal(roster.prefixesOf("#c", "Loud"), "");
+    c.emit("membership", { type: "quit", nick: "Op", reason: "" });
+    assert.deepEqual([...roster.withPrefixes("#c")], []);
+    assert.equal(changes, 5, "names, -o, rename, part, quit");
   });
 });

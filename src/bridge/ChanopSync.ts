@@ -153,7 +153,7 @@ export class ChanopSync {
     }
     const need = current.events?.["m.room.power_levels"] ?? current.state_default ?? DEFAULT_STATE_LEVEL;
     if (botLevel < need) return this.tellPowerless(roomId, botLevel, need);
-    await this.write(roomId, merged.content, botLevel);
+    await this.write(roomId, merged.content, botLevel, wanted.desired);
     metrics.powerLevelChecks.inc({ result: "written" });
     memory.owned = merged.owned;
     await this.persist(roomId);
@@ -183,7 +183,7 @@ export class ChanopSync {
     }
   }
 
-  private async write(roomId: string, content: PowerLevels, botLevel: number): Promise<void> {
+  private async write(roomId: string, content: PowerLevels, botLevel: number, desired: Map<string, number>): Promise<void> {
     const bot = this.sides.bot();
     let body = content;
     let members: Set<string> | null = null;
@@ -196,7 +196,8 @@ export class ChanopSync {
         if (errcodeOf(err) !== "M_TOO_LARGE" || step > 2) throw err;
         members ??= new Set(await this.sides.joinedMembers(roomId));
         const isGhost = (userId: string) => this.ghosts.parse(userId) !== null;
-        const shrunk = shrinkPowerLevels(body, step, (u) => members!.has(u), isGhost, this.sides.botUserId, botLevel);
+        // "In the room" counts users IRC still wants levels for: a ghost need not have joined to be in the channel.
+        const shrunk = shrinkPowerLevels(body, step, (u) => members!.has(u) || desired.has(u), isGhost, this.sides.botUserId, botLevel);
         log.warn("Power levels too large for the homeserver; dropping entries", { roomId, step: ["at the default level", "of users not in the room", "of ghosts at low levels"][step], dropped: shrunk.dropped });
         body = shrunk.content;
       }
