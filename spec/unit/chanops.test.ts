@@ -87,14 +87,18 @@ describe("chanop levels", () => {
     assert.equal(adminSet.changed, false, "an events_default an admin set is theirs");
   });
 
-  test("shrink: default-level entries first, then users not in the room, then low ghosts; never the bot", () => {
-    const content = { users: { [BOT]: 100, "@d:hs": 0, "@gone:hs": 50, "@irc_x:hs": 1, "@here:hs": 50 } };
+  test("shrink: default-level entries first, then users neither in the room nor wanted, then low ghosts until it fits; never the bot", () => {
+    const content = { users: { [BOT]: 100, "@d:hs": 0, "@gone:hs": 50, "@irc_x:hs": 1, "@irc_op:hs": 50, "@here:hs": 50 } };
     const s0 = shrinkPowerLevels(content, 0, () => true, () => false, BOT);
-    assert.deepEqual(Object.keys(s0.content.users!).sort(), [BOT, "@gone:hs", "@here:hs", "@irc_x:hs"].sort());
+    assert.deepEqual(Object.keys(s0.content.users!).sort(), [BOT, "@gone:hs", "@here:hs", "@irc_op:hs", "@irc_x:hs"].sort());
     const s1 = shrinkPowerLevels(s0.content, 1, (u) => u !== "@gone:hs", () => false, BOT);
     assert.equal(s1.content.users!["@gone:hs"], undefined);
-    const s2 = shrinkPowerLevels(s1.content, 2, () => true, (u) => u.startsWith("@irc_"), BOT);
-    assert.deepEqual(Object.keys(s2.content.users!).sort(), [BOT, "@here:hs"].sort());
+    const s2 = shrinkPowerLevels(s1.content, 2, () => true, (u) => u.startsWith("@irc_"), BOT, undefined, 60);
+    assert.deepEqual(Object.keys(s2.content.users!).sort(), [BOT, "@here:hs", "@irc_op:hs"].sort(), "the voiced ghost goes first, and enough is enough");
+    const many = { users: Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`@irc_testnet_user${i}:localhost`, 1])) };
+    const fitted = shrinkPowerLevels(many, 2, () => true, () => true, BOT, 100);
+    const size = Buffer.byteLength(JSON.stringify(fitted.content));
+    assert.ok(size <= 60_000 && size > 55_000, `keeps as many as fit (${size} bytes)`);
   });
 
   test("Matrix levels back to modes: the highest grantable mode reached", () => {

@@ -17,7 +17,7 @@ import type { Ghosts } from "../matrix/Ghosts.js";
 import { errcodeOf, withRetry } from "../matrix/retry.js";
 import { metrics } from "../metrics/metrics.js";
 import type { ChanopState, DataStore } from "../store/DataStore.js";
-import { levelForModes, levelOf, mergePowerLevels, shrinkPowerLevels, type PowerLevels } from "./chanopLevels.js";
+import { EVENTS_DEFAULT, levelForModes, levelOf, mergePowerLevels, shrinkPowerLevels, type PowerLevels } from "./chanopLevels.js";
 import { GIVE_UP_AFTER_MS } from "./IrcToMatrix.js";
 import type { KeyedQueue } from "./KeyedQueue.js";
 import type { ChannelRef, RoomLinks } from "./RoomLinks.js";
@@ -153,9 +153,10 @@ export class ChanopSync {
     }
     const need = current.events?.["m.room.power_levels"] ?? current.state_default ?? DEFAULT_STATE_LEVEL;
     if (botLevel < need) return this.tellPowerless(roomId, botLevel, need);
-    await this.write(roomId, merged.content, botLevel, wanted.desired);
+    const written = await this.write(roomId, merged.content, botLevel, wanted.desired);
     metrics.powerLevelChecks.inc({ result: "written" });
-    memory.owned = merged.owned;
+    // Entries dropped to fit (M_TOO_LARGE) are not the bridge's: it did not set them.
+    memory.owned = new Map([...merged.owned].filter(([u, l]) => u === EVENTS_DEFAULT || written.users?.[u] === l || (written.users?.[u] === undefined && l === (written.users_default ?? 0))));
     await this.persist(roomId);
   }
 
@@ -183,7 +184,7 @@ export class ChanopSync {
     }
   }
 
-  private async write(roomId: string, content: PowerLevels, botLevel: number, desired: Map<string, number>): Promise<void> {
+  private async write(roomId: string, content: PowerLevels, botLevel: number, desired: Map<string, number>): Promise<PowerLevels> {
     const bot = this.sides.bot();
     let body = content;
     let members: Set<string> | null = null;
@@ -191,7 +192,7 @@ export class ChanopSync {
       try {
         await withRetry(() => bot.sendStateEvent(roomId, "m.room.power_levels", "", body as Record<string, unknown>), { giveUpAfterMs: GIVE_UP_AFTER_MS });
         metrics.powerLevelEvents.inc();
-        return;
+        return body;
       } catch (err) {
         if (errcodeOf(err) !== "M_TOO_LARGE" || step > 2) throw err;
         members ??= new Set(await this.sides.joinedMembers(roomId));

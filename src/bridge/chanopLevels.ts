@@ -116,22 +116,42 @@ function samePowerLevels(a: PowerLevels, b: PowerLevels): boolean {
   return true;
 }
 
+/** What a power levels event may weigh, with room to spare for the event's envelope (Synapse refuses PDUs over 64 KiB). */
+export const POWER_LEVELS_TARGET_BYTES = 60_000;
+
 /**
- * Makes a power levels event smaller after the homeserver said it is too large: drops entries
- * at the default level, then of users not in the room, then of ghosts below `keepAbove`.
- * Returns what it dropped at each step (for the log); never drops the bot or levels it cannot
- * change.
+ * Makes a power levels event smaller after the homeserver said it is too large. Step 0 drops
+ * entries at the default level, step 1 entries of users neither in the room nor wanted by IRC
+ * (`keep`), step 2 ghosts' entries, lowest levels first, only as many as it takes to weigh at
+ * most `targetBytes`. Never the bot, nor levels at or above its own.
  */
-export function shrinkPowerLevels(content: PowerLevels, step: number, inRoom: (userId: string) => boolean, isGhost: (userId: string) => boolean, botUserId: string, botLevel?: number): { content: PowerLevels; dropped: number } {
+export function shrinkPowerLevels(
+  content: PowerLevels,
+  step: number,
+  keep: (userId: string) => boolean,
+  isGhost: (userId: string) => boolean,
+  botUserId: string,
+  botLevel?: number,
+  targetBytes = POWER_LEVELS_TARGET_BYTES,
+): { content: PowerLevels; dropped: number } {
   const users = { ...(content.users ?? {}) };
   const userDefault = content.users_default ?? 0;
   const bot = botLevel ?? levelOf(content, botUserId);
+  const candidates = Object.entries(users).filter(([userId, level]) => userId !== botUserId && level < bot);
   let dropped = 0;
-  for (const [userId, level] of Object.entries(users)) {
-    if (userId === botUserId || level >= bot) continue;
-    const drop = step === 0 ? level === userDefault : step === 1 ? !inRoom(userId) : isGhost(userId) && level <= userDefault + 1;
-    if (drop) {
+  if (step < 2) {
+    for (const [userId, level] of candidates) {
+      if (step === 0 ? level === userDefault : !keep(userId)) {
+        delete users[userId];
+        dropped += 1;
+      }
+    }
+  } else {
+    let size = Buffer.byteLength(JSON.stringify({ ...content, users }));
+    for (const [userId, level] of candidates.filter(([u]) => isGhost(u)).sort((a, b) => a[1] - b[1])) {
+      if (size <= targetBytes) break;
       delete users[userId];
+      size -= Buffer.byteLength(`${JSON.stringify(userId)}:${level},`);
       dropped += 1;
     }
   }
