@@ -26,6 +26,7 @@ describe("chanop sync", { timeout: 240_000 }, () => {
   let mass: IrcTestClient[] = [];
   let ops: string;
   let mapped: string;
+  let weak: string;
   const rooms: string[] = [];
   const alias = (channel: string) => `#irc_testnet_${channel}:${stack.synapse.serverName}`;
   const state = <T = Record<string, unknown>>(room: string, type: string) => alice.request<T>("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/state/${type}/`);
@@ -49,11 +50,13 @@ describe("chanop sync", { timeout: 240_000 }, () => {
       name: "Mapped",
       power_level_content_override: { users: { [`@${stack.registration.sender_localpart}:${stack.synapse.serverName}`]: 99 }, events: { "m.room.power_levels": 50 } },
     });
-    stack.mappings = { "#opsmap": { roomIds: [mapped] } };
+    // A mapped room where the bot has no power: it says so once.
+    weak = await bob.createRoom({ name: "Weak" });
+    stack.mappings = { "#opsmap": { roomIds: [mapped] }, "#weak": { roomIds: [weak] } };
     // IRC users connect in parallel (InspIRCd welcomes on a one-second tick). The first to
     // join a channel is its operator: chief of #ops, #opsmap and #modes, elder of #later.
     [chief, elder, dave, ...mass] = await Promise.all([stack.ircUser("chief"), stack.ircUser("elder"), stack.ircUser("dave"), ...Array.from({ length: MASS }, (_, i) => stack.ircUser(massNick(i)))]);
-    await Promise.all([chief.join("#ops"), chief.join("#opsmap"), chief.join("#modes"), chief.join("#mass"), elder.join("#later")]);
+    await Promise.all([chief.join("#ops"), chief.join("#opsmap"), chief.join("#modes"), chief.join("#mass"), chief.join("#weak"), elder.join("#later")]);
     await Promise.all([dave.join("#opsmap"), ...mass.map((c) => c.join("#mass"))]);
     await stack.startBridge();
   });
@@ -135,6 +138,15 @@ describe("chanop sync", { timeout: 240_000 }, () => {
     const told = await bob.waitForMessage(mapped, (e) => e.content.msgtype === "m.notice" && String(e.content.body).startsWith(`${bob.userId}: nothing changed on IRC`));
     assert.match(String(told.content.body), /bob\[m\] is not a channel operator/);
     assert.ok(!chief.raw.some((l) => /MODE #opsmap \+o :?dave/.test(l)), "dave was not given +o");
+  });
+
+  test("in a mapped room where the bot may not change power levels, it says so once, in plain words", async () => {
+    const told = await bob.waitForMessage(weak, (e) => e.sender.startsWith(`@${stack.registration.sender_localpart}:`) && /needs 100 to change power levels/.test(String(e.content.body)), 30_000);
+    assert.match(String(told.content.body), /IRC channel operators .* are not reflected here/);
+    chief.client.raw("MODE", "#weak", "+v", "chief");
+    await modeSeen(chief, /MODE #weak \+v :?chief/);
+    assert.equal(bob.messages(weak, (e) => /needs 100/.test(String(e.content.body))).length, 1);
+    assert.equal((await bob.request<{ users?: Record<string, number> }>("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(weak)}/state/m.room.power_levels/`)).users?.[stack.ghostId("chief")], undefined);
   });
 
   test("+i, +k, +s and +m shape join rule, directory and events_default, and come undone", async () => {

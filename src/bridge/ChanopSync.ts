@@ -23,6 +23,8 @@ import type { KeyedQueue } from "./KeyedQueue.js";
 import type { ChannelRef, RoomLinks } from "./RoomLinks.js";
 
 const log = getLogger("bridge/chanops");
+const UNREADABLE_RETRIES = 5;
+const UNREADABLE_RETRY_MS = 2_000;
 /** Level to send m.room.power_levels when the room does not say (the spec's state_default). */
 const DEFAULT_STATE_LEVEL = 50;
 
@@ -48,6 +50,8 @@ export class ChanopSync {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   /** Each room's creators (room version 12+: above every level, and never listed in `users`). */
   private readonly creators = new Map<string, Set<string>>();
+  /** Rooms whose power levels could not be read, and how many times in a row. */
+  private readonly unreadable = new Map<string, number>();
   /** Rooms told that the bot lacks power (once per run each). */
   private readonly toldPowerless = new Set<string>();
 
@@ -139,10 +143,24 @@ export class ChanopSync {
     if (!wanted) return void metrics.powerLevelChecks.inc({ result: "waiting" });
     const bot = this.sides.bot();
     const current = (await bot.getStateEvent(roomId, "m.room.power_levels", "", true).catch(() => null)) as PowerLevels | null;
-    if (!current) return void log.warn("Cannot read a room's power levels", { roomId });
+    if (!current) {
+      // E.g. the bot has not joined the room yet at start-up: look again a little later (a few times).
+      const tries = (this.unreadable.get(roomId) ?? 0) + 1;
+      this.unreadable.set(roomId, tries);
+      log.warn("Cannot read a room's power levels", { roomId, tries });
+      if (tries <= UNREADABLE_RETRIES) setTimeout(() => this.schedule(roomId), UNREADABLE_RETRY_MS * tries).unref();
+      return;
+    }
+    this.unreadable.delete(roomId);
     const memory = this.memoryOf(roomId);
     const creators = await this.creatorsOf(roomId);
     const botLevel = this.botLevel(current, creators);
+    const need = current.events?.["m.room.power_levels"] ?? current.state_default ?? DEFAULT_STATE_LEVEL;
+    if (botLevel < need) {
+      metrics.powerLevelChecks.inc({ result: "powerless" });
+      if (wanted.desired.size > 0 || wanted.eventsDefault !== null) await this.tellPowerless(roomId, botLevel, need);
+      return;
+    }
     const merged = mergePowerLevels({ current, desired: wanted.desired, eventsDefault: wanted.eventsDefault, owned: memory.owned, botUserId: this.sides.botUserId, botLevel, untouchable: creators });
     const ownedChanged = !sameMap(memory.owned, merged.owned);
     if (!merged.changed) {
@@ -151,8 +169,6 @@ export class ChanopSync {
       if (ownedChanged) await this.persist(roomId);
       return;
     }
-    const need = current.events?.["m.room.power_levels"] ?? current.state_default ?? DEFAULT_STATE_LEVEL;
-    if (botLevel < need) return this.tellPowerless(roomId, botLevel, need);
     const written = await this.write(roomId, merged.content, botLevel, wanted.desired);
     metrics.powerLevelChecks.inc({ result: "written" });
     // Entries dropped to fit (M_TOO_LARGE) are not the bridge's: it did not set them.

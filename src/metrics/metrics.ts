@@ -55,7 +55,7 @@ export const metrics = {
   }),
   powerLevelChecks: new Counter({
     name: "bridge_power_level_checks_total",
-    help: "Rooms' power levels compared with IRC at the end of a window, by result (written, unchanged, waiting: the channel's members or modes not known yet)",
+    help: "Rooms' power levels compared with IRC at the end of a window, by result (written, unchanged, powerless: the bot may not change them, waiting: the channel's members or modes not known yet)",
     labelNames: ["result"] as const,
     registers: [registry],
   }),
