@@ -119,9 +119,11 @@ export class ChanopSync {
       if (!pool || !network || pool.bot.state !== "connected" || !pool.roster.knows(ref.channelName) || !this.sides.modesKnown(ref)) return null;
       const offered = pool.bot.prefixModes;
       const map = network.chanops.modePowerMap;
+      // Puppets not reconnected yet (just after a restart) are known by their stored nick, not as ghosts.
+      const stored = new Map(pool.usersIn(ref.channelName).flatMap((u) => { const nick = pool.recordOf(u)?.nick; return nick ? [[pool.bot.casefold(nick), u] as const] : []; }));
       for (const [nick, modes] of pool.roster.withPrefixes(ref.channelName)) {
         const level = levelForModes(modes, offered, map, Infinity);
-        const userId = level === null ? null : this.userIdOf(pool, network, nick);
+        const userId = level === null ? null : this.userIdOf(pool, network, nick, stored);
         if (level === null || !userId) continue;
         desired.set(userId, Math.max(level, desired.get(userId) ?? level));
       }
@@ -131,8 +133,8 @@ export class ChanopSync {
   }
 
   /** The Matrix user a channel member is: a Matrix user's puppet, an IRC user's ghost, or nobody (the bot). */
-  private userIdOf(pool: NetworkPool, network: NetworkConfig, nick: string): string | null {
-    const owner = pool.userIdOfNick(nick);
+  private userIdOf(pool: NetworkPool, network: NetworkConfig, nick: string, stored: ReadonlyMap<string, string>): string | null {
+    const owner = pool.userIdOfNick(nick) ?? stored.get(pool.bot.casefold(nick));
     if (owner) return owner;
     if (pool.isOwnNick(nick) || pool.bot.isSelf(nick) || !network.chanops.ghostPowerLevels) return null;
     return this.ghosts.userIdFor(network, nick, pool.bot.caseMapping);
