@@ -51,6 +51,8 @@ export class Synapse {
       enable_registration: false,
       app_service_config_files: appserviceFiles,
       presence: { enabled: false },
+      // Synapse lets no one publish rooms in the directory unless told (portals.publish, +s/-s).
+      room_list_publication_rules: [{ action: "allow" }],
       log_config: join(this.dir, "log.yaml"),
       rc_message: simple,
       rc_registration: simple,

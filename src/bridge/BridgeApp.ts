@@ -31,6 +31,9 @@ import { Moderation } from "./Moderation.js";
 import { Portals } from "./Portals.js";
 import { PrivateMessages } from "./PrivateMessages.js";
 import { TopicSync } from "./TopicSync.js";
+import { ChanopSync } from "./ChanopSync.js";
+import { ChannelModes } from "./ChannelModes.js";
+import { PowerToModes } from "./PowerToModes.js";
 import { AdminRooms } from "./admin/AdminRooms.js";
 import { journalCopy } from "./admin/secrets.js";
 import { Permissions } from "./Permissions.js";
@@ -80,6 +83,7 @@ export class BridgeApp {
   private readonly noticePacer = new PQueue({ concurrency: 4, intervalCap: NOTICES_PER_SECOND, interval: 1000 });
   private readonly noticesRefused = new DropLog((message, meta) => log.warn(message, meta), "Admin-room notice queue is full: connection notices are dropped");
   private adminRooms!: AdminRooms;
+  private chanops!: ChanopSync;
   private stopping: Promise<void> | null = null;
 
   constructor(
@@ -150,6 +154,7 @@ export class BridgeApp {
     const appService = this.construct();
     await Promise.all([...this.pools.values()].map((pool) => pool.load()));
     await this.adminRooms.load();
+    await this.chanops.load();
 
     // 3. Replay what was acknowledged before the last stop; 4. then take new transactions.
     await appService.replayJournal();
@@ -194,11 +199,28 @@ export class BridgeApp {
       linkOfMsgid: (networkId, msgid) => this.messageLinks.byMsgid(networkId, msgid),
       onDelivered: (eventId, userId) => outgoingText.noteSender(eventId, userId),
     });
-    const portals = new Portals(config, this.links, this.pools, bot, (pool, channelName) => membership.syncLinked(pool, channelName));
+    // Channel modes and power levels need each other (+m is an events_default): modes is set below.
+    let modes: ChannelModes | null = null;
+    const portals = new Portals(config, this.links, this.pools, bot, (pool, channelName) => {
+      membership.syncLinked(pool, channelName);
+      this.chanops.linked(pool, channelName);
+      modes?.linked(pool, channelName);
+    });
     const topics = new TopicSync(config, this.links, this.pools, ghosts, this.roomQueue, { bot, notice });
     const moderation = new Moderation(config, this.links, this.pools, ghosts, membership, portals, { bot, notice, notifyUser: (u, t) => this.notifyUser(u, t) });
     const lookups = new TextLookups(bot, this.pools, ghosts, this.messageLinks);
     const outgoingText = new OutgoingText(config, lookups);
+    const joinedMembers = async (roomId: string) => Object.keys(await this.matrixBridge.getBot().getJoinedMembers(roomId));
+    const chanops = new ChanopSync(config, this.links, ghosts, this.store, this.roomQueue, {
+      bot,
+      botUserId: this.botUserId,
+      notice,
+      joinedMembers,
+      moderated: (ref) => modes?.moderated(ref) ?? false,
+      modesKnown: (ref) => modes?.knows(ref) ?? false,
+    });
+    modes = new ChannelModes(config, this.links, chanops, this.roomQueue, bot);
+    this.chanops = chanops;
     const pms = new PrivateMessages(config, this.store, this.pools, ghosts, this.roomQueue, {
       isIgnored: (userId, networkId, nick) => this.adminRooms.isIgnored(userId, networkId, nick),
       tellUser: (userId, text) => this.adminRooms.notify(userId, text),
@@ -210,7 +232,7 @@ export class BridgeApp {
     for (const [networkId, network] of Object.entries(config.networks)) {
       const isBridged = (channelName: string) => this.links.roomsOf(networkId, pool.bot.casefold(channelName)).length > 0;
       const pool: NetworkPool = new NetworkPool(networkId, network, this.store, { displayNameOf, openPassword: (sealed) => this.openPassword(sealed), isBridged });
-      for (const part of [ircToMatrix, membership, topics, moderation, pms]) part.attach(pool);
+      for (const part of [ircToMatrix, membership, topics, moderation, pms, chanops, modes]) part.attach(pool);
       pool.on("userNotice", (userId, text) => this.notifyUser(userId, text));
       pool.on("connectionNotice", (userId, text) => this.informUser(userId, text));
       pool.on("botExcluded", (channel, reason) => {
@@ -262,6 +284,7 @@ export class BridgeApp {
       topics,
       moderation,
       pms,
+      powerToModes: new PowerToModes(config, this.links, this.pools, ghosts, notice),
       botJoin: async (roomId) => void (await bot().join(roomId)),
       usedRoom: (userId, roomId) => this.noticeRooms.set(userId, roomId),
     });

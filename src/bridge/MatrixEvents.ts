@@ -14,6 +14,7 @@ import type { Moderation } from "./Moderation.js";
 import type { PrivateMessages } from "./PrivateMessages.js";
 import type { RoomLinks } from "./RoomLinks.js";
 import type { TopicSync } from "./TopicSync.js";
+import type { PowerToModes } from "./PowerToModes.js";
 
 export interface MatrixEventTargets {
   botUserId: string;
@@ -26,6 +27,8 @@ export interface MatrixEventTargets {
   topics: TopicSync;
   moderation: Moderation;
   pms: PrivateMessages;
+  /** Power level changes by Matrix users → IRC modes (when the network allows it). */
+  powerToModes: PowerToModes;
   /** The bridge bot joins a room it was invited to. */
   botJoin(roomId: string): Promise<void>;
   /** A user acted in a linked room: notices about their connection go there. */
@@ -61,6 +64,9 @@ export class MatrixEvents {
     switch (event.type) {
       case "m.room.member":
         return this.onMember(event, roomId, sender, linked);
+      case "m.room.power_levels":
+        if (linked && event.state_key === "") await this.t.powerToModes.onPowerLevels(event);
+        return;
       case "m.room.topic":
         if (linked && event.state_key === "") await this.t.topics.onMatrixTopic(event);
         return;

@@ -88,6 +88,11 @@ export class RoomLinks {
     return (this.byChannel.get(channelKey(networkId, foldedChannel)) ?? []).find((l) => l.origin === "portal")?.roomId ?? null;
   }
 
+  /** Whether a room was linked by its own moderators (IRC modes then never change its join rule or directory entry). */
+  isPlumbed(roomId: string): boolean {
+    return (this.byRoom.get(roomId) ?? []).some((l) => l.origin === "plumbed");
+  }
+
   private index(link: RoomLink): void {
     const add = (map: Map<string, RoomLink[]>, key: string) => map.set(key, [...(map.get(key) ?? []), link]);
     add(this.byRoom, link.roomId);

@@ -144,6 +144,18 @@ const portals = z
   })
   .strict();
 
+/** Chanop sync: IRC channel prefixes → Matrix power levels, channel modes → room settings. */
+const chanops = z
+  .object({
+    modePowerMap: z
+      .record(z.string().regex(/^[A-Za-z]$/, "expected one mode letter such as o"), z.number().int().min(0).max(100))
+      .default({ q: 95, a: 75, o: 50, h: 25, v: 1 }),
+    ghostPowerLevels: z.boolean().default(true),
+    matrixToIrcModes: z.boolean().default(false),
+    powerLevelWindowMs: z.number().int().min(0).default(1_000),
+  })
+  .strict();
+
 const privateMessages = z
   .object({
     enabled: z.boolean().default(true),
@@ -201,6 +213,7 @@ const network = z
     pool: pool.prefault({}),
     membership: membership.prefault({}),
     portals: portals.prefault({}),
+    chanops: chanops.prefault({}),
     privateMessages: privateMessages.prefault({}),
     // Text fidelity (format/): see config.sample.yaml.
     encodingFallback: z

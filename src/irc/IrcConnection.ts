@@ -19,6 +19,7 @@ import { exchange } from "./exchange.js";
 import { ServerCommands } from "./ServerCommands.js";
 import { IrcWriter, oneLine } from "./IrcWriter.js";
 import { ChannelJoins } from "./ChannelJoins.js";
+import { parsePrefix } from "../format/prefix.js";
 import { explainNumeric, NUMERIC_EVENT, readNumeric, type NumericReply } from "./numerics.js";
 
 const log = getLogger("irc/connection");
@@ -91,6 +92,11 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   /** The server's CASEMAPPING (rfc1459 until it says otherwise). */
   get caseMapping(): CaseMapping {
     return parseCaseMapping(this.client.network.options.CASEMAPPING as string | undefined);
+  }
+
+  /** The server's prefix modes (ISUPPORT PREFIX), highest first, e.g. "qaohv". */
+  get prefixModes(): string {
+    return parsePrefix(this.client.network.options.PREFIX);
   }
 
   /** The server's channel prefixes (CHANTYPES), e.g. "#&". */
@@ -174,12 +180,25 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       if (this.isSelf(e.nick) && this.state === "connected") this.emit("nickChanged", e.new_nick);
       else if (!this.isSelf(e.new_nick)) this.emit("membership", { type: "nick", nick: e.nick, newNick: e.new_nick });
     });
-    client.on("userlist", (e: { channel: string; users: { nick: string }[] }) => {
+    client.on("userlist", (e: { channel: string; users: { nick: string; modes?: unknown }[] }) => {
       if (!named(e.channel)) return;
-      this.emit("membership", { type: "names", channel: e.channel, nicks: e.users.map((u) => u.nick).filter((n) => named(n)) });
+      const users = e.users.filter((u) => named(u.nick));
+      const modes = users.map((u) => (Array.isArray(u.modes) ? u.modes.filter((m) => typeof m === "string" && /^[A-Za-z]$/.test(m)).join("") : ""));
+      this.emit("membership", { type: "names", channel: e.channel, nicks: users.map((u) => u.nick), modes });
     });
-    // Topics matter to the bot (it follows channels); invites to puppets (they are people).
+    // Topics and modes matter to the bot (it follows channels); invites to puppets (they are people).
     if (!this.options.quiet) {
+      client.on("mode", (e: { target?: unknown; nick?: unknown; modes?: unknown }) => {
+        if (!named(e.target) || !isChannelName(e.target as string, this.chanTypes) || !Array.isArray(e.modes)) return;
+        // Hostile or odd servers: keep only well-formed single-letter changes with sane params.
+        const changes = (e.modes as { mode?: unknown; param?: unknown }[])
+          .filter((m) => typeof m?.mode === "string" && /^[+-][A-Za-z]$/.test(m.mode) && (m.param == null || (typeof m.param === "string" && m.param.length > 0 && !/\s/.test(m.param))))
+          .map((m) => ({ mode: m.mode as string, param: (m.param as string | null | undefined) ?? null }));
+        if (changes.length) this.emit("channelMode", { channel: e.target as string, nick: typeof e.nick === "string" ? e.nick : "", changes });
+      });
+      client.on("channel info", (e: { channel?: unknown; raw_modes?: unknown }) => {
+        if (named(e.channel) && typeof e.raw_modes === "string") this.emit("channelModeIs", { channel: e.channel as string, modes: e.raw_modes });
+      });
       client.on("topic", (e: { channel: string; topic: string; nick?: string }) => {
         if (!named(e.channel) || typeof e.topic !== "string") return;
         this.emit("topic", { channel: e.channel, topic: e.topic, nick: e.nick ?? null });

@@ -54,14 +54,24 @@ export interface IrcConnectionOptions {
 
 /** Other users' membership, as irc-framework reports it (quiet connections never see these). */
 export type RawMembership =
-  | { type: "names"; channel: string; nicks: string[] }
+  | { type: "names"; channel: string; nicks: string[]; /** Each nick's prefix modes (e.g. "ov"), in the same order. */ modes: string[] }
   | { type: "join"; nick: string; channel: string }
   | { type: "part" | "kick"; nick: string; channel: string; reason: string }
   | { type: "quit"; nick: string; reason: string }
   | { type: "nick"; nick: string; newNick: string };
 
+/** One change of a MODE line on a channel, e.g. { mode: "+o", param: "alice" }. */
+export interface ModeChange {
+  mode: string;
+  param: string | null;
+}
+
 export interface IrcConnectionEvents {
   membership: [RawMembership];
+  /** A MODE line on a channel (bot only): who set it and the changes, checked to be well formed. */
+  channelMode: [{ channel: string; nick: string; changes: ModeChange[] }];
+  /** A channel's full modes, as RPL_CHANNELMODEIS (324) says (bot only), e.g. "+ntk". */
+  channelModeIs: [{ channel: string; modes: string }];
   message: [IrcMessage];
   /** A channel's topic was changed (`nick` set) or reported (`nick` null). */
   topic: [{ channel: string; topic: string; nick: string | null }];

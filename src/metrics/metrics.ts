@@ -48,6 +48,23 @@ export const metrics = {
     labelNames: ["network"] as const,
     registers: [registry],
   }),
+  powerLevelEvents: new Counter({
+    name: "bridge_power_level_events_total",
+    help: "m.room.power_levels events the bridge wrote (chanop sync)",
+    registers: [registry],
+  }),
+  powerLevelChecks: new Counter({
+    name: "bridge_power_level_checks_total",
+    help: "Rooms' power levels compared with IRC at the end of a window, by result (written, unchanged, powerless: the bot may not change them, waiting: the channel's members or modes not known yet)",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  }),
+  roomModeChanges: new Counter({
+    name: "bridge_room_mode_changes_total",
+    help: "Join rule and directory changes made because of IRC channel modes, by kind",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+  }),
   portalsOpened: new Counter({
     name: "bridge_portal_rooms_opened_total",
     help: "Portal rooms the bridge created for channels, by network",

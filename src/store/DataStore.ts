@@ -72,6 +72,17 @@ export interface MessageLink {
   at: number;
 }
 
+/**
+ * Chanop sync's memory of one room: the power levels entries the bridge set (so it moves only
+ * those) and the channel modes it last applied per channel key (so a restart re-sends nothing
+ * unchanged). Pairs, not objects: user IDs hold dots, which NeDB refuses in field names.
+ */
+export interface ChanopState {
+  roomId: string;
+  bridgeLevels: [string, number][];
+  channelModes: [string, string][];
+}
+
 /** One event of an acknowledged transaction that the bridge has not finished handling. */
 export interface PendingEvent {
   txnId: string;
@@ -102,6 +113,9 @@ export interface DataStore {
   getPmRoomById(roomId: string): Promise<PmRoom | null>;
   /** Stores the PM room of a user and a nick, replacing an older one. */
   setPmRoom(pm: PmRoom): Promise<void>;
+
+  getChanopStates(): Promise<ChanopState[]>;
+  putChanopState(state: ChanopState): Promise<void>;
 
   putMessageLinks(links: MessageLink[]): Promise<void>;
   getMessageLinkByEvent(eventId: string): Promise<MessageLink | null>;

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createRequire } from "node:module";
 import type Nedb from "@seald-io/nedb";
-import type { DataStore, GhostRecord, MessageLink, PendingEvent, PmRoom, PuppetRecord, RoomLink, UserRecord } from "./DataStore.js";
+import type { ChanopState, DataStore, GhostRecord, MessageLink, PendingEvent, PmRoom, PuppetRecord, RoomLink, UserRecord } from "./DataStore.js";
 import { getLogger } from "../logging.js";
 
 const log = getLogger("store/nedb");
@@ -43,8 +43,8 @@ function toPm(doc: PmRoom | null): PmRoom | null {
 }
 
 /**
- * NeDB files in the data directory: rooms.db, ghosts.db, puppets.db, users.db, pms.db, messages.db
- * and journal.db.
+ * NeDB files in the data directory: rooms.db, ghosts.db, puppets.db, users.db, pms.db, messages.db,
+ * chanops.db and journal.db.
  *
  * The journal holds a transaction's events from before it is acknowledged until each is
  * handled. A transaction and its events are written by one insert, which NeDB appends to
@@ -58,6 +58,7 @@ export class NedbDataStore implements DataStore {
   private readonly messages: Datastore<MessageLink>;
   private readonly pms: Datastore<PmRoom>;
   private readonly users: Datastore<UserRecord>;
+  private readonly chanops: Datastore<ChanopState>;
 
   constructor(private readonly dataDir: string) {
     const file = (name: string) => ({ filename: join(dataDir, name) });
@@ -68,10 +69,11 @@ export class NedbDataStore implements DataStore {
     this.messages = new Datastore<MessageLink>(file("messages.db"));
     this.pms = new Datastore<PmRoom>(file("pms.db"));
     this.users = new Datastore<UserRecord>(file("users.db"));
+    this.chanops = new Datastore<ChanopState>(file("chanops.db"));
   }
 
   private all() {
-    return [this.rooms, this.ghosts, this.puppets, this.journal, this.messages, this.pms, this.users] as Datastore<never>[];
+    return [this.rooms, this.ghosts, this.puppets, this.journal, this.messages, this.pms, this.users, this.chanops] as Datastore<never>[];
   }
 
   async open(): Promise<void> {
@@ -92,6 +94,7 @@ export class NedbDataStore implements DataStore {
     await this.pms.ensureIndexAsync({ fieldName: "userId" });
     await this.users.ensureIndexAsync({ fieldName: "userId", unique: true });
     await this.users.ensureIndexAsync({ fieldName: "adminRoomId" });
+    await this.chanops.ensureIndexAsync({ fieldName: "roomId", unique: true });
   }
 
   async close(): Promise<void> {
@@ -113,6 +116,15 @@ export class NedbDataStore implements DataStore {
 
   async removeRoomLink(roomId: string, networkId: string, channel: string): Promise<void> {
     await this.rooms.removeAsync({ roomId, networkId, channel }, { multi: true });
+  }
+
+  async getChanopStates(): Promise<ChanopState[]> {
+    return (await this.chanops.findAsync({})).map(({ roomId, bridgeLevels, channelModes }) => ({ roomId, bridgeLevels: bridgeLevels ?? [], channelModes: channelModes ?? [] }));
+  }
+
+  async putChanopState(state: ChanopState): Promise<void> {
+    const { roomId, bridgeLevels, channelModes } = state;
+    await this.chanops.updateAsync({ roomId }, { roomId, bridgeLevels: bridgeLevels.map(([u, l]) => [u, l]), channelModes: channelModes.map(([c, m]) => [c, m]) }, { upsert: true });
   }
 
   async getUsers(): Promise<UserRecord[]> {
