@@ -217,34 +217,34 @@ export class ChannelBroker extends EventEmitter<BrokerEvents> {
 
   /** A backup read a line: it either catches up with a delivered one, or is ahead of the nominee. */
   private backupRead(track: Track, msg: IrcMessage): void {
-    forgetOlderThan(track.behind, msg.receivedAt);
-    const k = track.behind.findIndex((d) => this.matches(track, d, msg));
-    if (k >= 0) {
-      track.anchored = true;
-      // Delivered lines before it were never coming to this backup; its unmatched lines before
-      // it were never coming from the nominee (it delivered a later one).
-      track.behind.splice(0, k + 1);
-      track.ahead.length = 0;
-      return;
-    }
-    track.ahead.push(msg);
-    if (track.ahead.length > HISTORY) track.ahead.shift();
+    this.align(track, msg, track.behind, track.ahead);
   }
 
-  /** The nominee delivered a line: each backup either had read it already, or is behind. */
+  /**
+   * The nominee delivered a line: each backup either had read it already, or is behind. (What
+   * the backup read long before the nominee read this line, the nominee has had: it was
+   * delivered, or was the nominee's own line. A dead nominee delivers nothing, so keeps all.)
+   */
   private nomineeDelivered(track: Track, msg: IrcMessage): void {
-    // What the backup read long before the nominee read this line, the nominee has had: it was
-    // delivered (or was the nominee's own line). A dead nominee delivers nothing, so keeps all.
-    forgetOlderThan(track.ahead, msg.receivedAt);
-    const k = track.ahead.findIndex((a) => this.matches(track, a, msg));
+    this.align(track, msg, track.ahead, track.behind);
+  }
+
+  /**
+   * One side (backup or nominee) read `msg`. If the other side's unmatched lines hold it, the
+   * two streams align there: lines before it on either side were never coming to the other,
+   * so both lists are cut. Otherwise it waits in this side's own list, bounded.
+   */
+  private align(track: Track, msg: IrcMessage, otherSide: IrcMessage[], ownSide: IrcMessage[]): void {
+    forgetOlderThan(otherSide, msg.receivedAt);
+    const k = otherSide.findIndex((line) => this.matches(track, line, msg));
     if (k >= 0) {
       track.anchored = true;
-      track.ahead.splice(0, k + 1);
-      track.behind.length = 0;
+      otherSide.splice(0, k + 1);
+      ownSide.length = 0;
       return;
     }
-    track.behind.push(msg);
-    if (track.behind.length > HISTORY) track.behind.shift();
+    ownSide.push(msg);
+    if (ownSide.length > HISTORY) ownSide.shift();
   }
 
   private matches(track: Track, a: IrcMessage, b: IrcMessage): boolean {
