@@ -40,6 +40,19 @@ describe("NeDB store", () => {
     assert.equal((await store.getPmRoomById("!b"))?.nickName, "Bob");
     assert.equal(await store.getPmRoomById("!a"), null);
   });
+
+  test("keyed records: put replaces, list is per kind and oldest first, delete forgets, values with dots survive", async () => {
+    await store.putRecord("linkRequest", "a", { roomId: "!r:x", "m.relates_to": 1 });
+    await store.putRecord("linkRequest", "b", { n: 2 });
+    await store.putRecord("position", "a", { at: 5 });
+    await store.putRecord("linkRequest", "a", { roomId: "!s:x", "m.relates_to": 1 });
+    assert.deepEqual((await store.getRecord("linkRequest", "a"))?.value, { roomId: "!s:x", "m.relates_to": 1 });
+    assert.deepEqual((await store.listRecords("linkRequest")).map((r) => r.key), ["b", "a"]);
+    assert.equal(await store.deleteRecord("linkRequest", "b"), true);
+    assert.equal(await store.deleteRecord("linkRequest", "b"), false);
+    assert.equal(await store.getRecord("linkRequest", "b"), null);
+    assert.deepEqual((await store.listRecords("position")).map((r) => r.value), [{ at: 5 }]);
+  });
 });
 
 describe("message links", () => {

@@ -3,7 +3,6 @@
  * the durable AS listener), one IRC pool per network, and the two relays between them.
  */
 import { readFileSync } from "node:fs";
-import PQueue from "p-queue";
 import { AppServiceRegistration, Bridge, Logger as LibraryLogger } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config/schema.js";
 import { templateRegex } from "../format/template.js";
@@ -40,6 +39,7 @@ import { Permissions } from "./Permissions.js";
 import type { SecretBox } from "../security/SecretBox.js";
 import { RoomLinks } from "./RoomLinks.js";
 import { UserQuery } from "./UserQuery.js";
+import { UserNotices } from "./UserNotices.js";
 
 const log = getLogger("bridge");
 
@@ -56,8 +56,6 @@ const TXN_RETENTION_MS = 24 * 60 * 60_000;
 /** Event ID ↔ msgid pairs are kept this long (replies and edits to older lines lose their link). */
 const MESSAGE_LINK_RETENTION_MS = 30 * 24 * 60 * 60_000;
 const SHUTDOWN_DRAIN_MS = 10_000;
-/** Connection notices sent to admin rooms per second, across all users. */
-const NOTICES_PER_SECOND = 10;
 
 export class BridgeApp {
   private readonly store: DataStore;
@@ -77,11 +75,8 @@ export class BridgeApp {
   private matrixToIrc!: MatrixToIrc;
   private pruneTimer: NodeJS.Timeout | null = null;
   private identServer: IdentServer | null = null;
-  /** Where to tell each Matrix user about their connection: the last linked room they used. */
-  private readonly noticeRooms = new Map<string, string>();
   private readonly permissions: Permissions;
-  private readonly noticePacer = new PQueue({ concurrency: 4, intervalCap: NOTICES_PER_SECOND, interval: 1000 });
-  private readonly noticesRefused = new DropLog((message, meta) => log.warn(message, meta), "Admin-room notice queue is full: connection notices are dropped");
+  private readonly userNotices: UserNotices;
   private adminRooms!: AdminRooms;
   private chanops!: ChanopSync;
   private stopping: Promise<void> | null = null;
@@ -98,6 +93,7 @@ export class BridgeApp {
     roomQueueDeepestSources.add(this.deepestRoomQueue);
     this.links = new RoomLinks(this.store, secrets);
     this.permissions = new Permissions(config.permissions);
+    this.userNotices = new UserNotices(config, () => this.adminRooms, () => this.matrixBridge.getIntent());
     const domain = config.homeserver.domain;
     this.botUserId = `@${registration.sender_localpart}:${domain}`;
     this.bridgeUserPatterns = Object.values(config.networks).map((n) => new RegExp(`^${templateRegex("@", n.ghostUserTemplate, domain)}$`));
@@ -207,7 +203,7 @@ export class BridgeApp {
       modes?.linked(pool, channelName);
     });
     const topics = new TopicSync(config, this.links, this.pools, ghosts, this.roomQueue, { bot, notice });
-    const moderation = new Moderation(config, this.links, this.pools, ghosts, membership, portals, { bot, notice, notifyUser: (u, t) => this.notifyUser(u, t) });
+    const moderation = new Moderation(config, this.links, this.pools, ghosts, membership, portals, { bot, notice, notifyUser: (u, t) => this.userNotices.notify(u, t) });
     const lookups = new TextLookups(bot, this.pools, ghosts, this.messageLinks);
     const outgoingText = new OutgoingText(config, lookups);
     const joinedMembers = async (roomId: string) => Object.keys(await this.matrixBridge.getBot().getJoinedMembers(roomId));
@@ -233,11 +229,11 @@ export class BridgeApp {
       const isBridged = (channelName: string) => this.links.roomsOf(networkId, pool.bot.casefold(channelName)).length > 0;
       const pool: NetworkPool = new NetworkPool(networkId, network, this.store, { displayNameOf, openPassword: (sealed) => this.openPassword(sealed), isBridged });
       for (const part of [ircToMatrix, membership, topics, moderation, pms, chanops, modes]) part.attach(pool);
-      pool.on("userNotice", (userId, text) => this.notifyUser(userId, text));
-      pool.on("connectionNotice", (userId, text) => this.informUser(userId, text));
+      pool.on("userNotice", (userId, text) => this.userNotices.notify(userId, text));
+      pool.on("connectionNotice", (userId, text) => this.userNotices.inform(userId, text));
       pool.on("botExcluded", (channel, reason) => {
         const text = `The bridge bot was kicked from ${channel} on ${network.name} and cannot rejoin (${reason}): lines said there reach Matrix only while your own connection is in the channel.`;
-        for (const userId of pool.usersIn(channel)) this.informUser(userId, text);
+        for (const userId of pool.usersIn(channel)) this.userNotices.inform(userId, text);
       });
       this.pools.set(networkId, pool);
     }
@@ -260,7 +256,7 @@ export class BridgeApp {
       {
         stopping: () => this.stopping !== null,
         notice,
-        tellUser: (userId, roomId, text) => this.tellUser(userId, roomId, text),
+        tellUser: (userId, roomId, text) => this.userNotices.tell(userId, roomId, text),
         sendAsIrcUser: async (networkId, nick, roomId, content) => {
           const intent = await ghosts.intentFor(networkId, config.networks[networkId], nick, this.pools.get(networkId)?.bot.caseMapping);
           await intent.sendMessage(roomId, content);
@@ -286,7 +282,7 @@ export class BridgeApp {
       pms,
       powerToModes: new PowerToModes(config, this.links, this.pools, ghosts, notice),
       botJoin: async (roomId) => void (await bot().join(roomId)),
-      usedRoom: (userId, roomId) => this.noticeRooms.set(userId, roomId),
+      usedRoom: (userId, roomId) => this.userNotices.usedRoom(userId, roomId),
     });
     const userQuery = new UserQuery(ghosts, this.pools, this.store, this.links);
     this.appService = new DurableAppService(this.registration.hs_token, this.store, {
@@ -320,39 +316,6 @@ export class BridgeApp {
       const folded = pool.bot.casefold(channelName);
       return this.links.roomsOf(networkId, folded).length > 0 ? this.links.keyOf(networkId, folded) : false;
     });
-  }
-
-  /** Tells a Matrix user something about their IRC connection: in their admin room, else the last linked room they used. */
-  private notifyUser(userId: string, text: string): void {
-    void this.tellUser(userId, this.noticeRooms.get(userId) ?? null, text).catch((err: Error) =>
-      log.warn("Could not tell a user", { userId, error: err.message }),
-    );
-  }
-
-  /**
-   * Connection news goes to admin rooms only (never into shared rooms), paced: after a
-   * network-wide outage thousands of users have news at the same moment, and the homeserver
-   * should not get them all at once.
-   */
-  private informUser(userId: string, text: string): void {
-    if (!this.adminRooms.hasAdminRoom(userId)) return;
-    if (this.noticePacer.size + this.noticePacer.pending >= this.config.queues.noticeMaxDepth) {
-      metrics.noticesDropped.inc();
-      this.noticesRefused.dropped("notices", { userId, waiting: this.noticePacer.size, cap: this.config.queues.noticeMaxDepth });
-      return;
-    }
-    void this.noticePacer
-      .add(() => this.adminRooms.notify(userId, text))
-      .catch((err: Error) => log.warn("Could not tell a user", { userId, error: err.message }))
-      .finally(() => metrics.noticeQueueDepth.set(this.noticePacer.size + this.noticePacer.pending));
-    metrics.noticeQueueDepth.set(this.noticePacer.size + this.noticePacer.pending);
-  }
-
-  /** In the user's admin room if they have one, else as a notice (naming them) in `roomId`. */
-  private async tellUser(userId: string, roomId: string | null, text: string): Promise<void> {
-    if (await this.adminRooms.notify(userId, text)) return;
-    if (!roomId) return void log.info("No room to tell a user in", { userId, text });
-    await this.matrixBridge.getIntent().sendMessage(roomId, { msgtype: "m.notice", body: `${userId}: ${text}` });
   }
 
   private openPassword(sealed: string): string | null {

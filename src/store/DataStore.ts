@@ -90,6 +90,19 @@ export interface PendingEvent {
   event: Record<string, unknown>;
 }
 
+/**
+ * A small record kept under a kind and a key, as JSON: the store for features whose data is a
+ * handful of documents (pending link requests, per-channel positions, redacted media), so each
+ * does not widen this interface and every engine stores them the same way. Not for hot paths
+ * with many rows (message links and the journal have their own tables).
+ */
+export interface KeyedRecord<T> {
+  kind: string;
+  key: string;
+  value: T;
+  updatedAt: number;
+}
+
 export interface DataStore {
   open(): Promise<void>;
   close(): Promise<void>;
@@ -136,4 +149,13 @@ export interface DataStore {
   getPendingEvents(): Promise<PendingEvent[]>;
   /** Forgets completed transactions older than `maxAgeMs`. */
   pruneTransactions(maxAgeMs: number): Promise<number>;
+
+  /** The record of `kind` under `key`, or null. */
+  getRecord<T>(kind: string, key: string): Promise<KeyedRecord<T> | null>;
+  /** Stores (replaces) the record of `kind` under `key`; `value` must be JSON-serialisable. */
+  putRecord<T>(kind: string, key: string, value: T): Promise<void>;
+  /** Forgets a record; true if there was one. */
+  deleteRecord(kind: string, key: string): Promise<boolean>;
+  /** Every record of `kind`, oldest update first. */
+  listRecords<T>(kind: string): Promise<KeyedRecord<T>[]>;
 }

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createRequire } from "node:module";
 import type Nedb from "@seald-io/nedb";
-import type { ChanopState, DataStore, GhostRecord, MessageLink, PendingEvent, PmRoom, PuppetRecord, RoomLink, UserRecord } from "./DataStore.js";
+import type { ChanopState, DataStore, GhostRecord, KeyedRecord, MessageLink, PendingEvent, PmRoom, PuppetRecord, RoomLink, UserRecord } from "./DataStore.js";
 import { getLogger } from "../logging.js";
 
 const log = getLogger("store/nedb");
@@ -18,6 +18,13 @@ type JournalDoc =
   // The event is kept as JSON text: NeDB refuses field names with dots, which Matrix events
   // are full of ("m.relates_to", "m.federate").
   | { _id: string; kind: "event"; txnId: string; seq: number; receivedAt: number; event: string };
+
+/** Values are kept as JSON text: NeDB refuses field names with dots (user IDs, event types). */
+type RecordDoc = { _id: string; kind: string; key: string; json: string; updatedAt: number };
+
+function toRecord<T>(doc: RecordDoc): KeyedRecord<T> {
+  return { kind: doc.kind, key: doc.key, value: JSON.parse(doc.json) as T, updatedAt: doc.updatedAt };
+}
 
 function toPuppet(doc: PuppetRecord): PuppetRecord {
   const { userId, networkId, nick, username } = doc;
@@ -44,7 +51,7 @@ function toPm(doc: PmRoom | null): PmRoom | null {
 
 /**
  * NeDB files in the data directory: rooms.db, ghosts.db, puppets.db, users.db, pms.db, messages.db,
- * chanops.db and journal.db.
+ * chanops.db, records.db and journal.db.
  *
  * The journal holds a transaction's events from before it is acknowledged until each is
  * handled. A transaction and its events are written by one insert, which NeDB appends to
@@ -59,6 +66,8 @@ export class NedbDataStore implements DataStore {
   private readonly pms: Datastore<PmRoom>;
   private readonly users: Datastore<UserRecord>;
   private readonly chanops: Datastore<ChanopState>;
+  private readonly records: Datastore<RecordDoc>;
+  private lastRecordUpdate = 0;
 
   constructor(private readonly dataDir: string) {
     const file = (name: string) => ({ filename: join(dataDir, name) });
@@ -70,10 +79,11 @@ export class NedbDataStore implements DataStore {
     this.pms = new Datastore<PmRoom>(file("pms.db"));
     this.users = new Datastore<UserRecord>(file("users.db"));
     this.chanops = new Datastore<ChanopState>(file("chanops.db"));
+    this.records = new Datastore<RecordDoc>(file("records.db"));
   }
 
   private all() {
-    return [this.rooms, this.ghosts, this.puppets, this.journal, this.messages, this.pms, this.users, this.chanops] as Datastore<never>[];
+    return [this.rooms, this.ghosts, this.puppets, this.journal, this.messages, this.pms, this.users, this.chanops, this.records] as Datastore<never>[];
   }
 
   async open(): Promise<void> {
@@ -95,6 +105,7 @@ export class NedbDataStore implements DataStore {
     await this.users.ensureIndexAsync({ fieldName: "userId", unique: true });
     await this.users.ensureIndexAsync({ fieldName: "adminRoomId" });
     await this.chanops.ensureIndexAsync({ fieldName: "roomId", unique: true });
+    await this.records.ensureIndexAsync({ fieldName: "kind" });
   }
 
   async close(): Promise<void> {
@@ -245,4 +256,28 @@ export class NedbDataStore implements DataStore {
     const cutoff = Date.now() - maxAgeMs;
     return this.journal.removeAsync({ kind: "txn", completedAt: { $ne: null, $lt: cutoff } }, { multi: true });
   }
+
+  async getRecord<T>(kind: string, key: string): Promise<KeyedRecord<T> | null> {
+    const doc = await this.records.findOneAsync({ _id: recordId(kind, key) });
+    return doc ? toRecord<T>(doc) : null;
+  }
+
+  async putRecord<T>(kind: string, key: string, value: T): Promise<void> {
+    const _id = recordId(kind, key);
+    // Strictly increasing, so "oldest update first" holds for puts in the same millisecond.
+    this.lastRecordUpdate = Math.max(Date.now(), this.lastRecordUpdate + 1);
+    await this.records.updateAsync({ _id }, { _id, kind, key, json: JSON.stringify(value), updatedAt: this.lastRecordUpdate }, { upsert: true });
+  }
+
+  async deleteRecord(kind: string, key: string): Promise<boolean> {
+    return (await this.records.removeAsync({ _id: recordId(kind, key) }, {})) > 0;
+  }
+
+  async listRecords<T>(kind: string): Promise<KeyedRecord<T>[]> {
+    return (await this.records.findAsync({ kind }).sort({ updatedAt: 1 })).map((doc) => toRecord<T>(doc));
+  }
+}
+
+function recordId(kind: string, key: string): string {
+  return `${kind}\u0000${key}`;
 }
