@@ -16,6 +16,7 @@ describe("provisioning: bridging an existing room with a channel operator's appr
   let stack: Stack;
   let mod: MatrixTestClient;
   let bob: MatrixTestClient;
+  let root: MatrixTestClient;
   let chief: IrcTestClient;
   let dave: IrcTestClient;
   let botId: string;
@@ -43,7 +44,8 @@ describe("provisioning: bridging an existing room with a channel operator's appr
     const room = await mod.createRoom({ name, power_level_content_override: { users: { [botId]: 50 } } });
     await bob.joinRoom(room);
     await mod.request("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/invite`, { user_id: botId });
-    await mod.waitForEvent(room, (e) => e.type === "m.room.member" && e.state_key === botId && e.content.membership === "join", "the bot joining");
+    // Invited to a room with other members, the bot stays and says how to bridge it.
+    await waitFor("the bot's welcome", () => botNotices(room).find((e) => /!irc link/.test(String(e.content.body))), 30_000);
     return room;
   };
   const botJoinedIrc = (channel: string, watcher = chief) => watcher.waitForRaw(`BridgeBot joining ${channel}`, (l) => new RegExp(`:BridgeBot!\\S+ JOIN :?${channel}( |$)`, "i").test(l));
@@ -52,7 +54,7 @@ describe("provisioning: bridging an existing room with a channel operator's appr
     stack = await Stack.start();
     botId = `@${stack.registration.sender_localpart}:${stack.synapse.serverName}`;
     await stack.startBridge();
-    [mod, bob] = await Promise.all([stack.matrixUser("mod"), stack.matrixUser("bob")]);
+    [mod, bob, root] = await Promise.all([stack.matrixUser("mod"), stack.matrixUser("bob"), stack.matrixUser("root")]);
     [chief, dave] = await Promise.all([stack.ircUser("chief"), stack.ircUser("dave")]);
     // The first to join a channel is its operator: chief of all of them; dave is a plain member.
     await Promise.all(["#plumb", "#refuse", "#two", "#three", "#slow"].map((c) => chief.join(c)));
@@ -130,8 +132,8 @@ describe("provisioning: bridging an existing room with a channel operator's appr
 
   test("a request pending across a bridge restart is approved after it", async () => {
     await stack.bridge.stop();
-    // A short deadline from now on (the pending request keeps the one it was made with).
-    stack.configOverrides = { provisioning: { requestTimeoutSeconds: 5 } };
+    // A short deadline from now on (the pending request keeps the one it was made with); root becomes a bridge admin.
+    stack.configOverrides = { provisioning: { requestTimeoutSeconds: 5 }, permissions: { [stack.synapse.serverName]: "user", [root.userId]: "admin" } };
     await stack.startBridge();
     chief.say("BridgeBot", "yes");
     await waitFor("room B told #two is linked", () => botNotices(roomB).find((e) => /linked/i.test(String(e.content.body)) && /#two/.test(String(e.content.body))), 40_000);
@@ -147,7 +149,37 @@ describe("provisioning: bridging an existing room with a channel operator's appr
     assert.match(await command(mod, roomC, "!irc links", /link/i), /not linked|no /i);
   });
 
+  test("--no-approval: a bridge admin links at once, anyone else is refused", async () => {
+    assert.match(await command(mod, roomC, "!irc link testnet #three --no-approval", /admin/i), /only bridge admins/i);
+    await root.joinRoom(roomC);
+    await root.sendText(roomC, "!irc link testnet #three --no-approval");
+    await waitFor("room C told #three is linked", () => botNotices(roomC).find((e) => /now linked/i.test(String(e.content.body)) && /#three/.test(String(e.content.body))), 30_000);
+    await botJoinedIrc("#three");
+    assert.equal((await bridging(roomC, "#three"))?.status, "success");
+  });
+
+  test("an op who loses +o before answering: the request fails, live where the bot is in the channel, else at the answer", async () => {
+    // The bot is in #two (linked to room B): it sees dave lose +o there and fails the request at once.
+    await dave.join("#two");
+    chief.client.raw("MODE", "#two", "+o", "dave");
+    await chief.waitForRaw("dave made op of #two", (l) => /MODE #two \+o :?dave/.test(l));
+    await command(mod, roomC, "!irc link testnet #two dave", /asked dave/i);
+    chief.client.raw("MODE", "#two", "-o", "dave");
+    await waitFor("room C told dave lost +o", () => botNotices(roomC).find((e) => /no longer an operator of #two/.test(String(e.content.body))), 30_000);
+    assert.equal((await bridging(roomC, "#two"))?.status, "failure");
+    // The bot is not in #refuse: dave's yes is checked with a WHO, and he is no op there now.
+    chief.client.raw("MODE", "#refuse", "+o", "dave");
+    await chief.waitForRaw("dave made op of #refuse", (l) => /MODE #refuse \+o :?dave/.test(l));
+    await command(mod, roomC, "!irc link testnet #refuse dave", /asked dave/i);
+    chief.client.raw("MODE", "#refuse", "-o", "dave");
+    await chief.waitForRaw("dave no longer op of #refuse", (l) => /MODE #refuse -o :?dave/.test(l));
+    dave.say("BridgeBot", "yes");
+    await waitFor("room C told dave is no longer an op", () => botNotices(roomC).find((e) => /no longer an operator of #refuse/.test(String(e.content.body))), 30_000);
+    assert.equal((await bridging(roomC, "#refuse"))?.status, "failure");
+  });
+
   test("a moderator unlinks: puppets part, ghosts and the bot leave, the room is told", async () => {
+    assert.match(await command(bob, roomA, "!irc unlink testnet #plumb", /power/i), /power/i);
     const body = await command(mod, roomA, "!irc unlink testnet #plumb", /unlinked/i);
     assert.match(body, /#plumb/);
     await chief.waitForRaw("BridgeBot parting #plumb", (l) => /:BridgeBot!\S+ PART #plumb/i.test(l));

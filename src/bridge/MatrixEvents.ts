@@ -73,17 +73,18 @@ export class MatrixEvents {
       case "m.room.topic":
         if (linked && event.state_key === "") await this.t.topics.onMatrixTopic(event);
         return;
-      case "m.room.message":
-        if (this.t.roomCommands && isBridgeCommand((event.content ?? {}) as Record<string, unknown>)) return this.t.roomCommands.onMessage(event);
+      case "m.room.message": {
+        const command = this.t.roomCommands && isBridgeCommand((event.content ?? {}) as Record<string, unknown>);
         if (linked) {
+          if (command) return this.t.roomCommands!.onMessage(event);
           this.t.usedRoom(sender, roomId);
           return this.t.matrixToIrc.onMessage(event);
         }
-        {
-          const pm = await this.t.pms.pmRoomOf(roomId);
-          if (pm) await this.t.pms.onMatrixMessage(event, pm);
-        }
+        const pm = await this.t.pms.pmRoomOf(roomId);
+        if (pm) await this.t.pms.onMatrixMessage(event, pm);
+        else if (command) await this.t.roomCommands!.onMessage(event);
         return;
+      }
     }
   }
 

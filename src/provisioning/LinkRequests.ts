@@ -49,6 +49,12 @@ export interface LinkRequestDeps {
   onLinked(pool: NetworkPool, channelName: string): void;
 }
 
+/** "5 minutes", "30 seconds": a span as people read it. */
+export function spanOf(ms: number): string {
+  const [n, unit] = ms < 90_000 ? [Math.max(1, Math.round(ms / 1000)), "second"] : [Math.round(ms / 60_000), "minute"];
+  return `${n} ${unit}${n === 1 ? "" : "s"}`;
+}
+
 /** "00:41 UTC": a deadline as people read it in a PM. */
 const clock = (at: number) => `${new Date(at).toISOString().slice(11, 16)} UTC`;
 
@@ -202,8 +208,7 @@ export class LinkRequests implements LinkProvisioner {
   }
 
   private async expired(request: PendingLink): Promise<void> {
-    const minutes = Math.max(1, Math.round((request.expiresAt - request.createdAt) / 60_000));
-    await this.settle(request, "expired", `no answer from ${request.opNick} within ${minutes} minute${minutes === 1 ? "" : "s"}`);
+    await this.settle(request, "expired", `no answer from ${request.opNick} within ${spanOf(request.expiresAt - request.createdAt)}`);
     const pool = this.d.pools.get(request.networkId);
     if (pool?.bot.state === "connected") await this.sayToOp(pool, request.opNick, `The request to bridge a Matrix room to ${request.channelName} has expired.`);
   }
@@ -218,8 +223,8 @@ export class LinkRequests implements LinkProvisioner {
     metrics.provisioning.inc({ outcome });
     log.info("A link request ended without a link", { network: request.networkId, channel: request.channelName, roomId: request.roomId, outcome, why });
     const name = this.d.config.networks[request.networkId]?.name ?? request.networkId;
-    await this.d.room.notice(request.roomId, `${request.userId}: this room was not linked to ${request.channelName} on ${name}: ${why}.`);
     await this.d.room.bridging(request.roomId, request.networkId, request.channelName, "failure", request.userId, why);
+    await this.d.room.notice(request.roomId, `${request.userId}: this room was not linked to ${request.channelName} on ${name}: ${why}.`);
   }
 
   private keyOf(request: PendingLink): string | null {

@@ -8,6 +8,7 @@ import type { BridgeConfig } from "../config/schema.js";
 import { stripReplyFallback } from "../format/replies.js";
 import { getLogger } from "../logging.js";
 import type { MatrixEvent } from "../matrix/DurableAppService.js";
+import { spanOf } from "./LinkRequests.js";
 import { parseRoomCommand, ROOM_COMMAND_USAGE } from "./parse.js";
 import type { RoomSide } from "./RoomSide.js";
 import { ProvisioningError, type LinkProvisioner } from "./types.js";
@@ -78,8 +79,7 @@ export class RoomCommands {
         }
         const outcome = await this.provisioner.requestLink({ networkId, channel: command.channel, roomId, userId, opNick: command.opNick, noApproval: command.noApproval });
         if (outcome.status === "linked") return null; // the flow said so in the room
-        const minutes = Math.max(1, Math.round((outcome.expiresAt - Date.now()) / 60_000));
-        return `I asked ${outcome.opNick} on IRC, by private message, to approve bridging this room to ${command.channel}; they have ${minutes} minute${minutes === 1 ? "" : "s"} to answer. I will say here what they answer.`;
+        return `I asked ${outcome.opNick} on IRC, by private message, to approve bridging this room to ${command.channel}; they have ${spanOf(outcome.expiresAt - Date.now())} to answer. I will say here what they answer.`;
       }
     }
   }
