@@ -195,4 +195,14 @@ describe("provisioning: bridging an existing room with a channel operator's appr
     await pmFromBot(chief, /unlinked/i, from);
     await chief.waitForRaw("BridgeBot parting #two", (l) => /:BridgeBot!\S+ PART #two/i.test(l));
   });
+
+  test("a moderator who kicks the bot ends the room's links: the bot parts the channel", async () => {
+    await mod.request("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(roomC)}/kick`, { user_id: botId, reason: "no more bridge" });
+    await chief.waitForRaw("BridgeBot parting #three", (l) => /:BridgeBot!\S+ PART #three/i.test(l));
+    // Invited back, the bot finds the room linked to nothing.
+    const welcomes = botNotices(roomC).filter((e) => /^Hello!/.test(String(e.content.body))).length;
+    await mod.request("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(roomC)}/invite`, { user_id: botId });
+    await waitFor("the bot's welcome again", () => botNotices(roomC).filter((e) => /^Hello!/.test(String(e.content.body))).length > welcomes, 30_000);
+    assert.match(await command(mod, roomC, "!irc links", /link/i), /not linked/);
+  });
 });

@@ -291,6 +291,7 @@ export class BridgeApp {
       botJoin: async (roomId) => void (await bot().join(roomId)),
       usedRoom: (userId, roomId) => this.userNotices.usedRoom(userId, roomId),
       roomCommands: provisioning.roomCommands,
+      botRemoved: (roomId, by) => provisioning.requests.botRemoved(roomId, by),
     });
     const userQuery = new UserQuery(ghosts, this.pools, this.store, this.links);
     this.appService = new DurableAppService(this.registration.hs_token, this.store, {

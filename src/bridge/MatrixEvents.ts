@@ -36,6 +36,8 @@ export interface MatrixEventTargets {
   usedRoom(userId: string, roomId: string): void;
   /** `!irc ...` typed in a room that is not an admin room (provisioning's room command). */
   roomCommands?: { onMessage(event: MatrixEvent): Promise<void> };
+  /** Someone removed the bot from a linked room (its moderators' links then end). */
+  botRemoved?(roomId: string, by: string): Promise<void>;
 }
 
 interface MemberContent {
@@ -113,7 +115,9 @@ export class MatrixEvents {
     } else if ((membership === "leave" || membership === "ban") && previous === "join") {
       if (targetIsGhost) {
         if (sender !== target) await this.t.moderation.onGhostRemoved(roomId, sender, target, reason);
-      } else if (target !== this.t.botUserId) {
+      } else if (target === this.t.botUserId) {
+        if (sender !== target) await this.t.botRemoved?.(roomId, sender);
+      } else {
         const why = target === sender ? "Left the Matrix room" : `${membership === "ban" ? "Banned" : "Kicked"} in Matrix by ${sender}${reason ? `: ${reason}` : ""}`;
         this.t.matrixToIrc.onLeave(roomId, target, why);
       }

@@ -281,6 +281,14 @@ export class LinkRequests implements LinkProvisioner {
     await this.sayToOp(pool, nick, `Done: ${channelName} is unlinked from ${plumbed.length} Matrix room${plumbed.length === 1 ? "" : "s"}.`);
   }
 
+  /** The bot was kicked or banned from a room: the links its moderators made end (the room can no longer be bridged). */
+  async botRemoved(roomId: string, by: string): Promise<void> {
+    for (const link of this.d.links.linksOf(roomId)) {
+      const pool = this.d.pools.get(link.networkId);
+      if (link.origin === "plumbed" && pool) await this.d.unlinker.unlink(roomId, pool, link.channel, link.channelName, `because ${by} removed the bridge bot`, false);
+    }
+  }
+
   listLinks(roomId: string): LinkInfo[] {
     return this.d.links.linksOf(roomId).map((l) => ({ networkId: l.networkId, channel: l.channelName, roomId: l.roomId, origin: l.origin }));
   }

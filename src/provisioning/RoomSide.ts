@@ -3,7 +3,9 @@
  * moderate it (joined, with the power to change its power levels), its name, notices, and the
  * state events that record a link (`m.room.bridging` for the request's progress, `m.bridge`
  * once linked). State events are best effort: the bot may lack the power to send them in a
- * room of its moderators, and the link works without them.
+ * room of its moderators, and the link works without them. Sends go through the bot's client,
+ * not its Intent: the Intent joins a room before sending, which would put a bot that was just
+ * kicked straight back into a public room.
  */
 import type { Intent } from "matrix-appservice-bridge";
 import { getLogger } from "../logging.js";
@@ -66,7 +68,7 @@ export class RoomSide {
 
   async notice(roomId: string, text: string): Promise<void> {
     await this.bot()
-      .sendMessage(roomId, { msgtype: "m.notice", body: text })
+      .matrixClient.sendMessage(roomId, { msgtype: "m.notice", body: text })
       .catch((err: Error) => log.warn("Could not tell a room about its link", { roomId, error: err.message }));
   }
 
@@ -99,7 +101,7 @@ export class RoomSide {
 
   private async state(roomId: string, type: string, stateKey: string, content: Record<string, unknown>): Promise<void> {
     await this.bot()
-      .sendStateEvent(roomId, type, stateKey, content)
+      .matrixClient.sendStateEvent(roomId, type, stateKey, content)
       .catch((err: Error) => log.info("Could not set a bridge state event (the bot may lack the power)", { roomId, type, error: err.message }));
   }
 }

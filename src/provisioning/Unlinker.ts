@@ -23,8 +23,11 @@ export class Unlinker {
     private readonly joinedMembers: (roomId: string) => Promise<string[]>,
   ) {}
 
-  /** `why` completes "Unlinked from #chan on Net ..." (e.g. "at the request of @mod:example.org"). */
-  async unlink(roomId: string, pool: NetworkPool, channel: string, channelName: string, why: string): Promise<void> {
+  /**
+   * `why` completes "Unlinked from #chan on Net ..." (e.g. "at the request of @mod:example.org");
+   * `botInRoom` false when the bot was removed from the room (nothing is said or set there then).
+   */
+  async unlink(roomId: string, pool: NetworkPool, channel: string, channelName: string, why: string, botInRoom = true): Promise<void> {
     const { networkId } = pool;
     await this.links.remove(roomId, networkId, channel);
     metrics.provisioning.inc({ outcome: "unlinked" });
@@ -52,6 +55,7 @@ export class Unlinker {
         .catch((err: Error) => log.info("A ghost could not leave an unlinked room", { roomId, userId, error: err.message }));
     }
 
+    if (!botInRoom) return;
     await this.room.bridgeInfo(roomId, networkId, null, channelName, "");
     await this.room.notice(roomId, `This room is unlinked from ${channelName} on ${pool.config.name} ${why}.`);
     if (this.links.channelsOf(roomId).length === 0) await this.room.leave(roomId);
