@@ -106,6 +106,11 @@ describe("provisioning: bridging an existing room with a channel operator's appr
     // The room's power levels stay the moderators': not one event, the same content.
     assert.deepEqual(await state(roomA, "m.room.power_levels"), levelsBefore);
     assert.equal((mod.timelines.get(roomA) ?? []).filter((e: TimelineEvent) => e.type === "m.room.power_levels").length, plEvents);
+
+    // A moderator's topic stays the room's even when IRC refuses it (mod[m] is no op of +t #plumb); they hear why.
+    await mod.setState(roomA, "m.room.topic", { topic: "our own topic" });
+    await waitFor("mod told IRC refused the topic", () => botNotices(roomA).find((e) => /topic of #plumb .* not changed/.test(String(e.content.body))), 30_000);
+    assert.equal((await state<{ topic?: string }>(roomA, "m.room.topic")).topic, "our own topic");
   });
 
   test("the op refuses with no: nothing is linked, the room is told, m.room.bridging says failure", async () => {

@@ -144,6 +144,8 @@ export class MembershipSync {
 
   /** Joins or leaves one ghost in Matrix (the lane decided it is due and not a no-op). */
   private async apply(roomId: string, change: MembershipChange): Promise<void> {
+    // A join still pending when the room was unlinked from the network's channels (provisioning): dropped.
+    if (change.want === "join" && !this.links.channelsOf(roomId).some((ref) => ref.networkId === change.networkId)) return;
     const pool = this.pools.get(change.networkId);
     const network = this.config.networks[change.networkId];
     try {

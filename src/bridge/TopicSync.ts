@@ -3,7 +3,8 @@
  * setter's ghost where it may (so Matrix shows who set it), else by the bridge bot. A Matrix
  * user changing a linked room's topic sets it on IRC over their own connection; if IRC
  * refuses (not a channel operator on a +t channel), the room gets the old topic back and the
- * user is told why. IRC is where the channel's topic lives.
+ * user is told why. IRC is where the channel's topic lives (but a room plumbed by its own
+ * moderators keeps the topic they set, and the user is still told IRC's answer).
  */
 import type { Intent } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config/schema.js";
@@ -70,8 +71,9 @@ export class TopicSync {
       try {
         await pool.setTopic(sender, ref.channelName, this.links.keyOf(ref.networkId, ref.channel), topic);
       } catch (err) {
-        log.info("IRC refused a topic from Matrix; putting the old one back", { roomId, sender, channel: ref.channelName, error: (err as Error).message });
-        await this.matrix.bot().setRoomTopic(roomId, previous).catch((e: Error) => log.warn("Could not put the old topic back", { roomId, error: e.message }));
+        log.info("IRC refused a topic from Matrix", { roomId, sender, channel: ref.channelName, error: (err as Error).message, putBack: !this.links.isPlumbed(roomId) });
+        // A room plumbed by its moderators keeps the topic they set; elsewhere IRC's topic is the room's.
+        if (!this.links.isPlumbed(roomId)) await this.matrix.bot().setRoomTopic(roomId, previous).catch((e: Error) => log.warn("Could not put the old topic back", { roomId, error: e.message }));
         await this.matrix
           .notice(roomId, `${sender}: the topic of ${ref.channelName} on ${network.name} was not changed: ${(err as Error).message}`)
           .catch(() => undefined);
