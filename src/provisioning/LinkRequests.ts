@@ -16,6 +16,7 @@ import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
 import { metrics } from "../metrics/metrics.js";
 import type { Permissions } from "../bridge/Permissions.js";
+import { RateLimiter } from "../bridge/RateLimiter.js";
 import type { RoomLinks } from "../bridge/RoomLinks.js";
 import type { SecretBox } from "../security/SecretBox.js";
 import type { DataStore } from "../store/DataStore.js";
@@ -63,6 +64,8 @@ export class LinkRequests implements LinkProvisioner {
   private readonly ops = new ChannelOps();
   /** Keys given with requests when the bridge cannot seal them (no credentials key): lost at a restart. */
   private readonly keysInMemory = new Map<string, string>();
+  /** Operators asked per requester: each request is a PM from the bot, and IRC networks punish bots that flood. */
+  private readonly askLimiter = new RateLimiter({ burst: 5, perMinute: 2 });
 
   constructor(private readonly d: LinkRequestDeps) {
     this.pending = new PendingRequests(d.store, (request) => void this.expired(request));
@@ -140,6 +143,11 @@ export class LinkRequests implements LinkProvisioner {
     const opFolded = pool.bot.casefold(opNick);
     if (this.pending.of(pool.networkId, opFolded)) {
       throw new ProvisioningError("IRC_EXISTING_REQUEST", `${opNick} already has a request waiting for their answer (one at a time); try again later or ask another operator`, 409);
+    }
+    if (!this.askLimiter.take(input.userId)) {
+      metrics.rateLimited.inc({ kind: "link_request", network: pool.networkId });
+      const seconds = Math.max(1, Math.ceil(this.askLimiter.retryAfterMs(input.userId) / 1000));
+      throw new ProvisioningError("M_AS_LIMIT_EXCEEDED", `too many link requests too fast; try again in ${seconds} s`, 429);
     }
     const now = Date.now();
     const request: PendingLink = {

@@ -15,7 +15,8 @@ export type ProvisioningErrorCode =
   | "IRC_BRIDGE_AT_LIMIT"
   | "IRC_NOT_LINKED"
   | "M_BAD_JSON"
-  | "M_UNKNOWN";
+  | "M_UNKNOWN"
+  | "M_AS_LIMIT_EXCEEDED";
 
 /** A refusal the caller shows as is: the room command as a notice, the API as JSON with `status`. */
 export class ProvisioningError extends Error {
