@@ -43,6 +43,12 @@ export class Unlinker {
     }
     if (otherRooms.length === 0) pool.bot.part(channelName, "The Matrix room was unlinked from this channel");
 
+    // The room hears it before the ghosts go (one by one: many, for a big channel).
+    if (botInRoom) {
+      await this.room.bridgeInfo(roomId, networkId, null, channelName, "");
+      await this.room.notice(roomId, `This room is unlinked from ${channelName} on ${pool.config.name} ${why}.`);
+    }
+
     // Ghosts of this network leave, unless another channel of the room still has their nick.
     const stillLinked = this.links.channelsOf(roomId).filter((ref) => ref.networkId === networkId);
     const wanted = new Set(stillLinked.flatMap((ref) => pool.roster.membersOf(ref.channelName).map((n) => pool.bot.casefold(n))));
@@ -54,10 +60,6 @@ export class Unlinker {
         .leave(roomId, `${channelName} is no longer bridged here`)
         .catch((err: Error) => log.info("A ghost could not leave an unlinked room", { roomId, userId, error: err.message }));
     }
-
-    if (!botInRoom) return;
-    await this.room.bridgeInfo(roomId, networkId, null, channelName, "");
-    await this.room.notice(roomId, `This room is unlinked from ${channelName} on ${pool.config.name} ${why}.`);
-    if (this.links.channelsOf(roomId).length === 0) await this.room.leave(roomId);
+    if (botInRoom && this.links.channelsOf(roomId).length === 0) await this.room.leave(roomId);
   }
 }
