@@ -40,6 +40,7 @@ import type { SecretBox } from "../security/SecretBox.js";
 import { RoomLinks } from "./RoomLinks.js";
 import { UserQuery } from "./UserQuery.js";
 import { UserNotices } from "./UserNotices.js";
+import { Provisioning } from "../provisioning/Provisioning.js";
 
 const log = getLogger("bridge");
 
@@ -79,6 +80,8 @@ export class BridgeApp {
   private readonly userNotices: UserNotices;
   private adminRooms!: AdminRooms;
   private chanops!: ChanopSync;
+  /** Rooms bridged by their moderators; `provisioning.requests` is the LinkProvisioner the HTTP API serves. */
+  provisioning!: Provisioning;
   private stopping: Promise<void> | null = null;
 
   constructor(
@@ -151,6 +154,7 @@ export class BridgeApp {
     await Promise.all([...this.pools.values()].map((pool) => pool.load()));
     await this.adminRooms.load();
     await this.chanops.load();
+    await this.provisioning.load();
 
     // 3. Replay what was acknowledged before the last stop; 4. then take new transactions.
     await appService.replayJournal();
@@ -197,16 +201,19 @@ export class BridgeApp {
     });
     // Channel modes and power levels need each other (+m is an events_default): modes is set below.
     let modes: ChannelModes | null = null;
-    const portals = new Portals(config, this.links, this.pools, bot, (pool, channelName) => {
+    // A room newly linked to a channel the bot is in (a portal, a plumbed room): its members, levels and modes sync.
+    const onLinked = (pool: NetworkPool, channelName: string) => {
       membership.syncLinked(pool, channelName);
       this.chanops.linked(pool, channelName);
       modes?.linked(pool, channelName);
-    });
+    };
+    const portals = new Portals(config, this.links, this.pools, bot, onLinked);
     const topics = new TopicSync(config, this.links, this.pools, ghosts, this.roomQueue, { bot, notice });
     const moderation = new Moderation(config, this.links, this.pools, ghosts, membership, portals, { bot, notice, notifyUser: (u, t) => this.userNotices.notify(u, t) });
     const lookups = new TextLookups(bot, this.pools, ghosts, this.messageLinks);
     const outgoingText = new OutgoingText(config, lookups);
     const joinedMembers = async (roomId: string) => Object.keys(await this.matrixBridge.getBot().getJoinedMembers(roomId));
+    const provisioning = (this.provisioning = new Provisioning({ config, store: this.store, links: this.links, pools: this.pools, permissions: this.permissions, secrets: this.secrets, ghosts, bot, botUserId: this.botUserId, joinedMembers, onLinked }));
     const chanops = new ChanopSync(config, this.links, ghosts, this.store, this.roomQueue, {
       bot,
       botUserId: this.botUserId,
@@ -228,7 +235,7 @@ export class BridgeApp {
     for (const [networkId, network] of Object.entries(config.networks)) {
       const isBridged = (channelName: string) => this.links.roomsOf(networkId, pool.bot.casefold(channelName)).length > 0;
       const pool: NetworkPool = new NetworkPool(networkId, network, this.store, { displayNameOf, openPassword: (sealed) => this.openPassword(sealed), isBridged });
-      for (const part of [ircToMatrix, membership, topics, moderation, pms, chanops, modes]) part.attach(pool);
+      for (const part of [ircToMatrix, membership, topics, moderation, pms, chanops, modes, provisioning]) part.attach(pool);
       pool.on("userNotice", (userId, text) => this.userNotices.notify(userId, text));
       pool.on("connectionNotice", (userId, text) => this.userNotices.inform(userId, text));
       pool.on("botExcluded", (channel, reason) => {
@@ -246,7 +253,7 @@ export class BridgeApp {
         return null;
       });
     }
-    this.adminRooms = new AdminRooms(config, this.store, this.pools, this.permissions, bot, { config, links: this.links, portals, ghosts, secrets: this.secrets, bot, version: bridgeVersion() });
+    this.adminRooms = new AdminRooms(config, this.store, this.pools, this.permissions, bot, { config, links: this.links, portals, ghosts, secrets: this.secrets, bot, version: bridgeVersion() }, (roomId, inviter) => provisioning.roomCommands.welcome(roomId, inviter));
     this.matrixToIrc = new MatrixToIrc(
       config,
       this.links,
@@ -283,6 +290,7 @@ export class BridgeApp {
       powerToModes: new PowerToModes(config, this.links, this.pools, ghosts, notice),
       botJoin: async (roomId) => void (await bot().join(roomId)),
       usedRoom: (userId, roomId) => this.userNotices.usedRoom(userId, roomId),
+      roomCommands: provisioning.roomCommands,
     });
     const userQuery = new UserQuery(ghosts, this.pools, this.store, this.links);
     this.appService = new DurableAppService(this.registration.hs_token, this.store, {
@@ -368,6 +376,7 @@ export class BridgeApp {
     await this.appService?.drain(SHUTDOWN_DRAIN_MS);
     await Promise.race([Promise.all([this.roomQueue.idle(), this.toIrcQueue.idle(), this.membership?.idle()]), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
     this.membership?.stop();
+    this.provisioning?.stop();
     roomQueueDeepestSources.delete(this.deepestRoomQueue);
     await Promise.all([...this.pools.values()].map((p) => p.stop()));
     await this.identServer?.close();

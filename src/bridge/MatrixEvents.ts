@@ -4,6 +4,7 @@
  * messages in PM rooms to PrivateMessages. Events from the bridge's own users are ignored
  * (they are its own echoes).
  */
+import { isBridgeCommand } from "../format/matrixContent.js";
 import type { MatrixEvent } from "../matrix/DurableAppService.js";
 import type { AdminRooms } from "./admin/AdminRooms.js";
 import { SCRUBBED } from "./admin/secrets.js";
@@ -33,6 +34,8 @@ export interface MatrixEventTargets {
   botJoin(roomId: string): Promise<void>;
   /** A user acted in a linked room: notices about their connection go there. */
   usedRoom(userId: string, roomId: string): void;
+  /** `!irc ...` typed in a room that is not an admin room (provisioning's room command). */
+  roomCommands?: { onMessage(event: MatrixEvent): Promise<void> };
 }
 
 interface MemberContent {
@@ -71,6 +74,7 @@ export class MatrixEvents {
         if (linked && event.state_key === "") await this.t.topics.onMatrixTopic(event);
         return;
       case "m.room.message":
+        if (this.t.roomCommands && isBridgeCommand((event.content ?? {}) as Record<string, unknown>)) return this.t.roomCommands.onMessage(event);
         if (linked) {
           this.t.usedRoom(sender, roomId);
           return this.t.matrixToIrc.onMessage(event);

@@ -83,6 +83,24 @@ export class RoomLinks {
     this.index(link);
   }
 
+  /** Unlinks a room from a channel, in the store and here. */
+  async remove(roomId: string, networkId: string, foldedChannel: string): Promise<void> {
+    await this.store.removeRoomLink(roomId, networkId, foldedChannel);
+    const drop = (map: Map<string, RoomLink[]>, key: string) => {
+      const left = (map.get(key) ?? []).filter((l) => !(l.roomId === roomId && l.networkId === networkId && l.channel === foldedChannel));
+      if (left.length > 0) map.set(key, left);
+      else map.delete(key);
+    };
+    drop(this.byRoom, roomId);
+    drop(this.byChannel, channelKey(networkId, foldedChannel));
+    if (!this.byChannel.has(channelKey(networkId, foldedChannel))) this.keys.delete(channelKey(networkId, foldedChannel));
+  }
+
+  /** A room's links, with their origins. */
+  linksOf(roomId: string): RoomLink[] {
+    return [...(this.byRoom.get(roomId) ?? [])];
+  }
+
   /** The portal room the bridge made for a channel, if any. */
   portalRoomOf(networkId: string, foldedChannel: string): string | null {
     return (this.byChannel.get(channelKey(networkId, foldedChannel)) ?? []).find((l) => l.origin === "portal")?.roomId ?? null;

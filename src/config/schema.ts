@@ -223,6 +223,16 @@ const provisioningHttp = z
     if (h.enabled && !h.secretFile) ctx.addIssue({ code: "custom", path: ["secretFile"], message: "is required when provisioning.http.enabled is true" });
   });
 
+/** Rooms bridged by their own moderators (`!irc link`, and the provisioning API), with an op's approval. */
+const provisioning = z
+  .object({
+    enabled: z.boolean().default(true),
+    requestTimeoutSeconds: positiveInt().default(300),
+    maxRoomsPerNetwork: positiveInt().nullable().default(null),
+    http: provisioningHttp.prefault({}),
+  })
+  .strict();
+
 const template = (variable: string) =>
   z.string().includes(variable, { message: `expected a template containing ${variable}` });
 
@@ -279,7 +289,7 @@ export const configSchema = z
     ident: ident.prefault({}),
     permissions,
     credentials: credentials.prefault({}),
-    provisioning: z.object({ http: provisioningHttp.prefault({}) }).strict().prefault({}),
+    provisioning: provisioning.prefault({}),
     networks: z
       .record(z.string().regex(NETWORK_ID, "expected a lower-case network id such as libera"), network)
       .refine((n) => Object.keys(n).length > 0, "expected at least one network"),

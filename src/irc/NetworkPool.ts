@@ -144,6 +144,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       message(this: IrcConnection, msg: IrcMessage) {
         if (isChannelName(msg.target, this.chanTypes)) pool.broker.onLine(this, this.casefold(msg.target), msg);
         else if (this.options.owner && !this.isSelf(msg.nick)) pool.emit("privateLine", this.options.owner, msg);
+        else if (!this.options.owner && !this.isSelf(msg.nick)) pool.emit("botPrivateLine", msg);
       },
       credentials(this: void, c: IrcConnection) {
         const record = c.options.owner ? pool.records.get(c.options.owner) : null;

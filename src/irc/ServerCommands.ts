@@ -151,6 +151,25 @@ export class ServerCommands {
     return { topic: await topic, modes: await modes };
   }
 
+  /**
+   * WHO on a channel, without joining it: the members the server shows us, each with the prefix
+   * modes it holds ("ov"; all of them where the server offers multi-prefix).
+   */
+  async who(channel: string): Promise<{ nick: string; modes: string }[]> {
+    const folded = this.conn.casefold(channel);
+    const e = await exchange<{ users: { nick?: unknown; channel_modes?: unknown }[] }>(
+      this.client,
+      `asking who is in ${channel}`,
+      ["wholist"],
+      (_, e) => (typeof e.target === "string" && this.conn.casefold(e.target) === folded ? e : undefined),
+      () => this.writer.send("WHO", [channel]),
+      this.timeoutMs,
+    );
+    return (e.users ?? []).flatMap((u) =>
+      typeof u.nick === "string" && u.nick ? [{ nick: u.nick, modes: Array.isArray(u.channel_modes) ? u.channel_modes.filter((m) => typeof m === "string").join("") : "" }] : [],
+    );
+  }
+
   /** WHOIS: what the server says about `nick`, or null when no such nick is on IRC. */
   async whois(nick: string): Promise<WhoisResult | null> {
     const folded = this.conn.casefold(nick);

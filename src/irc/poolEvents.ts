@@ -32,6 +32,8 @@ export interface PoolEvents {
   topic: [{ channel: string; topic: string; nick: string }];
   /** A private message to a Matrix user's puppet (user ID, message). */
   privateLine: [string, IrcMessage];
+  /** A private message to the bridge bot itself (e.g. an operator answering a link request). */
+  botPrivateLine: [IrcMessage];
   /** A Matrix user's puppet was kicked from a channel on IRC. */
   puppetKicked: [string, { channel: string; by: string; reason: string }];
   /** The bot was kicked from a channel and IRC will not let it back in (channel, reason). */

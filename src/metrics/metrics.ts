@@ -71,6 +71,12 @@ export const metrics = {
     labelNames: ["network"] as const,
     registers: [registry],
   }),
+  provisioning: new Counter({
+    name: "bridge_provisioning_total",
+    help: "Provisioning steps by outcome: link requests asked, approved, refused, expired, failed, linked without approval, and unlinks",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  }),
   rateLimited: new Counter({
     name: "bridge_rate_limited_total",
     help: "Requests refused by a rate limit, by kind (portal, pm_room) and network",

@@ -1,7 +1,8 @@
 /**
  * Admin rooms: a Matrix user invites the bridge bot to a direct chat, and that room becomes
  * where they manage their IRC identity with `!` commands, and where the bridge tells them
- * about their connections. One admin room per user (the newest wins).
+ * about their connections. One admin room per user (the newest wins). An invite to a room with
+ * other members is not a direct chat: it goes to provisioning's room command when that is on.
  */
 import type { Intent } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../../config/schema.js";
@@ -28,6 +29,8 @@ export class AdminRooms {
     private readonly permissions: Permissions,
     private readonly bot: () => Intent,
     private readonly deps: Omit<AdminDeps, "feature" | "setFeature" | "ignored" | "setIgnored" | "portals"> & { portals: Portals },
+    /** Invited to a room with other members: true when it is kept as a room to bridge (provisioning's room command). */
+    private readonly groupRoom: (roomId: string, inviter: string) => Promise<boolean> = async () => false,
   ) {}
 
   async load(): Promise<void> {
@@ -77,6 +80,7 @@ export class AdminRooms {
     }
     const members: string[] = await bot.matrixClient.getJoinedRoomMembers(roomId).catch(() => []);
     if (members.some((m) => m !== inviter && m !== bot.userId)) {
+      if (await this.groupRoom(roomId, inviter)) return;
       await this.say(roomId, "I only answer commands in a direct chat with one person: invite me to a room of your own.");
       await bot.leave(roomId);
       return;
