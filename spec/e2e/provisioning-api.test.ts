@@ -112,4 +112,65 @@ describe("provisioning HTTP API", { timeout: 300_000 }, () => {
     assert.equal(other.status, 403);
     assert.equal(other.json.errcode, "M_FORBIDDEN");
   });
+
+  test("querylink lists the channel's operators as the bot sees them", async () => {
+    const query = await api<{ operators: string[] }>("POST", "/querylink", { remote_room_server: server, remote_room_channel: "#plumbed" });
+    assert.equal(query.status, 200, JSON.stringify(query.json));
+    assert.deepEqual(query.json.operators, ["chief"]);
+  });
+
+  test("POST link with the shared secret: the op approves by PM, the link is listed, messages flow both ways", async () => {
+    plumbedRoom = await mod.createRoom({ name: "API plumbed room" });
+    await pleb.joinRoom(plumbedRoom);
+    const request = { remote_room_server: server, remote_room_channel: "#plumbed", matrix_room_id: plumbedRoom, op_nick: "chief", user_id: mod.userId };
+    const notOp = await api("POST", "/link", { ...request, op_nick: "dave" });
+    assert.equal(notOp.status, 400);
+    assert.equal(notOp.json.errcode, "IRC_BAD_OPERATOR_TARGET");
+
+    const from = chief.lines.length;
+    const asked = await api("POST", "/link", request);
+    assert.equal(asked.status, 200, JSON.stringify(asked.json));
+    assert.equal(asked.json.status, "pending");
+    assert.equal(asked.json.op_nick, "chief");
+    const again = await api("POST", "/link", request);
+    assert.equal(again.status, 409);
+    assert.equal(again.json.errcode, "IRC_EXISTING_REQUEST");
+
+    const pm = await waitFor("chief to get the bot's PM", () => chief.lines.slice(from).find((l) => l.nick === "BridgeBot" && l.target === "chief" && /#plumbed/.test(l.text)), 30_000);
+    assert.ok(pm.text.includes(mod.userId), pm.text);
+    chief.say("BridgeBot", "yes");
+    const listed = await waitFor(
+      "the link in listlinks",
+      async () => (await links(plumbedRoom)).json.find((l) => l.remote_room_channel === "#plumbed"),
+      30_000,
+      250,
+    );
+    assert.deepEqual(listed, { matrix_room_id: plumbedRoom, remote_room_channel: "#plumbed", remote_room_server: server, network_id: NETWORK, origin: "plumbed" });
+    assert.equal((await api("GET", "/limits")).json.count, 2);
+    const existing = await api("POST", "/link", request);
+    assert.equal(existing.status, 409);
+    assert.equal(existing.json.errcode, "IRC_EXISTING_MAPPING");
+
+    await mod.sendText(plumbedRoom, "hello IRC, from a room linked through the API");
+    await chief.waitForLine((l) => l.target === "#plumbed" && l.text === "hello IRC, from a room linked through the API", "mod's message in #plumbed", 30_000);
+    chief.say("#plumbed", "hello Matrix, from chief");
+    const seen = await mod.waitForMessage(plumbedRoom, (e) => e.content.body === "hello Matrix, from chief", 30_000);
+    assert.equal(seen.sender, stack.ghostId("chief"));
+  });
+
+  test("unlink: 403 for a member without power; 200 for the moderator, and the bot leaves the room", async () => {
+    const body = { remote_room_server: server, remote_room_channel: "#plumbed", matrix_room_id: plumbedRoom };
+    const denied = await api("POST", "/unlink", { ...body, user_id: pleb.userId });
+    assert.equal(denied.status, 403);
+    assert.equal(denied.json.errcode, "IRC_NOT_ENOUGH_POWER");
+    assert.equal((await links(plumbedRoom)).json.length, 1, "still linked");
+
+    const from = chief.raw.length;
+    const done = await api("POST", "/unlink", { ...body, user_id: mod.userId });
+    assert.equal(done.status, 200, JSON.stringify(done.json));
+    assert.deepEqual(done.json, {});
+    await mod.waitForEvent(plumbedRoom, (e) => e.type === "m.room.member" && e.state_key === botId && e.content.membership === "leave", "the bot leaving the room", 30_000);
+    assert.deepEqual((await links(plumbedRoom)).json, []);
+    await waitFor("BridgeBot to part #plumbed", () => chief.raw.slice(from).find((l) => /:BridgeBot!\S+ PART #plumbed/i.test(l)), 30_000);
+  });
 });
