@@ -40,7 +40,7 @@ export class Synapse {
       signing_key_path: join(this.dir, "signing.key"),
       media_store_path: join(this.dir, "media"),
       database: { name: "sqlite3", args: { database: join(this.dir, "homeserver.db") } },
-      listeners: [{ port: this.port, bind_addresses: ["127.0.0.1"], type: "http", tls: false, x_forwarded: false, resources: [{ names: ["client"], compress: false }] }],
+      listeners: [{ port: this.port, bind_addresses: ["127.0.0.1"], type: "http", tls: false, x_forwarded: false, resources: [{ names: ["client", "openid"], compress: false }] }],
       trusted_key_servers: [],
       suppress_key_server_warning: true,
       federation_domain_whitelist: [],

@@ -41,6 +41,7 @@ import { RoomLinks } from "./RoomLinks.js";
 import { UserQuery } from "./UserQuery.js";
 import { UserNotices } from "./UserNotices.js";
 import { Provisioning } from "../provisioning/Provisioning.js";
+import { ProvisioningApi } from "../http/ProvisioningApi.js";
 
 const log = getLogger("bridge");
 
@@ -82,6 +83,7 @@ export class BridgeApp {
   private chanops!: ChanopSync;
   /** Rooms bridged by their moderators; `provisioning.requests` is the LinkProvisioner the HTTP API serves. */
   provisioning!: Provisioning;
+  private provisioningApi: ProvisioningApi | null = null;
   private stopping: Promise<void> | null = null;
 
   constructor(
@@ -160,6 +162,7 @@ export class BridgeApp {
     await appService.replayJournal();
     await this.matrixBridge.listen(config.appservice.port, config.appservice.bindAddress, 10, appService);
     appService.finishRoutes();
+    await this.provisioningApi?.start();
     log.info("Appservice listening", { address: config.appservice.bindAddress, port: config.appservice.port });
     const prune = () =>
       Promise.all([this.store.pruneTransactions(TXN_RETENTION_MS), this.messageLinks.pruneOld(MESSAGE_LINK_RETENTION_MS)]).catch((err: Error) =>
@@ -311,6 +314,8 @@ export class BridgeApp {
         res.type(registry.contentType).send(await registry.metrics());
       });
     }
+    // Off unless configured; on the appservice app, or on a port of its own.
+    if (config.provisioning.http.enabled) this.provisioningApi = new ProvisioningApi(config.provisioning.http, this.provisioning.requests, this.store, this.appService.expressApp);
     return this.appService;
   }
 
@@ -374,6 +379,7 @@ export class BridgeApp {
     log.info("Shutting down", { reason });
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.appService?.close().catch(() => undefined);
+    await this.provisioningApi?.stop();
     await this.appService?.drain(SHUTDOWN_DRAIN_MS);
     await Promise.race([Promise.all([this.roomQueue.idle(), this.toIrcQueue.idle(), this.membership?.idle()]), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
     this.membership?.stop();

@@ -15,7 +15,7 @@ const port = () => z.number().int().min(1).max(65535);
 /** Channel names as IRC servers accept them: a prefix, then no space, comma or BEL. */
 export const CHANNEL_NAME = /^[#&!+][^\s,\x07\0\r\n]{1,199}$/;
 /** Matrix room IDs: `!opaque:server.name`, or `!hash` from room version 12 on. */
-const ROOM_ID = /^![^\s:]+(:\S+)?$/; // room version 12 IDs have no server part
+export const ROOM_ID = /^![^\s:]+(:\S+)?$/; // room version 12 IDs have no server part
 const NETWORK_ID = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
 const logging = z
@@ -190,12 +190,46 @@ const credentials = z
   })
   .strict();
 
+/**
+ * The provisioning HTTP API (src/http/): off unless enabled, on the appservice listener under
+ * `pathPrefix` or on a listener of its own (`port`). See config.sample.yaml.
+ */
+const provisioningHttp = z
+  .object({
+    enabled: z.boolean().default(false),
+    secretFile: z.string().min(1).nullable().default(null),
+    port: port().nullable().default(null),
+    bindAddress: z.string().min(1).default("127.0.0.1"),
+    pathPrefix: z
+      .string()
+      .regex(/^(\/[A-Za-z0-9._~-]+)+$/, "expected a path such as /_matrix/provision (no trailing slash)")
+      .refine((p) => !p.startsWith("/_matrix/app"), "expected a path outside /_matrix/app, which is the homeserver's")
+      .default("/_matrix/provision"),
+    corsOrigin: z.string().min(1).default("*"),
+    maxBodyBytes: positiveInt().max(1024 * 1024).default(16 * 1024),
+    rateLimit: rateLimit(20, 30),
+    sessionLifetimeSeconds: positiveInt().default(24 * 60 * 60),
+    openId: z
+      .object({
+        serverUrls: z.record(z.string().regex(/^[A-Za-z0-9.:[\]-]+$/, "expected a server name such as example.org"), z.url({ protocol: /^https?$/, error: "expected an http(s) URL" })).default({}),
+        allowPrivateAddresses: z.boolean().default(false),
+        timeoutMs: positiveInt().default(10_000),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((h, ctx) => {
+    if (h.enabled && !h.secretFile) ctx.addIssue({ code: "custom", path: ["secretFile"], message: "is required when provisioning.http.enabled is true" });
+  });
+
 /** Rooms bridged by their own moderators (`!irc link`, and the provisioning API), with an op's approval. */
 const provisioning = z
   .object({
     enabled: z.boolean().default(true),
     requestTimeoutSeconds: positiveInt().default(300),
     maxRoomsPerNetwork: positiveInt().nullable().default(null),
+    http: provisioningHttp.prefault({}),
   })
   .strict();
 
@@ -267,3 +301,4 @@ export const configSchema = z
 export type BridgeConfig = z.infer<typeof configSchema>;
 export type NetworkConfig = BridgeConfig["networks"][string];
 export type LoggingConfig = BridgeConfig["logging"];
+export type ProvisioningHttpConfig = BridgeConfig["provisioning"]["http"];

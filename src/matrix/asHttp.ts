@@ -37,14 +37,14 @@ function refuse(res: Response, status: number, errcode: string, error: string): 
  * after reading it to the end: a body announced as 50 MB and never sent held the answer
  * until the connection died. Here a refusal is sent at once, and the connection closed.
  */
-export function jsonBody(): RequestHandler {
+export function jsonBody(maxBytes = MAX_BODY_BYTES): RequestHandler {
   return (req, res, next) => {
     if (!req.is("application/json")) return refuse(res, 400, "M_NOT_JSON", "Content-Type must be application/json");
     const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.headers["content-type"] ?? "")?.[1];
     if (charset && !/^utf-?8$/i.test(charset)) return refuse(res, 415, "M_NOT_JSON", "Only UTF-8 JSON is accepted");
     const encoding = req.headers["content-encoding"];
     if (encoding && encoding.toLowerCase() !== "identity") return refuse(res, 415, "M_NOT_JSON", "Content-Encoding is not supported; send plain JSON");
-    if (Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES) return refuse(res, 413, "M_TOO_LARGE", "Request body is too large");
+    if (Number(req.headers["content-length"] ?? 0) > maxBytes) return refuse(res, 413, "M_TOO_LARGE", "Request body is too large");
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
@@ -56,7 +56,7 @@ export function jsonBody(): RequestHandler {
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) finish(() => refuse(res, 413, "M_TOO_LARGE", "Request body is too large"));
+      if (size > maxBytes) finish(() => refuse(res, 413, "M_TOO_LARGE", "Request body is too large"));
       else chunks.push(chunk);
     };
     req.on("data", onData);

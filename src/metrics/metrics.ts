@@ -83,6 +83,12 @@ export const metrics = {
     labelNames: ["kind", "network"] as const,
     registers: [registry],
   }),
+  provisioningRequests: new Counter({
+    name: "bridge_provisioning_requests_total",
+    help: "Requests to the provisioning HTTP API, by route and answer status",
+    labelNames: ["route", "status"] as const,
+    registers: [registry],
+  }),
   pmsDropped: new Counter({
     name: "bridge_pms_dropped_total",
     help: "Private messages from IRC not delivered on purpose, by reason (ignored, not_in_room, rate_limited) and network",
