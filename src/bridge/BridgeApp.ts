@@ -3,6 +3,7 @@
  * the durable AS listener), one IRC pool per network, and the two relays between them.
  */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { AppServiceRegistration, Bridge, Logger as LibraryLogger } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config/schema.js";
 import { templateRegex } from "../format/template.js";
@@ -40,6 +41,9 @@ import type { SecretBox } from "../security/SecretBox.js";
 import { RoomLinks } from "./RoomLinks.js";
 import { UserQuery } from "./UserQuery.js";
 import { UserNotices } from "./UserNotices.js";
+import { MediaRedactions } from "./MediaRedactions.js";
+import { MediaServer } from "../http/MediaServer.js";
+import { loadSigningKey, MediaSigner } from "../http/mediaToken.js";
 
 const log = getLogger("bridge");
 
@@ -80,6 +84,8 @@ export class BridgeApp {
   private adminRooms!: AdminRooms;
   private chanops!: ChanopSync;
   private stopping: Promise<void> | null = null;
+  /** Media links (`media.publicUrl`); null when the bridge serves no media. */
+  private media: { signer: MediaSigner; redactions: MediaRedactions; server: MediaServer } | null = null;
 
   constructor(
     private readonly config: BridgeConfig,
@@ -129,6 +135,8 @@ export class BridgeApp {
 
     // 1. Load.
     await this.store.open();
+    this.media = this.openMedia();
+    await this.media?.redactions.load();
     await this.links.load(config);
     await this.messageLinks.load();
     this.matrixBridge = new Bridge({
@@ -157,6 +165,11 @@ export class BridgeApp {
     await this.matrixBridge.listen(config.appservice.port, config.appservice.bindAddress, 10, appService);
     appService.finishRoutes();
     log.info("Appservice listening", { address: config.appservice.bindAddress, port: config.appservice.port });
+    if (this.media && config.media.port !== null) {
+      const host = config.media.bindAddress ?? config.appservice.bindAddress;
+      await this.media.server.listen(config.media.port, host);
+      log.info("Media links listening", { address: host, port: config.media.port, publicUrl: config.media.publicUrl });
+    }
     const prune = () =>
       Promise.all([this.store.pruneTransactions(TXN_RETENTION_MS), this.messageLinks.pruneOld(MESSAGE_LINK_RETENTION_MS)]).catch((err: Error) =>
         log.warn("Pruning the store failed", { error: err.message }),
@@ -224,6 +237,7 @@ export class BridgeApp {
       wantsMentions: (userId) => this.adminRooms.feature(userId, "mentions"),
       // A PM needs no `nick: ` address; edits and reply tags as in channels.
       linesFor: (networkId, roomId, eventId, sender, content) => outgoingText.linesFor(networkId, roomId, eventId, sender, content, false),
+      media: this.media?.signer ?? null,
     });
     for (const [networkId, network] of Object.entries(config.networks)) {
       const isBridged = (channelName: string) => this.links.roomsOf(networkId, pool.bot.casefold(channelName)).length > 0;
@@ -268,6 +282,8 @@ export class BridgeApp {
       },
       linked,
       outgoingText,
+      undefined,
+      this.media?.signer ?? null,
     );
     const events = new MatrixEvents({
       botUserId: this.botUserId,
@@ -283,6 +299,7 @@ export class BridgeApp {
       powerToModes: new PowerToModes(config, this.links, this.pools, ghosts, notice),
       botJoin: async (roomId) => void (await bot().join(roomId)),
       usedRoom: (userId, roomId) => this.userNotices.usedRoom(userId, roomId),
+      ...(this.media ? { onMediaRedaction: (event) => this.media!.redactions.onRedaction(event) } : {}),
     });
     const userQuery = new UserQuery(ghosts, this.pools, this.store, this.links);
     this.appService = new DurableAppService(this.registration.hs_token, this.store, {
@@ -302,7 +319,24 @@ export class BridgeApp {
         res.type(registry.contentType).send(await registry.metrics());
       });
     }
+    const media = this.media;
+    if (media && config.media.port === null) this.appService.expressApp.use((req, res, next) => void (media.server.handle(req, res) || next()));
     return this.appService;
+  }
+
+  /** The signing key (made if missing), the redaction list and the link server, when `media.publicUrl` is set. */
+  private openMedia(): { signer: MediaSigner; redactions: MediaRedactions; server: MediaServer } | null {
+    const { media, store } = this.config;
+    if (!media.publicUrl) return null;
+    const signer = new MediaSigner(loadSigningKey(media.signingKeyFile ?? join(store.dataDir, "media-signing.key")), media.publicUrl, media.linkLifetimeSeconds);
+    const redactions = new MediaRedactions(this.store);
+    const server = new MediaServer(media, {
+      signer,
+      isRedacted: (eventId) => redactions.isRedacted(eventId),
+      homeserverUrl: this.config.homeserver.url,
+      asToken: this.registration.as_token,
+    });
+    return { signer, redactions, server };
   }
 
   private async startPool(networkId: string, pool: NetworkPool): Promise<void> {
@@ -365,6 +399,7 @@ export class BridgeApp {
     log.info("Shutting down", { reason });
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.appService?.close().catch(() => undefined);
+    await this.media?.server.close().catch(() => undefined);
     await this.appService?.drain(SHUTDOWN_DRAIN_MS);
     await Promise.race([Promise.all([this.roomQueue.idle(), this.toIrcQueue.idle(), this.membership?.idle()]), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
     this.membership?.stop();

@@ -6,7 +6,7 @@
 import type { BridgeConfig } from "../config/schema.js";
 import { effectiveLineLimit, SplitFallback, type LongMessagePolicy } from "../format/longMessages.js";
 import { isBridgeCommand, type TextContent } from "../format/matrixContent.js";
-import { ircKindOf } from "../format/msgtypes.js";
+import { ircMessageOf, type MediaLinker } from "../format/msgtypes.js";
 import { IrcFailure } from "../irc/errors.js";
 import { messageBudget, splitMessage } from "../irc/IrcWriter.js";
 import type { IrcMessageKind } from "../irc/IrcConnection.js";
@@ -61,6 +61,8 @@ export class MatrixToIrc {
     private readonly text: OutgoingText,
     /** What a message over the line limit becomes (split with a notice until media links exist). */
     private readonly longMessages: LongMessagePolicy = new SplitFallback(),
+    /** Links to files the bridge serves (`media.publicUrl`); null: files are refused with a notice. */
+    private readonly media: MediaLinker | null = null,
   ) {}
 
   /** The lines for one channel, within the line limit (the sender is told when it was long). */
@@ -89,14 +91,13 @@ export class MatrixToIrc {
     const sender = event.sender as string;
     const channels = this.links.channelsOf(roomId);
     if (channels.length === 0) return;
-    const content = (event.content ?? {}) as MessageContent;
-    const kind = ircKindOf(content.msgtype);
-    if (!kind || typeof content.body !== "string") {
-      await this.toMatrix.push(roomId, () =>
-        this.matrix.notice(roomId, `${sender}: messages of type ${String(content.msgtype)} are not bridged to IRC yet; it was not sent.`),
-      );
+    const message = ircMessageOf(event, this.media);
+    if ("refused" in message) {
+      await this.toMatrix.push(roomId, () => this.matrix.notice(roomId, `${sender}: ${message.refused}`));
       return;
     }
+    const { kind } = message;
+    const content = message.content as MessageContent;
     if (isBridgeCommand(content)) return; // `!irc ...` is for the bridge, never for the channel
     const eventId = event.event_id as string;
     // The room's IRC queue fixes the order in which messages reach each sender's outbox (the
