@@ -7,8 +7,9 @@
  *
  * Mounted on the appservice port, or listening on a port of its own (`media.port`).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { Readable, Transform } from "node:stream";
+import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import type { MediaConfig } from "../config/schema.js";
@@ -27,12 +28,18 @@ export interface MediaServerDeps {
   asToken: string;
 }
 
-type Outcome = "served" | "head" | "bad_link" | "expired" | "redacted" | "not_found" | "too_large" | "upstream_error" | "timeout" | "aborted" | "method";
+/** Downloads at once; more are answered 503 (links are public: strangers drive this). */
+const MAX_CONCURRENT = 200;
+
+type Outcome = "busy" | "served" | "head" | "bad_link" | "expired" | "redacted" | "not_found" | "too_large" | "upstream_error" | "timeout" | "aborted" | "method";
 
 class TooLarge extends Error {}
 
 export class MediaServer {
   private server: Server | null = null;
+  private inFlight = 0;
+  /** Node's own HTTP client, not fetch: the socket's backpressure reaches the homeserver, and no web-stream copy. */
+  private readonly agents = { "http:": new HttpAgent({ keepAlive: true }), "https:": new HttpsAgent({ keepAlive: true }) };
 
   constructor(
     private readonly config: MediaConfig,
@@ -72,6 +79,7 @@ export class MediaServer {
   }
 
   async close(): Promise<void> {
+    for (const agent of Object.values(this.agents)) agent.destroy();
     if (!this.server) return;
     const server = this.server;
     this.server = null;
@@ -98,8 +106,22 @@ export class MediaServer {
       this.answer(res, 404, "Not found (the message was deleted)");
       return "redacted";
     }
-    const { server, mediaId } = parseMxc(ref.mxc)!;
-    const upstreamUrl = `${this.deps.homeserverUrl.replace(/\/+$/, "")}/_matrix/client/v1/media/download/${encodeURIComponent(server)}/${encodeURIComponent(mediaId)}`;
+    if (this.inFlight >= MAX_CONCURRENT) {
+      res.setHeader("Retry-After", "5");
+      this.answer(res, 503, "Too many downloads at once; try again shortly");
+      return "busy";
+    }
+    this.inFlight++;
+    try {
+      return await this.download(req, res, ref.mxc, ref.filename);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async download(req: IncomingMessage, res: ServerResponse, mxc: string, filename: string): Promise<Outcome> {
+    const { server, mediaId } = parseMxc(mxc)!;
+    const upstreamUrl = new URL(`${this.deps.homeserverUrl.replace(/\/+$/, "")}/_matrix/client/v1/media/download/${encodeURIComponent(server)}/${encodeURIComponent(mediaId)}`);
 
     // One controller for every way the download ends early: client gone, timeouts, the cap.
     const controller = new AbortController();
@@ -118,47 +140,56 @@ export class MediaServer {
     res.on("close", onClose);
     try {
       arm(this.config.connectTimeoutMs);
-      let upstream: Response;
+      let upstream: IncomingMessage;
       try {
-        upstream = await fetch(upstreamUrl, { headers: { Authorization: `Bearer ${this.deps.asToken}` }, signal: controller.signal, redirect: "follow" });
+        upstream = await new Promise<IncomingMessage>((resolve, reject) => {
+          const https = upstreamUrl.protocol === "https:";
+          const request = (https ? httpsRequest : httpRequest)(upstreamUrl, {
+            headers: { Authorization: `Bearer ${this.deps.asToken}` },
+            agent: this.agents[https ? "https:" : "http:"],
+            signal: controller.signal,
+          });
+          request.once("response", resolve).once("error", reject).end();
+        });
       } catch (err) {
         metrics.mediaHomeserverRequests.inc({ result: timedOut ? "timeout" : "error" });
         if (res.destroyed) return "aborted";
-        log.warn("Media download failed", { mxc: ref.mxc, error: timedOut ? "timed out" : (err as Error).message });
+        log.warn("Media download failed", { mxc, error: timedOut ? "timed out" : (err as Error).message });
         this.answer(res, timedOut ? 504 : 502, "The homeserver did not give the file");
         return timedOut ? "timeout" : "upstream_error";
       }
-      metrics.mediaHomeserverRequests.inc({ result: String(upstream.status) });
-      if (!upstream.ok || !upstream.body) {
-        await upstream.body?.cancel().catch(() => undefined);
-        const gone = upstream.status === 404;
-        if (!gone) log.warn("Homeserver refused a media download", { mxc: ref.mxc, status: upstream.status });
+      const status = upstream.statusCode ?? 0;
+      metrics.mediaHomeserverRequests.inc({ result: String(status) });
+      if (status !== 200) {
+        upstream.destroy();
+        const gone = status === 404;
+        if (!gone) log.warn("Homeserver refused a media download", { mxc, status });
         this.answer(res, gone ? 404 : 502, gone ? "Not found" : "The homeserver did not give the file");
         return gone ? "not_found" : "upstream_error";
       }
-      const declared = upstream.headers.get("content-length");
-      const length = declared !== null && /^\d+$/.test(declared) ? Number(declared) : null;
+      const declared = upstream.headers["content-length"];
+      const length = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : null;
       if (length !== null && length > this.config.maxBytes) {
-        controller.abort();
+        upstream.destroy();
         this.answer(res, 413, `The file is larger than this bridge serves (${this.config.maxBytes} bytes)`);
         return "too_large";
       }
-      res.writeHead(200, mediaHeaders(upstream.headers.get("content-type"), ref.filename, length));
+      res.writeHead(200, mediaHeaders(upstream.headers["content-type"] ?? null, filename, length));
       if (req.method === "HEAD") {
-        controller.abort();
+        upstream.destroy();
         res.end();
         return "head";
       }
-      return await this.stream(upstream.body, res, () => arm(this.config.idleTimeoutMs), () => timedOut);
+      return await this.stream(upstream, res, () => arm(this.config.idleTimeoutMs), () => timedOut);
     } finally {
+      // No abort here: a finished download's keep-alive socket goes back to the agent.
       if (timer) clearTimeout(timer);
       res.off("close", onClose);
-      controller.abort();
     }
   }
 
   /** Copies the body to the client with backpressure, counting bytes against the cap. */
-  private async stream(body: ReadableStream<Uint8Array>, res: ServerResponse, touched: () => void, timedOut: () => boolean): Promise<Outcome> {
+  private async stream(body: IncomingMessage, res: ServerResponse, touched: () => void, timedOut: () => boolean): Promise<Outcome> {
     let bytes = 0;
     const max = this.config.maxBytes;
     const meter = new Transform({
@@ -171,7 +202,7 @@ export class MediaServer {
     });
     touched();
     try {
-      await pipeline(Readable.fromWeb(body as import("node:stream/web").ReadableStream<Uint8Array>, { highWaterMark: 64 * 1024 }), meter, res);
+      await pipeline(body, meter, res);
       return "served";
     } catch (err) {
       // The headers are out: the only way left to say "incomplete" is to cut the connection.
