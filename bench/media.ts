@@ -23,6 +23,19 @@ interface RunResult {
   elapsedMs: number;
   failures: number;
   rss: number[];
+  /** Node's external memory (Buffers) and used heap, MiB, sampled from the bridge's /metrics. */
+  external: number[];
+  heap: number[];
+}
+
+/** The bridge's /metrics port, for memory samples (0: none). */
+let metricsPort = 0;
+
+async function sampleMetrics(into: RunResult): Promise<void> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1] ?? NaN) / 1024 / 1024;
+  into.external.push(value("nodejs_external_memory_bytes"));
+  into.heap.push(value("nodejs_heap_size_used_bytes"));
 }
 
 /** One download to the end; the time to its first body byte. */
@@ -44,8 +57,12 @@ async function download(url: string, headers: Record<string, string>, expected: 
 }
 
 async function run(url: string, headers: Record<string, string>, expected: number, pid: number | null): Promise<RunResult> {
-  const result: RunResult = { ttfb: [], bytes: 0, elapsedMs: 0, failures: 0, rss: [] };
-  const sampler = setInterval(() => pid !== null && void rssMiB(pid).then((r) => result.rss.push(r), () => undefined), 100);
+  const result: RunResult = { ttfb: [], bytes: 0, elapsedMs: 0, failures: 0, rss: [], external: [], heap: [] };
+  const sampler = setInterval(() => {
+    if (pid === null) return;
+    void rssMiB(pid).then((r) => result.rss.push(r), () => undefined);
+    void sampleMetrics(result).catch(() => undefined);
+  }, 100);
   let next = 0;
   const started = performance.now();
   await Promise.all(
@@ -71,7 +88,8 @@ async function run(url: string, headers: Record<string, string>, expected: numbe
 function report(label: string, r: RunResult): string {
   const sorted = [...r.ttfb].sort((a, b) => a - b);
   const mbps = r.bytes / 1e6 / (r.elapsedMs / 1000);
-  const rss = r.rss.length ? `  bridge RSS during run: min ${Math.min(...r.rss).toFixed(1)} / max ${Math.max(...r.rss).toFixed(1)} MiB` : "";
+  const max = (xs: number[]) => Math.max(...xs.filter((x) => !Number.isNaN(x))).toFixed(1);
+  const rss = r.rss.length ? `\n${"".padEnd(28)} bridge during run (max): RSS ${max(r.rss)} MiB, heap used ${max(r.heap)} MiB, Buffers (external) ${max(r.external)} MiB` : "";
   return (
     `${label.padEnd(28)} ${r.ttfb.length}/${DOWNLOADS} ok  ${mbps.toFixed(1)} MB/s  ` +
     `TTFB p50 ${percentile(sorted, 50).toFixed(1)} ms  p99 ${percentile(sorted, 99).toFixed(1)} ms  (${(r.elapsedMs / 1000).toFixed(1)} s)${rss}`
@@ -100,6 +118,7 @@ async function main(): Promise<void> {
     await stack.startBridge();
     const bob = await stack.ircUser("bob", ["#bench"]);
     const pid = stack.bridge.pid!;
+    metricsPort = stack.bridgePort;
     const lines: string[] = ["", `Media benchmark: ${DOWNLOADS} downloads, ${CONCURRENCY} at a time, Node ${process.version}`];
     lines.push(`bridge RSS before: ${(await rssMiB(pid)).toFixed(1)} MiB`);
     for (const mb of SIZES_MB) {
