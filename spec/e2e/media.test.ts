@@ -168,6 +168,18 @@ describe("media from Matrix", { timeout: 300_000 }, () => {
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), html);
   });
 
+  test("a message over the line limit reaches IRC as its first line and a link to the whole text", async () => {
+    const body = ["first of six", "two", "three", "four", "five", "six"].join("\n");
+    const seen = bob.lines.length;
+    const line = await lineFor({ msgtype: "m.text", body }, (t) => t.startsWith("first of six"));
+    assert.match(line.text, new RegExp(`^first of six \\(full message at http://127\\.0\\.0\\.1:${mediaPort}/irc-media/\\S+/message\\.txt\\)$`));
+    const res = await fetch(/\(full message at (\S+)\)$/.exec(line.text)![1]);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "text/plain; charset=utf-8");
+    assert.equal(await res.text(), `${body}\n`);
+    assert.deepEqual(bob.lines.slice(seen).filter((l) => l.nick === puppet).map((l) => l.text), [line.text]);
+  });
+
   test("a sticker reaches IRC as a line with a link", async () => {
     const mxc = await upload(alice, image, "wave.png", "image/png");
     const line = await lineFor({ body: "waving hand", url: mxc, info: { mimetype: "image/png", size: image.length } }, (t) => t.startsWith("sent a sticker:"), "m.sticker");

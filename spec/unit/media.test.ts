@@ -9,6 +9,7 @@ import { linkFileName, loadSigningKey, MediaSigner } from "../../src/http/mediaT
 import { formatSize } from "../../src/format/media.js";
 import { ircMessageOf } from "../../src/format/msgtypes.js";
 import { redactedEventOf } from "../../src/bridge/MediaRedactions.js";
+import { MediaLinkPolicy } from "../../src/format/longMessages.js";
 
 const KEY = Buffer.alloc(32, 7);
 const REF = { mxc: "mxc://example.org/AbCdEf123", eventId: "$ev_1:example.org", roomId: "!room:example.org", filename: "cat.png" };
@@ -171,5 +172,32 @@ describe("what a Matrix file says on IRC", () => {
     assert.equal(redactedEventOf({ type: "m.room.redaction", content: { redacts: "$a" } }), "$a");
     assert.equal(redactedEventOf({ type: "m.room.redaction", redacts: "$b", content: {} }), "$b");
     assert.equal(redactedEventOf({ type: "m.room.redaction", content: {} }), null);
+  });
+});
+
+describe("long messages as a link to their text", () => {
+  const linker = { link: (ref: { mxc: string; eventId: string; filename: string }) => `https://b/${ref.mxc}/${ref.eventId}/${ref.filename}` };
+
+  test("over the limit: the first line and the link; the text uploaded without IRC codes", async () => {
+    const uploaded: string[] = [];
+    const policy = new MediaLinkPolicy(async (text) => (uploaded.push(text), "mxc://hs/t1"), linker);
+    const lines = ["\x02one\x02", "two", "three", "four"];
+    assert.deepEqual(await policy.shorten(lines, 3, { roomId: "!r", sender: "@a:hs", eventId: "$e" }), {
+      lines: ["\x02one\x02 (full message at https://b/mxc://hs/t1/$e/message.txt)"],
+      notice: null,
+    });
+    assert.deepEqual(uploaded, ["one\ntwo\nthree\nfour\n"]);
+    assert.deepEqual(await policy.shorten(["a", "b"], 3, { roomId: "!r", sender: "@a:hs", eventId: "$e" }), { lines: ["a", "b"], notice: null });
+  });
+
+  test("an upload that fails or hangs: every line goes, and the sender is told it was long", async () => {
+    const failures: string[] = [];
+    const failing = new MediaLinkPolicy(async () => Promise.reject(new Error("M_TOO_LARGE")), linker, undefined, (e) => failures.push(e.message));
+    const result = await failing.shorten(["1", "2", "3", "4"], 3, { roomId: "!r", sender: "@a:hs", eventId: "$e" });
+    assert.deepEqual(result.lines, ["1", "2", "3", "4"]);
+    assert.match(result.notice!, /4 lines long/);
+    const hanging = new MediaLinkPolicy(() => new Promise(() => undefined), linker, undefined, (e) => failures.push(e.message), 50);
+    assert.deepEqual((await hanging.shorten(["1", "2", "3", "4"], 3, { roomId: "!r", sender: "@a:hs", eventId: "$e" })).lines, ["1", "2", "3", "4"]);
+    assert.deepEqual(failures, ["M_TOO_LARGE", "upload timed out"]);
   });
 });

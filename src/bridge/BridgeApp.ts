@@ -44,6 +44,7 @@ import { UserNotices } from "./UserNotices.js";
 import { MediaRedactions } from "./MediaRedactions.js";
 import { MediaServer } from "../http/MediaServer.js";
 import { loadSigningKey, MediaSigner } from "../http/mediaToken.js";
+import { MediaLinkPolicy } from "../format/longMessages.js";
 
 const log = getLogger("bridge");
 
@@ -282,7 +283,7 @@ export class BridgeApp {
       },
       linked,
       outgoingText,
-      undefined,
+      this.media ? this.longMessagesAsLinks(this.media.signer, bot) : undefined,
       this.media?.signer ?? null,
     );
     const events = new MatrixEvents({
@@ -322,6 +323,12 @@ export class BridgeApp {
     const media = this.media;
     if (media && config.media.port === null) this.appService.expressApp.use((req, res, next) => void (media.server.handle(req, res) || next()));
     return this.appService;
+  }
+
+  /** Long messages as their first line and a link to the text, uploaded by the bot. */
+  private longMessagesAsLinks(signer: MediaSigner, bot: () => ReturnType<Bridge["getIntent"]>): MediaLinkPolicy {
+    const upload = (text: string) => bot().uploadContent(Buffer.from(text, "utf8"), { name: "message.txt", type: "text/plain; charset=utf-8" });
+    return new MediaLinkPolicy(upload, signer, undefined, (err) => log.warn("Could not upload a long message; sending its lines", { error: err.message }));
   }
 
   /** The signing key (made if missing), the redaction list and the link server, when `media.publicUrl` is set. */

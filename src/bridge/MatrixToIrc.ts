@@ -76,7 +76,7 @@ export class MatrixToIrc {
     const nick = this.pools.get(ref.networkId)?.nickOf(sender) ?? "x".repeat(30);
     const budget = messageBudget(nick, null, null, kind === "notice" ? "NOTICE" : "PRIVMSG", ref.channelName) - (kind === "action" ? 9 : 0);
     const ircLines = prepared.lines.reduce((n, line) => n + splitMessage(line, Math.max(budget, 16)).length, 0);
-    const { lines, notice } = await this.longMessages.shorten(prepared.lines, limit, { roomId, sender, ircLines });
+    const { lines, notice } = await this.longMessages.shorten(prepared.lines, limit, { roomId, sender, ircLines, eventId });
     if (notice) {
       this.toMatrix
         .push(roomId, () => this.matrix.tellUser(sender, roomId, notice))
