@@ -10,6 +10,7 @@ import { formatSize } from "../../src/format/media.js";
 import { ircMessageOf } from "../../src/format/msgtypes.js";
 import { redactedEventOf } from "../../src/bridge/MediaRedactions.js";
 import { MediaLinkPolicy } from "../../src/format/longMessages.js";
+import { parseConfig } from "../../src/config/load.js";
 
 const KEY = Buffer.alloc(32, 7);
 const REF = { mxc: "mxc://example.org/AbCdEf123", eventId: "$ev_1:example.org", roomId: "!room:example.org", filename: "cat.png" };
@@ -199,5 +200,22 @@ describe("long messages as a link to their text", () => {
     const hanging = new MediaLinkPolicy(() => new Promise(() => undefined), linker, undefined, (e) => failures.push(e.message), 50);
     assert.deepEqual((await hanging.shorten(["1", "2", "3", "4"], 3, { roomId: "!r", sender: "@a:hs", eventId: "$e" })).lines, ["1", "2", "3", "4"]);
     assert.deepEqual(failures, ["M_TOO_LARGE", "upload timed out"]);
+  });
+});
+
+describe("media config", () => {
+  const base = {
+    homeserver: { url: "http://127.0.0.1:1", domain: "hs" },
+    networks: { net: { name: "Net", address: "127.0.0.1", botNick: "bot", ghostUserTemplate: "irc_net_$NICK", aliasTemplate: "irc_net_$CHANNEL" } },
+  };
+  test("off by default; a malformed key is an error naming it", () => {
+    const config = parseConfig(base);
+    assert.equal(config.media.publicUrl, null);
+    assert.equal(config.media.linkLifetimeSeconds, null);
+    assert.throws(() => parseConfig({ ...base, media: { publicUrl: "ftp://example.org/m/" } }), /media\.publicUrl: expected the http\(s\) URL/);
+    assert.throws(() => parseConfig({ ...base, media: { publicUrl: "https://example.org/m/?a=1" } }), /media\.publicUrl: expected a URL without a query/);
+    assert.throws(() => parseConfig({ ...base, media: { port: 70000 } }), /media\.port:/);
+    assert.throws(() => parseConfig({ ...base, media: { maxBytes: -1 } }), /media\.maxBytes:/);
+    assert.throws(() => parseConfig({ ...base, media: { publicURL: "https://x/" } }), /media\.publicURL: unknown key/);
   });
 });
