@@ -1,6 +1,6 @@
 /**
- * Matrix → IRC: a Matrix user's text, notice or emote in a linked room goes out over that
- * user's own IRC connection (opened and joined on first need), one line per line of the
+ * Matrix → IRC: a Matrix user's text, notice or emote (or file, as a line with a media link:
+ * format/msgtypes.ts ircMessageOf) in a linked room goes out over that user's own IRC connection (opened and joined on first need), one line per line of the
  * body, in the room's order. When it cannot be delivered the sender is told in the room.
  */
 import type { BridgeConfig } from "../config/schema.js";
@@ -59,7 +59,7 @@ export class MatrixToIrc {
     private readonly onLinked: (links: MessageLink[]) => void,
     /** The lines a message becomes (formatting, pills, replies, edits). */
     private readonly text: OutgoingText,
-    /** What a message over the line limit becomes (split with a notice until media links exist). */
+    /** What a message over the line limit becomes (split with a notice; with media links, its first line and a link). */
     private readonly longMessages: LongMessagePolicy = new SplitFallback(),
     /** Links to files the bridge serves (`media.publicUrl`); null: files are refused with a notice. */
     private readonly media: MediaLinker | null = null,
