@@ -1,7 +1,8 @@
 /**
  * Matrix → IRC: a Matrix user's text, notice or emote (or file, as a line with a media link:
- * format/msgtypes.ts ircMessageOf) in a linked room goes out over that user's own IRC connection (opened and joined on first need), one line per line of the
- * body, in the room's order. When it cannot be delivered the sender is told in the room.
+ * format/msgtypes.ts ircMessageOf) in a linked room goes out over that user's own IRC
+ * connection (opened and joined on first need), one line per line of the body, in the room's
+ * order. When it cannot be delivered the sender is told in the room.
  */
 import type { BridgeConfig } from "../config/schema.js";
 import { effectiveLineLimit, SplitFallback, type LongMessagePolicy } from "../format/longMessages.js";
