@@ -3,6 +3,7 @@
  * the durable AS listener), one IRC pool per network, and the two relays between them.
  */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { AppServiceRegistration, Bridge, Logger as LibraryLogger } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config/schema.js";
 import { templateRegex } from "../format/template.js";
@@ -42,6 +43,10 @@ import { UserQuery } from "./UserQuery.js";
 import { UserNotices } from "./UserNotices.js";
 import { Provisioning } from "../provisioning/Provisioning.js";
 import { ProvisioningApi } from "../http/ProvisioningApi.js";
+import { MediaRedactions } from "./MediaRedactions.js";
+import { MediaServer } from "../http/MediaServer.js";
+import { loadSigningKey, MediaSigner } from "../http/mediaToken.js";
+import { MediaLinkPolicy } from "../format/longMessages.js";
 
 const log = getLogger("bridge");
 
@@ -85,6 +90,8 @@ export class BridgeApp {
   provisioning!: Provisioning;
   private provisioningApi: ProvisioningApi | null = null;
   private stopping: Promise<void> | null = null;
+  /** Media links (`media.publicUrl`); null when the bridge serves no media. */
+  private media: { signer: MediaSigner; redactions: MediaRedactions; server: MediaServer } | null = null;
 
   constructor(
     private readonly config: BridgeConfig,
@@ -134,6 +141,8 @@ export class BridgeApp {
 
     // 1. Load.
     await this.store.open();
+    this.media = this.openMedia();
+    await this.media?.redactions.load();
     await this.links.load(config);
     await this.messageLinks.load();
     this.matrixBridge = new Bridge({
@@ -164,6 +173,11 @@ export class BridgeApp {
     appService.finishRoutes();
     await this.provisioningApi?.start();
     log.info("Appservice listening", { address: config.appservice.bindAddress, port: config.appservice.port });
+    if (this.media && config.media.port !== null) {
+      const host = config.media.bindAddress ?? config.appservice.bindAddress;
+      await this.media.server.listen(config.media.port, host);
+      log.info("Media links listening", { address: host, port: config.media.port, publicUrl: config.media.publicUrl });
+    }
     const prune = () =>
       Promise.all([this.store.pruneTransactions(TXN_RETENTION_MS), this.messageLinks.pruneOld(MESSAGE_LINK_RETENTION_MS)]).catch((err: Error) =>
         log.warn("Pruning the store failed", { error: err.message }),
@@ -234,6 +248,7 @@ export class BridgeApp {
       wantsMentions: (userId) => this.adminRooms.feature(userId, "mentions"),
       // A PM needs no `nick: ` address; edits and reply tags as in channels.
       linesFor: (networkId, roomId, eventId, sender, content) => outgoingText.linesFor(networkId, roomId, eventId, sender, content, false),
+      media: this.media?.signer ?? null,
     });
     for (const [networkId, network] of Object.entries(config.networks)) {
       const isBridged = (channelName: string) => this.links.roomsOf(networkId, pool.bot.casefold(channelName)).length > 0;
@@ -278,6 +293,8 @@ export class BridgeApp {
       },
       linked,
       outgoingText,
+      this.media ? this.longMessagesAsLinks(this.media.signer, bot) : undefined,
+      this.media?.signer ?? null,
     );
     const events = new MatrixEvents({
       botUserId: this.botUserId,
@@ -295,6 +312,7 @@ export class BridgeApp {
       usedRoom: (userId, roomId) => this.userNotices.usedRoom(userId, roomId),
       roomCommands: provisioning.roomCommands,
       botRemoved: (roomId, by) => provisioning.requests.botRemoved(roomId, by),
+      ...(this.media ? { onMediaRedaction: (event) => this.media!.redactions.onRedaction(event) } : {}),
     });
     const userQuery = new UserQuery(ghosts, this.pools, this.store, this.links);
     this.appService = new DurableAppService(this.registration.hs_token, this.store, {
@@ -316,7 +334,30 @@ export class BridgeApp {
     }
     // Off unless configured; on the appservice app, or on a port of its own.
     if (config.provisioning.http.enabled) this.provisioningApi = new ProvisioningApi(config.provisioning.http, this.provisioning.requests, this.store, this.appService.expressApp);
+    const media = this.media;
+    if (media && config.media.port === null) this.appService.expressApp.use((req, res, next) => void (media.server.handle(req, res) || next()));
     return this.appService;
+  }
+
+  /** Long messages as their first line and a link to the text, uploaded by the bot. */
+  private longMessagesAsLinks(signer: MediaSigner, bot: () => ReturnType<Bridge["getIntent"]>): MediaLinkPolicy {
+    const upload = (text: string) => bot().uploadContent(Buffer.from(text, "utf8"), { name: "message.txt", type: "text/plain; charset=utf-8" });
+    return new MediaLinkPolicy(upload, signer, undefined, (err) => log.warn("Could not upload a long message; sending its lines", { error: err.message }));
+  }
+
+  /** The signing key (made if missing), the redaction list and the link server, when `media.publicUrl` is set. */
+  private openMedia(): { signer: MediaSigner; redactions: MediaRedactions; server: MediaServer } | null {
+    const { media, store } = this.config;
+    if (!media.publicUrl) return null;
+    const signer = new MediaSigner(loadSigningKey(media.signingKeyFile ?? join(store.dataDir, "media-signing.key")), media.publicUrl, media.linkLifetimeSeconds);
+    const redactions = new MediaRedactions(this.store);
+    const server = new MediaServer(media, {
+      signer,
+      isRedacted: (eventId) => redactions.isRedacted(eventId),
+      homeserverUrl: this.config.homeserver.url,
+      asToken: this.registration.as_token,
+    });
+    return { signer, redactions, server };
   }
 
   private async startPool(networkId: string, pool: NetworkPool): Promise<void> {
@@ -380,6 +421,7 @@ export class BridgeApp {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.appService?.close().catch(() => undefined);
     await this.provisioningApi?.stop();
+    await this.media?.server.close().catch(() => undefined);
     await this.appService?.drain(SHUTDOWN_DRAIN_MS);
     await Promise.race([Promise.all([this.roomQueue.idle(), this.toIrcQueue.idle(), this.membership?.idle()]), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
     this.membership?.stop();

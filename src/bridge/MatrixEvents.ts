@@ -38,6 +38,8 @@ export interface MatrixEventTargets {
   roomCommands?: { onMessage(event: MatrixEvent): Promise<void> };
   /** Someone removed the bot from a linked room (its moderators' links then end). */
   botRemoved?(roomId: string, by: string): Promise<void>;
+  /** A redaction by a real user in any room but admin rooms (media links of the event die). */
+  onMediaRedaction?(event: MatrixEvent): Promise<void>;
 }
 
 interface MemberContent {
@@ -56,6 +58,8 @@ export class MatrixEvents {
     const roomId = event.room_id;
     if (!sender || !roomId || this.t.isBridgeUser(sender)) return;
     const linked = this.t.links.channelsOf(roomId).length > 0;
+    // Before the permission check: a moderator the bridge does not serve may still delete a file.
+    if (event.type === "m.room.redaction" && this.t.onMediaRedaction && !this.t.admin.isAdminRoom(roomId)) await this.t.onMediaRedaction(event);
     if (!this.t.permissions.mayUse(sender)) return this.refuse(event, roomId, sender, linked);
     if (this.t.admin.isAdminRoom(roomId)) {
       if (event.type === "m.room.message") return this.t.admin.onMessage(event);
@@ -75,8 +79,9 @@ export class MatrixEvents {
       case "m.room.topic":
         if (linked && event.state_key === "") await this.t.topics.onMatrixTopic(event);
         return;
-      case "m.room.message": {
-        const command = this.t.roomCommands && isBridgeCommand((event.content ?? {}) as Record<string, unknown>);
+      case "m.room.message":
+      case "m.sticker": {
+        const command = event.type === "m.room.message" && this.t.roomCommands && isBridgeCommand((event.content ?? {}) as Record<string, unknown>);
         if (linked) {
           if (command) return this.t.roomCommands!.onMessage(event);
           this.t.usedRoom(sender, roomId);
@@ -94,7 +99,7 @@ export class MatrixEvents {
   private async refuse(event: MatrixEvent, roomId: string, sender: string, linked: boolean): Promise<void> {
     const invitedBot = event.type === "m.room.member" && event.state_key === this.t.botUserId && (event.content as MemberContent | undefined)?.membership === "invite";
     if (invitedBot && !linked) return this.t.admin.onBotInvited(roomId, sender);
-    if (event.type !== "m.room.message" || !linked || !this.toldNotAllowed.shouldTell(sender, Infinity)) return;
+    if ((event.type !== "m.room.message" && event.type !== "m.sticker") || !linked || !this.toldNotAllowed.shouldTell(sender, Infinity)) return;
     await this.t.notice(roomId, `${sender}: you are not allowed to use this bridge, so your messages here are not sent to IRC.`);
   }
 

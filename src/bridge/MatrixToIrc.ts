@@ -1,12 +1,13 @@
 /**
- * Matrix → IRC: a Matrix user's text, notice or emote in a linked room goes out over that
- * user's own IRC connection (opened and joined on first need), one line per line of the
- * body, in the room's order. When it cannot be delivered the sender is told in the room.
+ * Matrix → IRC: a Matrix user's text, notice or emote (or file, as a line with a media link:
+ * format/msgtypes.ts ircMessageOf) in a linked room goes out over that user's own IRC
+ * connection (opened and joined on first need), one line per line of the body, in the room's
+ * order. When it cannot be delivered the sender is told in the room.
  */
 import type { BridgeConfig } from "../config/schema.js";
 import { effectiveLineLimit, SplitFallback, type LongMessagePolicy } from "../format/longMessages.js";
 import { isBridgeCommand, type TextContent } from "../format/matrixContent.js";
-import { ircKindOf } from "../format/msgtypes.js";
+import { ircMessageOf, type MediaLinker } from "../format/msgtypes.js";
 import { IrcFailure } from "../irc/errors.js";
 import { messageBudget, splitMessage } from "../irc/IrcWriter.js";
 import type { IrcMessageKind } from "../irc/IrcConnection.js";
@@ -59,8 +60,10 @@ export class MatrixToIrc {
     private readonly onLinked: (links: MessageLink[]) => void,
     /** The lines a message becomes (formatting, pills, replies, edits). */
     private readonly text: OutgoingText,
-    /** What a message over the line limit becomes (split with a notice until media links exist). */
+    /** What a message over the line limit becomes (split with a notice; with media links, its first line and a link). */
     private readonly longMessages: LongMessagePolicy = new SplitFallback(),
+    /** Links to files the bridge serves (`media.publicUrl`); null: files are refused with a notice. */
+    private readonly media: MediaLinker | null = null,
   ) {}
 
   /** The lines for one channel, within the line limit (the sender is told when it was long). */
@@ -74,7 +77,7 @@ export class MatrixToIrc {
     const nick = this.pools.get(ref.networkId)?.nickOf(sender) ?? "x".repeat(30);
     const budget = messageBudget(nick, null, null, kind === "notice" ? "NOTICE" : "PRIVMSG", ref.channelName) - (kind === "action" ? 9 : 0);
     const ircLines = prepared.lines.reduce((n, line) => n + splitMessage(line, Math.max(budget, 16)).length, 0);
-    const { lines, notice } = await this.longMessages.shorten(prepared.lines, limit, { roomId, sender, ircLines });
+    const { lines, notice } = await this.longMessages.shorten(prepared.lines, limit, { roomId, sender, ircLines, eventId });
     if (notice) {
       this.toMatrix
         .push(roomId, () => this.matrix.tellUser(sender, roomId, notice))
@@ -89,14 +92,13 @@ export class MatrixToIrc {
     const sender = event.sender as string;
     const channels = this.links.channelsOf(roomId);
     if (channels.length === 0) return;
-    const content = (event.content ?? {}) as MessageContent;
-    const kind = ircKindOf(content.msgtype);
-    if (!kind || typeof content.body !== "string") {
-      await this.toMatrix.push(roomId, () =>
-        this.matrix.notice(roomId, `${sender}: messages of type ${String(content.msgtype)} are not bridged to IRC yet; it was not sent.`),
-      );
+    const message = ircMessageOf(event, this.media);
+    if ("refused" in message) {
+      await this.toMatrix.push(roomId, () => this.matrix.notice(roomId, `${sender}: ${message.refused}`));
       return;
     }
+    const { kind } = message;
+    const content = message.content as MessageContent;
     if (isBridgeCommand(content)) return; // `!irc ...` is for the bridge, never for the channel
     const eventId = event.event_id as string;
     // The room's IRC queue fixes the order in which messages reach each sender's outbox (the

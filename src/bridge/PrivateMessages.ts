@@ -14,7 +14,7 @@ import type { Intent } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config/schema.js";
 import { ircContent } from "../format/ircContent.js";
 import { ircLinesOf } from "../format/matrixContent.js";
-import { ircKindOf, MSGTYPE_OF_KIND } from "../format/msgtypes.js";
+import { ircMessageOf, MSGTYPE_OF_KIND, type MediaLinker } from "../format/msgtypes.js";
 import type { IrcMessage } from "../irc/IrcConnection.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
@@ -43,6 +43,8 @@ export interface PmHooks {
   wantsMentions?(userId: string): boolean;
   /** The lines (and tags) a Matrix message becomes on IRC, as in channels (OutgoingText); without it, its text alone. */
   linesFor?(networkId: string, roomId: string, eventId: string, sender: string, content: Record<string, unknown>): Promise<{ lines: string[]; tags?: Record<string, string> } | null>;
+  /** Links to files the bridge serves (as in channels); without it, files are refused with a notice. */
+  media?: MediaLinker | null;
 }
 
 /** A PM from IRC that is not delivered on purpose; `notice` is what the IRC sender is told. */
@@ -235,9 +237,10 @@ export class PrivateMessages {
     };
     const nick = pm.nickName ?? pm.nick;
     if (sender !== pm.userId) return tell(`${sender}: only ${pm.userId}'s messages in this room reach ${nick} on IRC.`);
-    const content = (event.content ?? {}) as { msgtype?: unknown; body?: unknown; format?: unknown; formatted_body?: unknown };
-    const kind = ircKindOf(content.msgtype);
-    if (!kind || typeof content.body !== "string") return tell(`Messages of type ${String(content.msgtype)} are not bridged to IRC yet; it was not sent.`);
+    const message = ircMessageOf(event, this.hooks.media ?? null);
+    if ("refused" in message) return tell(message.refused.charAt(0).toUpperCase() + message.refused.slice(1));
+    const { kind } = message;
+    const content = message.content as { msgtype?: unknown; body?: unknown; format?: unknown; formatted_body?: unknown };
     const prepared = this.hooks.linesFor
       ? await this.hooks.linesFor(pm.networkId, roomId, event.event_id as string, sender, content as Record<string, unknown>)
       : { lines: ircLinesOf(content, (userId) => pool.nickOf(userId)) };

@@ -233,6 +233,27 @@ const provisioning = z
   })
   .strict();
 
+/**
+ * Media links (Matrix files → IRC): served by the bridge at `publicUrl`, on the appservice
+ * port, or on `bindAddress`/`port` of their own when `port` is set.
+ */
+const media = z
+  .object({
+    publicUrl: z
+      .url({ protocol: /^https?$/, error: "expected the http(s) URL where IRC users reach the bridge's media links, such as https://example.org/irc-media/" })
+      .refine((u) => !/[?#]/.test(u), "expected a URL without a query or fragment")
+      .nullable()
+      .default(null),
+    signingKeyFile: z.string().min(1).nullable().default(null),
+    linkLifetimeSeconds: positiveInt().nullable().default(null),
+    maxBytes: positiveInt().default(100 * 1024 * 1024),
+    bindAddress: z.string().min(1).nullable().default(null),
+    port: port().nullable().default(null),
+    connectTimeoutMs: positiveInt().default(10_000),
+    idleTimeoutMs: positiveInt().default(30_000),
+  })
+  .strict();
+
 const template = (variable: string) =>
   z.string().includes(variable, { message: `expected a template containing ${variable}` });
 
@@ -290,6 +311,7 @@ export const configSchema = z
     permissions,
     credentials: credentials.prefault({}),
     provisioning: provisioning.prefault({}),
+    media: media.prefault({}),
     networks: z
       .record(z.string().regex(NETWORK_ID, "expected a lower-case network id such as libera"), network)
       .refine((n) => Object.keys(n).length > 0, "expected at least one network"),
@@ -302,3 +324,4 @@ export type BridgeConfig = z.infer<typeof configSchema>;
 export type NetworkConfig = BridgeConfig["networks"][string];
 export type LoggingConfig = BridgeConfig["logging"];
 export type ProvisioningHttpConfig = BridgeConfig["provisioning"]["http"];
+export type MediaConfig = BridgeConfig["media"];

@@ -220,6 +220,28 @@ export const metrics = {
     labelNames: ["answer"] as const,
     registers: [registry],
   }),
+  mediaRequests: new Counter({
+    name: "bridge_media_requests_total",
+    help: "Requests for media links, by outcome (served, head, bad_link, expired, redacted, not_found, too_large, upstream_error, timeout, aborted, method)",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  }),
+  mediaBytes: new Counter({
+    name: "bridge_media_bytes_total",
+    help: "Bytes of media served through links",
+    registers: [registry],
+  }),
+  mediaHomeserverRequests: new Counter({
+    name: "bridge_media_homeserver_requests_total",
+    help: "Downloads the media links asked of the homeserver, by result (HTTP status, timeout, error)",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  }),
+  mediaRedacted: new Gauge({
+    name: "bridge_media_redacted_events",
+    help: "Redacted events whose media links are refused (kept in the store, bounded)",
+    registers: [registry],
+  }),
 };
 
 let defaultsCollected = false;
