@@ -46,6 +46,7 @@ const REQUIRED: Record<string, readonly [present: number, nonEmpty: number, nick
   PRIVMSG: [2, 1, false],
   NOTICE: [2, 1, false],
   TAGMSG: [1, 1, false],
+  REDACT: [2, 2, true],
   BATCH: [1, 1, false],
   CAP: [2, 2, false],
   "001": [1, 1, false],
