@@ -208,6 +208,12 @@ export const metrics = {
     labelNames: ["answer"] as const,
     registers: [registry],
   }),
+  ircv3Interactions: new Counter({
+    name: "bridge_ircv3_interactions_total",
+    help: "Reactions, un-reactions, typing notifications and redactions bridged, by kind (reaction, unreaction, typing, redaction) and direction",
+    labelNames: ["kind", "direction"] as const,
+    registers: [registry],
+  }),
 };
 
 let defaultsCollected = false;
