@@ -1,0 +1,132 @@
+/**
+ * IRCv3 interactions end to end (issue 13), against a real Synapse and a real InspIRCd with
+ * `ircv3_ctctags` (client tags, TAGMSG): reactions and un-reactions both ways, typing both
+ * ways, and no reaction at all where the server takes no client tags. REDACT is not tested
+ * here: InspIRCd 3 does not offer `draft/message-redaction` (see spec/unit/ircv3.test.ts).
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { IrcTestClient } from "../harness/ircClient.js";
+import type { MatrixTestClient, TimelineEvent } from "../harness/matrixClient.js";
+import { Stack } from "../harness/stack.js";
+import { waitFor } from "../harness/wait.js";
+
+const puppet = "alice[m]";
+
+/** The msgid the bridge linked to a Matrix event (from its message links, once written). */
+function msgidOfEvent(stack: Stack, eventId: string): Promise<string> {
+  return waitFor(`the msgid of ${eventId}`, () => {
+    let text = "";
+    try {
+      text = readFileSync(join(stack.dir, "data", "messages.db"), "utf8");
+    } catch {
+      return undefined;
+    }
+    return text
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { eventId?: string; msgid?: string })
+      .find((l) => l.eventId === eventId)?.msgid;
+  });
+}
+
+const redactsOf = (e: TimelineEvent) => (e.content.redacts as string | undefined) ?? (e as unknown as { redacts?: string }).redacts;
+
+describe("IRCv3 interactions", { timeout: 300_000 }, () => {
+  let stack: Stack;
+  let alice: MatrixTestClient;
+  let bob: IrcTestClient;
+  let roomId: string;
+  let warmUpEvent: string;
+
+  before(async () => {
+    stack = await Stack.start();
+    alice = await stack.matrixUser("alice");
+    roomId = await alice.createRoom({ name: "IRCv3", preset: "public_chat" });
+    stack.mappings = { "#test": { roomIds: [roomId] } };
+    await stack.startBridge();
+    bob = await stack.ircUser("bob", ["#test"]);
+    warmUpEvent = await alice.sendText(roomId, "warming up");
+    await bob.waitForLine((l) => l.nick === puppet && l.text === "warming up", "alice's first line");
+  });
+
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("a Matrix reaction on a bridged IRC line reaches IRC as TAGMSG +draft/react with +reply, and un-reacting as +draft/unreact", async () => {
+    bob.say("#test", "react to me");
+    const line = await alice.waitForMessage(roomId, (e) => e.content.body === "react to me");
+    const msgid = await msgidOfEvent(stack, line.event_id);
+    const reaction = await alice.send(roomId, { "m.relates_to": { rel_type: "m.annotation", event_id: line.event_id, key: "👍" } }, "m.reaction");
+    const react = await waitFor("bob to see alice's react TAGMSG", () => bob.tagmsgsFrom(puppet).find((t) => t.tags["+draft/react"] === "👍"));
+    assert.match(react.line, / TAGMSG :?#test$/);
+    assert.equal(react.tags["+draft/reply"], msgid);
+    assert.equal(react.tags["+reply"], msgid);
+
+    await alice.redact(roomId, reaction);
+    const unreact = await waitFor("bob to see alice's unreact TAGMSG", () => bob.tagmsgsFrom(puppet).find((t) => t.tags["+draft/unreact"] === "👍"));
+    assert.equal(unreact.tags["+draft/reply"], msgid);
+    // Nothing of it became text on IRC.
+    assert.equal(bob.lines.filter((l) => l.text.includes("👍")).length, 0);
+  });
+
+  test("an IRC react TAGMSG arrives as m.reaction from the ghost on the right event, and +draft/unreact redacts it", async () => {
+    const msgid = await msgidOfEvent(stack, warmUpEvent);
+    bob.tagmsg("#test", { "+draft/react": "🎉", "+draft/reply": msgid });
+    const reaction = await alice.waitForEvent(roomId, (e) => e.type === "m.reaction" && e.sender === stack.ghostId("bob"), "bob's reaction");
+    assert.deepEqual(reaction.content["m.relates_to"], { rel_type: "m.annotation", event_id: warmUpEvent, key: "🎉" });
+
+    bob.tagmsg("#test", { "+draft/unreact": "🎉", "+reply": msgid });
+    const redaction = await alice.waitForEvent(roomId, (e) => e.type === "m.room.redaction" && redactsOf(e) === reaction.event_id, "the redaction of bob's reaction");
+    assert.equal(redaction.sender, stack.ghostId("bob"));
+  });
+
+  test("Matrix typing reaches IRC as +typing=active, then done", async () => {
+    const before = bob.tagmsgsFrom(puppet).length;
+    await alice.setTyping(roomId, true);
+    const active = await waitFor("bob to see alice typing", () => bob.tagmsgsFrom(puppet).slice(before).find((t) => t.tags["+typing"] === "active"));
+    assert.match(active.line, / TAGMSG :?#test$/);
+    await alice.setTyping(roomId, false);
+    await waitFor("bob to see alice stop typing", () => bob.tagmsgsFrom(puppet).slice(before).find((t) => t.tags["+typing"] === "done"));
+  });
+
+  test("IRC typing shows in Matrix as the ghost typing, and done stops it", async () => {
+    const ghost = stack.ghostId("bob");
+    bob.tagmsg("#test", { "+typing": "active" });
+    await waitFor("alice to see bob typing", () => alice.typing.get(roomId)?.includes(ghost), 30_000);
+    bob.tagmsg("#test", { "+typing": "done" });
+    await waitFor("alice to see bob stop typing", () => alice.typing.get(roomId) && !alice.typing.get(roomId)!.includes(ghost), 30_000);
+  });
+});
+
+describe("IRCv3 interactions without client tags (no ircv3_ctctags)", { timeout: 300_000 }, () => {
+  let stack: Stack;
+
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("a Matrix reaction sends nothing to IRC: no TAGMSG, no text", async () => {
+    stack = await Stack.start({ ircdWithoutModules: ["ircv3_ctctags"] });
+    const alice = await stack.matrixUser("alice");
+    const roomId = await alice.createRoom({ name: "Plain", preset: "public_chat" });
+    stack.mappings = { "#plain": { roomIds: [roomId] } };
+    await stack.startBridge();
+    const bob = await stack.ircUser("bob", ["#plain"]);
+    await alice.sendText(roomId, "hello");
+    await bob.waitForLine((l) => l.nick === puppet && l.text === "hello", "alice's first line");
+    bob.say("#plain", "react to me");
+    const line = await alice.waitForMessage(roomId, (e) => e.content.body === "react to me");
+    await alice.send(roomId, { "m.relates_to": { rel_type: "m.annotation", event_id: line.event_id, key: "👍" } }, "m.reaction");
+    await alice.setTyping(roomId, true);
+    // A later message from the same room is the bound: whatever the reaction caused came first.
+    await alice.sendText(roomId, "after the reaction");
+    await bob.waitForLine((l) => l.nick === puppet && l.text === "after the reaction", "alice's later line");
+    await alice.setTyping(roomId, false);
+    assert.deepEqual(bob.raw.filter((l) => / TAGMSG /.test(l)), []);
+    assert.deepEqual(bob.lines.filter((l) => l.text.includes("👍")), []);
+  });
+});
