@@ -1,13 +1,15 @@
 /**
  * IRCv3 interactions end to end (issue 13), against a real Synapse and a real InspIRCd with
  * `ircv3_ctctags` (client tags, TAGMSG): reactions and un-reactions both ways, typing both
- * ways, and no reaction at all where the server takes no client tags. REDACT is not tested
- * here: InspIRCd 3 does not offer `draft/message-redaction` (see spec/unit/ircv3.test.ts).
+ * ways, and no reaction at all where the server takes no client tags. InspIRCd 3 does not
+ * offer `draft/message-redaction`, so REDACT is tested against the scripted HostileIrcd
+ * (which offers it, with message-tags and echo-message), and in spec/unit/ircv3.test.ts.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { HostileIrcd } from "../harness/hostileIrcd.js";
 import type { IrcTestClient } from "../harness/ircClient.js";
 import type { MatrixTestClient, TimelineEvent } from "../harness/matrixClient.js";
 import { Stack } from "../harness/stack.js";
@@ -100,6 +102,24 @@ describe("IRCv3 interactions", { timeout: 300_000 }, () => {
     bob.tagmsg("#test", { "+typing": "done" });
     await waitFor("alice to see bob stop typing", () => alice.typing.get(roomId) && !alice.typing.get(roomId)!.includes(ghost), 30_000);
   });
+
+  test("IRC typing expires by itself (active: 6 s) and stops when the typist's line arrives (paused would last 30 s)", async () => {
+    const ghost = stack.ghostId("bob");
+    const typing = () => alice.typing.get(roomId)?.includes(ghost) ?? false;
+    bob.tagmsg("#test", { "+typing": "active" });
+    await waitFor("alice to see bob typing", typing, 30_000);
+    const seenAt = Date.now();
+    await waitFor("bob's typing to expire without done", () => !typing(), 30_000);
+    assert.ok(Date.now() - seenAt >= 3_000, `expired after ${Date.now() - seenAt} ms, not about 6 s`);
+
+    bob.tagmsg("#test", { "+typing": "paused" });
+    await waitFor("alice to see bob typing (paused)", typing, 30_000);
+    const pausedAt = Date.now();
+    bob.say("#test", "there it is");
+    await alice.waitForMessage(roomId, (e) => e.content.body === "there it is");
+    await waitFor("bob's typing to stop with his line", () => !typing(), 20_000);
+    assert.ok(Date.now() - pausedAt < 30_000);
+  });
 });
 
 describe("IRCv3 interactions without client tags (no ircv3_ctctags)", { timeout: 300_000 }, () => {
@@ -128,5 +148,41 @@ describe("IRCv3 interactions without client tags (no ircv3_ctctags)", { timeout:
     await alice.setTyping(roomId, false);
     assert.deepEqual(bob.raw.filter((l) => / TAGMSG /.test(l)), []);
     assert.deepEqual(bob.lines.filter((l) => l.text.includes("👍")), []);
+  });
+});
+
+describe("REDACT where the server offers draft/message-redaction (scripted server)", { timeout: 300_000 }, () => {
+  let stack: Stack;
+  let ircd: HostileIrcd;
+
+  after(async () => {
+    await stack?.stop();
+    await ircd?.stop();
+  });
+
+  test("a Matrix redaction of a bridged line is REDACT from the puppet; an IRC REDACT redacts the line in Matrix", async () => {
+    ircd = new HostileIrcd(["carol"], ["message-tags", "echo-message", "draft/message-redaction"]);
+    await ircd.start();
+    stack = await Stack.start({ ircServer: ircd });
+    const alice = await stack.matrixUser("alice");
+    const roomId = await alice.createRoom({ name: "Redactions" });
+    stack.mappings = { "#chan": { roomIds: [roomId] } };
+    await stack.startBridge();
+    await ircd.waitForJoin("BridgeBot", "#chan");
+    await waitFor("the bot in the room", async () => (await alice.request<{ joined: Record<string, unknown> }>("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/joined_members`)).joined[`@ircbot:${stack.synapse.serverName}`]);
+
+    const mine = await alice.sendText(roomId, "I take this back");
+    const puppetClient = await ircd.waitForJoin(puppet, "#chan");
+    await waitFor("alice's line on IRC", () => puppetClient.received.some((l) => l.endsWith(":I take this back")));
+    const msgid = await msgidOfEvent(stack, mine);
+    await alice.redact(roomId, mine, "wrong channel");
+    await waitFor("the puppet's REDACT", () => puppetClient.received.find((l) => l === `REDACT #chan ${msgid} :wrong channel`));
+
+    ircd.sendLine("#chan", "@msgid=carol-1 :carol!c@carol.host PRIVMSG #chan :oops, wrong window");
+    const line = await alice.waitForMessage(roomId, (e) => e.content.body === "oops, wrong window");
+    ircd.sendLine("#chan", ":carol!c@carol.host REDACT #chan carol-1 :sorry");
+    const redaction = await alice.waitForEvent(roomId, (e) => e.type === "m.room.redaction" && redactsOf(e) === line.event_id, "the redaction of carol's line");
+    assert.equal(redaction.sender, stack.ghostId("carol"));
+    assert.equal(redaction.content.reason, "sorry");
   });
 });
