@@ -17,6 +17,8 @@ import { annotationOf, parseReactionLinkId, reactionLinkId, reactionTags, readRe
 import { KeyedQueue } from "../../src/bridge/KeyedQueue.js";
 import { LineRedactions, MatrixRedactions, type RedactionPool } from "../../src/bridge/Redactions.js";
 import { TypingThrottle, type TypingClock } from "../../src/bridge/TypingThrottle.js";
+import { Typing } from "../../src/bridge/Typing.js";
+import type { NetworkPool } from "../../src/irc/NetworkPool.js";
 import type { MessageLink } from "../../src/store/DataStore.js";
 
 const fakeClient = (written: string[]) => ({ raw: (line: string) => written.push(line), user: { nick: "alice" }, network: { options: {} }, connection: { connected: true } }) as unknown as Client;
@@ -305,5 +307,65 @@ describe("redactions both ways", () => {
     await list.onRedaction({ type: "m.room.redaction", room_id: ROOM, sender: "@a:x", content: { redacts: "$e", reason: "spam" } });
     await list.onRedaction({ type: "m.room.redaction", room_id: ROOM, sender: "@a:x", content: {} });
     assert.deepEqual(seen, ["$e spam"]);
+  });
+});
+
+describe("typing both ways (the bridge part)", () => {
+  const config = parseConfig({
+    homeserver: { url: "http://localhost:8008", domain: "example.org" },
+    networks: { net: { name: "Net", address: "irc.example.org", botNick: "Bot", ghostUserTemplate: "net_$NICK", aliasTemplate: "net_$CHANNEL" } },
+  });
+  const ROOM = "!room:example.org";
+  const setup = () => {
+    const toIrc: string[] = [];
+    const toMatrix: string[] = [];
+    const connection = { isJoined: (c: string) => c === "#C", sendTags: async (target: string, tags: Record<string, string>) => toIrc.push(`${target} ${tags["+typing"]}`) > 0 };
+    const pool = Object.assign(new EventEmitter(), {
+      networkId: "net",
+      connectionOf: (userId: string) => (userId === "@alice:example.org" ? connection : null),
+      isOwnNick: (nick: string) => nick === "alice[m]",
+      bot: { casefold: (s: string) => s.toLowerCase(), caseMapping: "ascii" },
+    });
+    const links = { channelsOf: (roomId: string) => (roomId === ROOM ? [{ networkId: "net", channel: "#c", channelName: "#C" }] : []), roomsOf: (_n: string, c: string) => (c === "#c" ? [ROOM] : []) };
+    const ghosts = {
+      userIdFor: (_n: unknown, nick: string) => `@net_${nick}:example.org`,
+      intentFor: async (_id: string, _n: unknown, nick: string) => ({
+        join: async () => undefined,
+        matrixClient: { setTyping: async (_r: string, typing: boolean, timeout?: number) => void toMatrix.push(`${nick} ${typing} ${timeout ?? "-"}`) },
+      }),
+    };
+    const typing = new Typing(config, links as never, new Map([["net", pool as unknown as NetworkPool]]), ghosts as never, (u) => !u.startsWith("@net_"));
+    typing.attach(pool as unknown as NetworkPool);
+    return { typing, pool, toIrc, toMatrix };
+  };
+  const settle = () => new Promise((r) => setImmediate(r));
+
+  test("m.typing lists are diffed per room: starts and stops of bridged users with a puppet in the channel", async () => {
+    const { typing, toIrc } = setup();
+    const event = (ids: string[], roomId = ROOM) => ({ type: "m.typing", room_id: roomId, content: { user_ids: ids } });
+    typing.onEphemeral(event(["@alice:example.org", "@net_bob:example.org", "@dave:example.org"]));
+    typing.onEphemeral(event(["@alice:example.org", "@dave:example.org"]));
+    typing.onEphemeral(event(["@alice:example.org"], "!unlinked:example.org"));
+    typing.onEphemeral({ type: "m.receipt", room_id: ROOM, content: {} });
+    await settle();
+    assert.deepEqual(toIrc, ["#C active"], "ghosts are not users; dave has no puppet; no repeat for the same list");
+    typing.onEphemeral(event([]));
+    await settle();
+    assert.deepEqual(toIrc, ["#C active", "#C done"]);
+    typing.stop();
+  });
+
+  test("IRC typing: the same state reaches Matrix at most every 3 s, with its expiry; done and a line stop it once", async () => {
+    const { pool, toMatrix } = setup();
+    for (let i = 0; i < 5; i++) pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "active" } });
+    pool.emit("tagmsg", { nick: "alice[m]", target: "#C", tags: { "+typing": "active" } });
+    pool.emit("tagmsg", { nick: "carol", target: "#elsewhere", tags: { "+typing": "active" } });
+    pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "paused" } });
+    pool.emit("channelLine", { nick: "carol", target: "#C", text: "hi" });
+    pool.emit("channelLine", { nick: "bob", target: "#C", text: "there" });
+    pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "done" } });
+    await settle();
+    await settle();
+    assert.deepEqual(toMatrix, ["bob true 6000", "bob true 30000", "bob false -"]);
   });
 });

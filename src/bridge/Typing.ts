@@ -27,6 +27,17 @@ const log = getLogger("bridge/typing");
 export const ACTIVE_EXPIRES_MS = 6_000;
 export const PAUSED_EXPIRES_MS = 30_000;
 
+/** The same typing state from IRC is passed to Matrix at most this often (each renews its expiry). */
+const RENEW_MS = 3_000;
+
+interface Shown {
+  state: TypingState;
+  /** When it was last sent to Matrix. */
+  at: number;
+}
+
+const isLive = (shown: Shown, now: number) => now - shown.at < (shown.state === "active" ? ACTIVE_EXPIRES_MS : PAUSED_EXPIRES_MS);
+
 interface Target {
   networkId: string;
   userId: string;
@@ -36,8 +47,8 @@ interface Target {
 export class Typing {
   /** Each linked room's typing users (Matrix users only), as the last m.typing said. */
   private readonly typingIn = new Map<string, Set<string>>();
-  /** Ghosts shown typing, per room, so a line from them (or `done`) stops it. */
-  private readonly ghostsTyping = new Map<string, Set<string>>();
+  /** Ghosts shown typing, per room, so a line from them (or `done`) stops it; expired ones are pruned. */
+  private readonly ghostsTyping = new Map<string, Map<string, Shown>>();
   private readonly throttle = new TypingThrottle<Target>((target, state) => this.sendToIrc(target, state));
 
   constructor(
@@ -98,19 +109,27 @@ export class Typing {
     if (state && !pool.isOwnNick(m.nick)) this.onIrcTyping(pool, m.nick, m.target, state, false);
   }
 
-  private onIrcTyping(pool: NetworkPool, nick: string, target: string, state: TypingState, onlyIfTyping: boolean): void {
+  private onIrcTyping(pool: NetworkPool, nick: string, target: string, state: TypingState, fromLine: boolean): void {
+    if (fromLine && this.ghostsTyping.size === 0) return; // the common case, once per IRC line
     const network = this.config.networks[pool.networkId];
     const rooms = network?.ircv3.typing ? this.links.roomsOf(pool.networkId, pool.bot.casefold(target)) : [];
     if (rooms.length === 0) return;
     const userId = this.ghosts.userIdFor(network, nick, pool.bot.caseMapping);
+    const now = Date.now();
     for (const roomId of rooms) {
-      const typing = this.ghostsTyping.get(roomId);
-      if (onlyIfTyping && !typing?.has(userId)) continue;
+      const typing = this.ghostsTyping.get(roomId) ?? new Map<string, Shown>();
+      for (const [id, shown] of typing) if (!isLive(shown, now)) typing.delete(id);
+      const shown = typing.get(userId);
       if (state === "done") {
-        typing?.delete(userId);
-        if (typing?.size === 0) this.ghostsTyping.delete(roomId);
-      } else if (typing) typing.add(userId);
-      else this.ghostsTyping.set(roomId, new Set([userId]));
+        typing.delete(userId);
+        if (typing.size === 0) this.ghostsTyping.delete(roomId);
+        if (!shown) continue; // not shown (or already expired): nothing to stop
+      } else {
+        // An IRC client may say `active` often: the same state goes to Matrix at most every RENEW_MS.
+        if (shown?.state === state && now - shown.at < RENEW_MS) continue;
+        typing.set(userId, { state, at: now });
+        this.ghostsTyping.set(roomId, typing);
+      }
       void this.setGhostTyping(pool, nick, roomId, state).catch((err: Error) =>
         log.debug("Could not show an IRC user typing", { network: pool.networkId, nick, roomId, error: err.message }),
       );
