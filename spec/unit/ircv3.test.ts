@@ -11,6 +11,7 @@ import { parseConfig } from "../../src/config/load.js";
 import { IrcConnection, type IrcRedaction } from "../../src/irc/IrcConnection.js";
 import { IrcWriter, UnsafeLineError } from "../../src/irc/IrcWriter.js";
 import { listenForTagsAndRedactions, REDACTION_CAP } from "../../src/irc/ircv3Events.js";
+import { isAboutOthers } from "../../src/irc/lineFilter.js";
 import { ConnectScheduler } from "../../src/irc/ConnectScheduler.js";
 import { SendPacer } from "../../src/irc/SendPacer.js";
 import { annotationOf, parseReactionLinkId, reactionLinkId, reactionTags, readReaction, readTyping, redactedEventId, type TypingState } from "../../src/bridge/ircv3Tags.js";
@@ -88,6 +89,12 @@ describe("capabilities of a connection", () => {
     assert.equal(await c.sendTags("#c", { "+typing": "done" }), true);
     assert.equal(await c.redact("#c", "m1", "oops"), true);
     assert.deepEqual(written, ["@+typing=done TAGMSG #c", "REDACT #c m1 :oops"]);
+  });
+
+  test("puppets (quiet connections) skip others' TAGMSG and REDACT before parsing: the bot hears them once", () => {
+    assert.equal(isAboutOthers("@time=x;+typing=active :bob!b@h TAGMSG :#c", "alice[m]"), true);
+    assert.equal(isAboutOthers(":bob!b@h REDACT #c m1 :oops", "alice[m]"), true);
+    assert.equal(isAboutOthers("@+typing=active :alice[m]!a@h TAGMSG #c", "alice[m]"), false);
   });
 
   test("TAGMSG and REDACT from others are reported, checked; our own (echoes) are not", () => {
