@@ -186,3 +186,37 @@ describe("REDACT where the server offers draft/message-redaction (scripted serve
     assert.equal(redaction.content.reason, "sorry");
   });
 });
+
+describe("a server with msgids but no message-tags (scripted server)", { timeout: 300_000 }, () => {
+  let stack: Stack;
+  let ircd: HostileIrcd;
+
+  after(async () => {
+    await stack?.stop();
+    await ircd?.stop();
+  });
+
+  test("a reaction to a line the bridge knows the msgid of sends nothing: no TAGMSG, no text; typing neither", async () => {
+    // echo-message gives the puppet's line a msgid (so a reaction has a target) while client tags are not on.
+    ircd = new HostileIrcd(["carol"], ["echo-message"]);
+    await ircd.start();
+    stack = await Stack.start({ ircServer: ircd });
+    const alice = await stack.matrixUser("alice");
+    const roomId = await alice.createRoom({ name: "No tags" });
+    stack.mappings = { "#chan": { roomIds: [roomId] } };
+    await stack.startBridge();
+    await ircd.waitForJoin("BridgeBot", "#chan");
+    await waitFor("the bot in the room", async () => (await alice.request<{ joined: Record<string, unknown> }>("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/joined_members`)).joined[`@ircbot:${stack.synapse.serverName}`]);
+    const mine = await alice.sendText(roomId, "react to my own line");
+    const puppetClient = await ircd.waitForJoin(puppet, "#chan");
+    await msgidOfEvent(stack, mine);
+    await alice.send(roomId, { "m.relates_to": { rel_type: "m.annotation", event_id: mine, key: "👍" } }, "m.reaction");
+    await alice.setTyping(roomId, true);
+    await alice.sendText(roomId, "after the reaction");
+    await waitFor("alice's later line on IRC", () => puppetClient.received.some((l) => l.endsWith(":after the reaction")));
+    await alice.setTyping(roomId, false);
+    await alice.sendText(roomId, "after typing");
+    await waitFor("alice's last line on IRC", () => puppetClient.received.some((l) => l.endsWith(":after typing")));
+    assert.deepEqual(puppetClient.received.filter((l) => /TAGMSG|👍/.test(l)), []);
+  });
+});
