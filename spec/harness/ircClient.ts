@@ -50,6 +50,17 @@ export class IrcTestClient {
     this.client.say(target, text);
   }
 
+  /** Sends `TAGMSG target` with client tags (IRCv3 message-tags), e.g. `{ "+typing": "active" }`. */
+  tagmsg(target: string, tags: Record<string, string>): void {
+    const escaped = Object.entries(tags).map(([k, v]) => (v === "" ? k : `${k}=${v.replace(/\\/g, "\\\\").replace(/;/g, "\\:").replace(/ /g, "\\s")}`));
+    this.client.raw(`@${escaped.join(";")} TAGMSG ${target}`);
+  }
+
+  /** Raw TAGMSG lines seen from `nick`, each with its tags unescaped. */
+  tagmsgsFrom(nick: string): { line: string; tags: Record<string, string> }[] {
+    return this.raw.filter((l) => new RegExp(`^@\\S+ :${escape(nick)}!\\S+ TAGMSG `, "i").test(l)).map((line) => ({ line, tags: parseTags(line) }));
+  }
+
   waitForLine(match: (l: SeenLine) => boolean, what = "an IRC line", timeoutMs = 20_000): Promise<SeenLine> {
     return waitFor(`${this.nick} to see ${what}`, () => this.lines.find(match), timeoutMs);
   }
@@ -80,6 +91,16 @@ export class IrcTestClient {
       this.client.quit("bye");
     });
   }
+}
+
+/** The tags of a raw line (`@a=b;c :prefix ...`), values unescaped. */
+export function parseTags(line: string): Record<string, string> {
+  if (!line.startsWith("@")) return {};
+  const unescape = (v: string) => v.replace(/\\(.)/g, (_, c: string) => ({ ":": ";", s: " ", "\\": "\\", r: "\r", n: "\n" })[c] ?? c);
+  return Object.fromEntries(line.slice(1, line.indexOf(" ")).split(";").map((t) => {
+    const eq = t.indexOf("=");
+    return eq < 0 ? [t, ""] : [t.slice(0, eq), unescape(t.slice(eq + 1))];
+  }));
 }
 
 function escape(text: string): string {

@@ -16,6 +16,8 @@ export interface TimelineEvent {
 export class MatrixTestClient {
   readonly timelines = new Map<string, TimelineEvent[]>();
   readonly invites = new Set<string>();
+  /** Each room's typing users, as the last m.typing of /sync said. */
+  readonly typing = new Map<string, string[]>();
   /** The stripped state of rooms the user is invited to (name, join rules, the inviter). */
   readonly inviteState = new Map<string, TimelineEvent[]>();
   /** Called for each timeline event as the sync loop receives it (benchmarks time arrivals). */
@@ -69,6 +71,18 @@ export class MatrixTestClient {
     return event_id;
   }
 
+  /** Redacts an event (as the user), with an optional reason. */
+  async redact(roomId: string, eventId: string, reason?: string): Promise<string> {
+    const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/redact/${encodeURIComponent(eventId)}/${Date.now()}-${this.txn++}`;
+    const { event_id } = await this.request<{ event_id: string }>("PUT", path, reason ? { reason } : {});
+    return event_id;
+  }
+
+  /** Says the user is typing (or stopped) in a room. */
+  async setTyping(roomId: string, typing: boolean, timeoutMs = 30_000): Promise<void> {
+    await this.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/typing/${encodeURIComponent(this.userId)}`, typing ? { typing, timeout: timeoutMs } : { typing });
+  }
+
   sendText(roomId: string, body: string, msgtype = "m.text"): Promise<string> {
     return this.send(roomId, { msgtype, body });
   }
@@ -90,6 +104,10 @@ export class MatrixTestClient {
             list.push(...events);
             for (const event of events) this.onTimelineEvent?.(roomId, event);
             this.timelines.set(roomId, list);
+          }
+          for (const [roomId, room] of Object.entries(body.rooms?.join ?? {})) {
+            const typing = room.ephemeral?.events?.filter((e) => e.type === "m.typing").pop();
+            if (typing) this.typing.set(roomId, (typing.content.user_ids as string[] | undefined) ?? []);
           }
           for (const [roomId, room] of Object.entries(body.rooms?.invite ?? {})) {
             this.invites.add(roomId);
@@ -133,7 +151,7 @@ export class MatrixTestClient {
 interface SyncResponse {
   next_batch: string;
   rooms?: {
-    join?: Record<string, { timeline?: { events?: TimelineEvent[] } }>;
+    join?: Record<string, { timeline?: { events?: TimelineEvent[] }; ephemeral?: { events?: { type: string; content: Record<string, unknown> }[] } }>;
     leave?: Record<string, { timeline?: { events?: TimelineEvent[] } }>;
     invite?: Record<string, { invite_state?: { events?: TimelineEvent[] } }>;
   };

@@ -47,6 +47,7 @@ import { MediaRedactions } from "./MediaRedactions.js";
 import { MediaServer } from "../http/MediaServer.js";
 import { loadSigningKey, MediaSigner } from "../http/mediaToken.js";
 import { MediaLinkPolicy } from "../format/longMessages.js";
+import { Ircv3Interactions } from "./Ircv3Interactions.js";
 
 const log = getLogger("bridge");
 
@@ -73,6 +74,7 @@ export class BridgeApp {
   /** Per-room order of Matrix messages on their way to IRC: each direction has its own. */
   private readonly toIrcQueue: KeyedQueue;
   private membership: MembershipSync | null = null;
+  private interactions: Ircv3Interactions | null = null;
   private readonly deepestRoomQueue = () => Math.max(this.roomQueue.deepest, this.toIrcQueue.deepest);
   private readonly pools = new Map<string, NetworkPool>();
   private readonly bridgeUserPatterns: RegExp[];
@@ -250,10 +252,21 @@ export class BridgeApp {
       linesFor: (networkId, roomId, eventId, sender, content) => outgoingText.linesFor(networkId, roomId, eventId, sender, content, false),
       media: this.media?.signer ?? null,
     });
+    const interactions = new Ircv3Interactions({
+      config,
+      links: this.links,
+      pools: this.pools,
+      messageLinks: this.messageLinks,
+      ghosts,
+      roomQueue: this.roomQueue,
+      bot,
+      bridgesUser: (userId) => !this.isBridgeUser(userId) && this.permissions.mayUse(userId),
+    });
+    this.interactions = interactions;
     for (const [networkId, network] of Object.entries(config.networks)) {
       const isBridged = (channelName: string) => this.links.roomsOf(networkId, pool.bot.casefold(channelName)).length > 0;
       const pool: NetworkPool = new NetworkPool(networkId, network, this.store, { displayNameOf, openPassword: (sealed) => this.openPassword(sealed), isBridged });
-      for (const part of [ircToMatrix, membership, topics, moderation, pms, chanops, modes, provisioning]) part.attach(pool);
+      for (const part of [ircToMatrix, membership, topics, moderation, pms, chanops, modes, provisioning, interactions]) part.attach(pool);
       pool.on("userNotice", (userId, text) => this.userNotices.notify(userId, text));
       pool.on("connectionNotice", (userId, text) => this.userNotices.inform(userId, text));
       pool.on("botExcluded", (channel, reason) => {
@@ -313,6 +326,7 @@ export class BridgeApp {
       roomCommands: provisioning.roomCommands,
       botRemoved: (roomId, by) => provisioning.requests.botRemoved(roomId, by),
       ...(this.media ? { onMediaRedaction: (event) => this.media!.redactions.onRedaction(event) } : {}),
+      interactions,
     });
     const userQuery = new UserQuery(ghosts, this.pools, this.store, this.links);
     this.appService = new DurableAppService(this.registration.hs_token, this.store, {
@@ -323,6 +337,8 @@ export class BridgeApp {
       // like `!storepass x` is chat, relayed as typed, and must survive a crash like any other.
       journalCopy: (event) => (this.adminRooms.isAdminRoom(String(event.room_id)) ? journalCopy(event, Object.keys(config.networks)) : event),
     });
+    // Typing (ephemeral): handled as it comes, never journalled.
+    this.appService.on("ephemeral", (event: Record<string, unknown>) => interactions.onEphemeral(event));
     if (config.metrics.enabled) {
       this.appService.expressApp.get("/metrics", async (req, res) => {
         // Benchmarks start the bridge with --expose-gc and ask for a collection first, so heap
@@ -426,6 +442,7 @@ export class BridgeApp {
     await Promise.race([Promise.all([this.roomQueue.idle(), this.toIrcQueue.idle(), this.membership?.idle()]), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
     this.membership?.stop();
     this.provisioning?.stop();
+    this.interactions?.stop();
     roomQueueDeepestSources.delete(this.deepestRoomQueue);
     await Promise.all([...this.pools.values()].map((p) => p.stop()));
     await this.identServer?.close();

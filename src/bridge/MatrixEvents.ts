@@ -32,6 +32,8 @@ export interface MatrixEventTargets {
   powerToModes: PowerToModes;
   /** The bridge bot joins a room it was invited to. */
   botJoin(roomId: string): Promise<void>;
+  /** IRCv3 interactions: reactions (linked rooms) and redactions (any room: each handler picks its own). */
+  interactions: { onReaction(event: MatrixEvent): Promise<void>; onRedaction(event: MatrixEvent): Promise<void> };
   /** A user acted in a linked room: notices about their connection go there. */
   usedRoom(userId: string, roomId: string): void;
   /** `!irc ...` typed in a room that is not an admin room (provisioning's room command). */
@@ -79,6 +81,11 @@ export class MatrixEvents {
       case "m.room.topic":
         if (linked && event.state_key === "") await this.t.topics.onMatrixTopic(event);
         return;
+      case "m.reaction":
+        if (linked) await this.t.interactions.onReaction(event);
+        return;
+      case "m.room.redaction":
+        return this.t.interactions.onRedaction(event);
       case "m.room.message":
       case "m.sticker": {
         const command = event.type === "m.room.message" && this.t.roomCommands && isBridgeCommand((event.content ?? {}) as Record<string, unknown>);

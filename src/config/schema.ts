@@ -288,6 +288,11 @@ const network = z
     lineLimit: positiveInt().default(3),
     maxLineLimit: positiveInt().default(10),
     edits: z.enum(["diff", "full", "off"]).default("diff"),
+    // IRCv3 interactions, each where the server offers it: see config.sample.yaml.
+    ircv3: z
+      .object({ reactions: z.boolean().default(true), typing: z.boolean().default(true), redactions: z.boolean().default(true) })
+      .strict()
+      .prefault({}),
     ipv6Prefix: z
       .string()
       .regex(/^[0-9a-fA-F:]+\/(\d{1,3})$/, "expected an IPv6 prefix such as 2001:db8:1234::/64")

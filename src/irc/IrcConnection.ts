@@ -18,13 +18,14 @@ import { register } from "./register.js";
 import { exchange } from "./exchange.js";
 import { ServerCommands } from "./ServerCommands.js";
 import { IrcWriter, oneLine } from "./IrcWriter.js";
+import { listenForTagsAndRedactions, REDACTION_CAP } from "./ircv3Events.js";
 import { ChannelJoins } from "./ChannelJoins.js";
 import { parsePrefix } from "../format/prefix.js";
 import { explainNumeric, NUMERIC_EVENT, readNumeric, type NumericReply } from "./numerics.js";
 
 const log = getLogger("irc/connection");
 
-export type { ConnectionState, IrcConnectionEvents, IrcConnectionOptions, IrcMessage, IrcMessageKind, RawMembership } from "./connectionTypes.js";
+export type { ConnectionState, IrcConnectionEvents, IrcConnectionOptions, IrcMessage, IrcMessageKind, IrcRedaction, IrcTagMessage, RawMembership } from "./connectionTypes.js";
 
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_MAX_MS = 60_000;
@@ -74,6 +75,9 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       transport: IrcTransport,
       listener: this,
     });
+    // Taking back lines (REDACT), wherever the server offers it; irc-framework asks for the
+    // rest (message-tags, server-time, echo-message, ...) and requests only what is offered.
+    this.client.requestCap(REDACTION_CAP);
     this.writer = new IrcWriter(this.client, this.pacer);
     this.commands = new ServerCommands(this.client, this.writer, this, options.connectTimeoutMs);
     this.channels = new ChannelJoins(this, this.client, this.writer);
@@ -199,6 +203,8 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       client.on("channel info", (e: { channel?: unknown; raw_modes?: unknown }) => {
         if (named(e.channel) && typeof e.raw_modes === "string") this.emit("channelModeIs", { channel: e.channel as string, modes: e.raw_modes });
       });
+      // Reactions, typing and redactions: the bot hears every channel once (see NetworkPool).
+      listenForTagsAndRedactions(client, this);
       client.on("topic", (e: { channel: string; topic: string; nick?: string }) => {
         if (!named(e.channel) || typeof e.topic !== "string") return;
         this.emit("topic", { channel: e.channel, topic: e.topic, nick: e.nick ?? null });
@@ -414,6 +420,25 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       throw err;
     }
     return echo ? echo.echoed : null;
+  }
+
+  /** Whether the server granted an IRCv3 capability on this connection (message-tags, draft/message-redaction, ...). */
+  hasCap(cap: string): boolean {
+    return this.state === "connected" && this.client.network.cap.isEnabled(cap);
+  }
+
+  /** `TAGMSG target` (a reaction, typing); false, sending nothing, without message-tags: never text instead. */
+  async sendTags(target: string, tags: Record<string, string>): Promise<boolean> {
+    if (!this.hasCap("message-tags")) return false;
+    await this.writer.tagmsg(target, tags);
+    return true;
+  }
+
+  /** Takes back a line by its msgid (`REDACT`); false, sending nothing, where the server does not offer it. */
+  async redact(target: string, msgid: string, reason?: string): Promise<boolean> {
+    if (!this.hasCap(REDACTION_CAP)) return false;
+    await this.writer.redact(target, msgid, reason);
+    return true;
   }
 
   /** Says goodbye and stops for good (no reconnect). */

@@ -1,6 +1,6 @@
 /**
  * The one way the bridge writes to IRC. Every line (messages, JOIN and keys, PART, KICK,
- * TOPIC, MODE, WHOIS, NICK, QUIT, NickServ, `!cmd`) is built here from parameters, so no
+ * TOPIC, MODE, WHOIS, NICK, QUIT, NickServ, `!cmd`, TAGMSG, REDACT) is built here from parameters, so no
  * caller can put CR, LF or NUL on the wire, whatever it was handed:
  *
  * - the command is letters or a three-digit numeric;
@@ -22,6 +22,8 @@ import type { SendPacer } from "./SendPacer.js";
 const MAX_LINE_BYTES = 510;
 /** What the server puts before a relayed message (`:nick!user@host `) when the host is unknown. */
 const ASSUMED_HOST_BYTES = 63;
+/** `@`, the tags and the space after them, as a client may send them (IRCv3 message-tags). */
+const MAX_TAG_BYTES = 4094;
 const ASSUMED_USER_BYTES = 10;
 /** The ISUPPORT limit that applies to each command's text, where servers announce one. */
 const TEXT_LIMITS: Record<string, string> = { KICK: "KICKLEN", TOPIC: "TOPICLEN", AWAY: "AWAYLEN" };
@@ -74,7 +76,10 @@ function tagPrefix(tags: IrcTags | undefined): string {
     if (!/^\+?[A-Za-z0-9./-]+$/.test(key)) throw new UnsafeLineError(`${JSON.stringify(key)} is not a valid message tag name`);
     return value === "" ? key : `${key}=${escapeTagValue(value)}`;
   });
-  return `@${parts.join(";")} `;
+  const prefix = `@${parts.join(";")} `;
+  // Servers take at most 4094 bytes of client tags (IRCv3 message-tags): longer is refused whole.
+  if (Buffer.byteLength(prefix) > MAX_TAG_BYTES) throw new UnsafeLineError("the message tags would be longer than IRC allows");
+  return prefix;
 }
 
 /**
@@ -170,6 +175,20 @@ export class IrcWriter {
     const budget = messageBudget(this.client.user.nick, this.self?.user ?? null, this.self?.host ?? null, command, target) - wrapper;
     if (budget < 16) throw new UnsafeLineError(`${JSON.stringify(target)} is too long a target`);
     return splitMessage(text, budget);
+  }
+
+  /**
+   * `TAGMSG target` carrying client tags only (IRCv3 message-tags: reactions, typing). A
+   * TAGMSG without tags means nothing, so none is written.
+   */
+  tagmsg(target: string, tags: IrcTags): Promise<void> {
+    if (Object.keys(tags).length === 0) return Promise.reject(new UnsafeLineError("a TAGMSG needs at least one tag"));
+    return this.send("TAGMSG", [target], undefined, tags);
+  }
+
+  /** `REDACT target msgid [:reason]` (IRCv3 draft/message-redaction): takes back a line by its msgid. */
+  redact(target: string, msgid: string, reason?: string): Promise<void> {
+    return this.send("REDACT", [target, msgid], reason || undefined);
   }
 
   /** The server told us our user and host as others see them (null: forget it, e.g. at a reconnect). */

@@ -77,6 +77,9 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     this.bot.on("topic", ({ channel, topic, nick }) => {
       if (nick) this.emit("topic", { channel, topic, nick });
     });
+    // Reactions, typing and redactions, heard once: by the bot, which is in every linked channel.
+    this.bot.on("tagmsg", (m) => this.emit("tagmsg", m));
+    this.bot.on("redact", (r) => this.emit("redact", r));
   }
 
   private createConnection(owner: string | null, nick: string, username: string, localAddress: string | null): IrcConnection {
@@ -312,6 +315,12 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   /** The user's stored IRC identity on this network (nick, account, channels), if any. */
   recordOf(userId: string): PuppetRecord | null {
     return this.records.get(userId);
+  }
+
+  /** The user's connection if it is open now (never opens one). */
+  connectionOf(userId: string): IrcConnection | null {
+    const puppet = this.puppets.get(userId);
+    return puppet && puppet.connection.state === "connected" ? puppet.connection : null;
   }
 
   /** The user's connection, opened and registered if need be. */

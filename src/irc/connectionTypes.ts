@@ -52,6 +52,21 @@ export interface IrcConnectionOptions {
   owner: string | null;
 }
 
+/** A TAGMSG (client tags only: reactions, typing) from another user, in a channel or to us. */
+export interface IrcTagMessage {
+  nick: string;
+  target: string;
+  tags: Record<string, string>;
+}
+
+/** A REDACT (IRCv3 draft/message-redaction): `nick` took back the line `msgid` sent to `target`. */
+export interface IrcRedaction {
+  nick: string;
+  target: string;
+  msgid: string;
+  reason: string;
+}
+
 /** Other users' membership, as irc-framework reports it (quiet connections never see these). */
 export type RawMembership =
   | { type: "names"; channel: string; nicks: string[]; /** Each nick's prefix modes (e.g. "ov"), in the same order. */ modes: string[] }
@@ -73,6 +88,10 @@ export interface IrcConnectionEvents {
   /** A channel's full modes, as RPL_CHANNELMODEIS (324) says (bot only), e.g. "+ntk". */
   channelModeIs: [{ channel: string; modes: string }];
   message: [IrcMessage];
+  /** A TAGMSG from someone else (bot only). */
+  tagmsg: [IrcTagMessage];
+  /** A REDACT from someone else (bot only). */
+  redact: [IrcRedaction];
   /** A channel's topic was changed (`nick` set) or reported (`nick` null). */
   topic: [{ channel: string; topic: string; nick: string | null }];
   /** Someone invited this connection's user to a channel. */

@@ -1,7 +1,10 @@
 /** Recognising raw IRC lines cheaply, before they are parsed. */
 
-/** Lines about other users and channel listings that a quiet connection never needs. */
-const ABOUT_OTHERS = new Set(["JOIN", "PART", "QUIT", "NICK", "AWAY", "ACCOUNT", "CHGHOST", "SETNAME", "MODE", "TOPIC"]);
+/**
+ * Lines about other users and channel listings that a quiet connection never needs. Others'
+ * TAGMSG (typing every few seconds, reactions) and REDACT are heard by the bot alone.
+ */
+const ABOUT_OTHERS = new Set(["JOIN", "PART", "QUIT", "NICK", "AWAY", "ACCOUNT", "CHGHOST", "SETNAME", "MODE", "TOPIC", "TAGMSG", "REDACT"]);
 const LISTINGS = new Set(["353", "366", "352", "315", "354", "329", "332", "333"]);
 
 /** True for a raw line that is a listing, or a membership change of someone other than `ownNick`. */
@@ -46,6 +49,7 @@ const REQUIRED: Record<string, readonly [present: number, nonEmpty: number, nick
   PRIVMSG: [2, 1, false],
   NOTICE: [2, 1, false],
   TAGMSG: [1, 1, false],
+  REDACT: [2, 2, true],
   BATCH: [1, 1, false],
   CAP: [2, 2, false],
   "001": [1, 1, false],

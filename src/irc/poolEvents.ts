@@ -1,6 +1,6 @@
 /** What a NetworkPool tells the bridge (its events) and asks of it (its hooks). */
 import type { MembershipChange } from "./ChannelRoster.js";
-import type { IrcMessage } from "./IrcConnection.js";
+import type { IrcMessage, IrcRedaction, IrcTagMessage } from "./IrcConnection.js";
 
 /** What the pool asks of the rest of the bridge. */
 export interface PoolHooks {
@@ -30,6 +30,10 @@ export interface PoolEvents {
   names: [string, string[]];
   /** A channel's topic changed on IRC (seen by the bot). */
   topic: [{ channel: string; topic: string; nick: string }];
+  /** A TAGMSG (reaction, typing) from an IRC user, as the bot heard it (the bridge's own nicks included). */
+  tagmsg: [IrcTagMessage];
+  /** A REDACT from an IRC user, as the bot heard it. */
+  redact: [IrcRedaction];
   /** A private message to a Matrix user's puppet (user ID, message). */
   privateLine: [string, IrcMessage];
   /** A private message to the bridge bot itself (e.g. an operator answering a link request). */

@@ -242,6 +242,12 @@ export const metrics = {
     help: "Redacted events whose media links are refused (kept in the store, bounded)",
     registers: [registry],
   }),
+  ircv3Interactions: new Counter({
+    name: "bridge_ircv3_interactions_total",
+    help: "Reactions, un-reactions, typing notifications and redactions bridged, by kind (reaction, unreaction, typing, redaction) and direction",
+    labelNames: ["kind", "direction"] as const,
+    registers: [registry],
+  }),
 };
 
 let defaultsCollected = false;
