@@ -169,3 +169,17 @@ describe("canary and health config", () => {
     assert.throws(() => parseConfig(base({ channel: "#chat" })), (err: unknown) => err instanceof ConfigError && err.problems.some((p) => p.startsWith("networks.net.canary.channel: the canary channel must be a channel of its own")));
   });
 });
+
+describe("metrics port config", () => {
+  test("the metrics port cannot be the appservice port", async () => {
+    const { ConfigError, parseConfig } = await import("../../src/config/load.js");
+    const raw = (port: number) => ({
+      homeserver: { url: "http://localhost:8008", domain: "localhost" },
+      appservice: { port: 9995 },
+      metrics: { port },
+      networks: { net: { name: "Net", address: "irc.example.org", botNick: "Bot", ghostUserTemplate: "net_$NICK", aliasTemplate: "net_$CHANNEL" } },
+    });
+    assert.equal(parseConfig(raw(9996)).metrics.port, 9996);
+    assert.throws(() => parseConfig(raw(9995)), (err: unknown) => err instanceof ConfigError && err.problems.some((p) => p.startsWith("metrics.port: must differ")));
+  });
+});

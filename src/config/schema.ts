@@ -282,6 +282,10 @@ export const configSchema = z
       .refine((n) => Object.keys(n).length > 0, "expected at least one network"),
   })
   .strict()
+  .refine((c) => c.metrics.port === null || c.metrics.port !== c.appservice.port, {
+    message: "must differ from appservice.port (null serves metrics and health on the appservice port)",
+    path: ["metrics", "port"],
+  })
   // Safe by default: only the homeserver's own users until the operator lets others in.
   .transform((c) => ({ ...c, permissions: c.permissions ?? { [c.homeserver.domain]: "user" as const } }));
 

@@ -20,7 +20,9 @@ export class HomeserverPing {
     private readonly lastAnsweredAt: () => number,
   ) {}
 
+  /** Pings now if nothing was answered yet (so /ready need not wait an interval), then every interval. */
   start(): void {
+    void this.tick();
     this.timer = setInterval(() => void this.tick(), this.everyMs);
     this.timer.unref();
   }
