@@ -80,12 +80,14 @@ describe("canary", () => {
   };
   const setup = (maxMissed = 2) => {
     const conn = fakeConnection();
-    const pool = { networkId: "canarynet", bot: { casefold: (s: string) => s.toLowerCase(), join: async () => undefined }, canaryConnection: () => conn } as unknown as NetworkPool;
+    const linkChecks: number[] = [];
+    const bot = { casefold: (s: string) => s.toLowerCase(), join: async () => undefined, verifyLink: async () => linkChecks.push(Date.now()) > 0 };
+    const pool = { networkId: "canarynet", bot, canaryConnection: () => conn } as unknown as NetworkPool;
     const canary = new Canary(pool, { channel: "#Canary", nick: "Bot-canary", intervalMs: 1_000, maxMissed }, "bye");
     canary.start();
     const probe = () => (canary as unknown as { probe(): void }).probe();
     const line = (text: string, target = "#canary", nick = "Bot-canary") => ({ kind: "privmsg", nick, ident: "", hostname: "", target, text, tags: {}, receivedAt: Date.now() }) as IrcMessage;
-    return { canary, conn, probe, line };
+    return { canary, conn, probe, line, linkChecks };
   };
   const count = async (name: string) => {
     const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name) as { values: { value: number; labels: Record<string, string>; metricName?: string }[] } | undefined;
@@ -93,7 +95,7 @@ describe("canary", () => {
   };
 
   test("a probe that comes back is a round trip; one that does not is missed, and maxMissed in a row fail", async () => {
-    const { canary, conn, probe, line } = setup();
+    const { canary, conn, probe, line, linkChecks } = setup();
     try {
       probe();
       await Promise.resolve();
@@ -110,6 +112,7 @@ describe("canary", () => {
         await Promise.resolve();
       }
       assert.equal(await count("bridge_canary_failures_total"), 2);
+      assert.equal(linkChecks.length, 2, "each missed probe makes the bot check its link");
       assert.equal(canary.check().ok, false);
       assert.match(canary.check().detail, /2 probes in a row did not come back/);
       // The next one back heals it.

@@ -5,7 +5,8 @@
  * delivered by its own read path: the bot's (or whichever connection delivers the channel)
  * socket, the ChannelBroker, the pool, up to where IrcToMatrix takes delivered lines. A line
  * that does not come back within one interval is a missed probe; `maxMissed` in a row make
- * /ready fail. This catches what a "connected" state cannot: a link that went silent.
+ * /ready fail. This catches what a "connected" state cannot: a link that went silent. Each
+ * missed probe also makes the bot check its link, so a silent one is replaced at once.
  *
  * The channel need not be linked to a room: the probe is taken where delivered lines enter
  * IrcToMatrix, before the room lookup (whether the homeserver answers is /ready's own check).
@@ -92,6 +93,10 @@ export class Canary {
       if (now - sentAt < this.settings.intervalMs) continue;
       this.pending.delete(token);
       this.failed("missed", `a probe sent ${Math.round((now - sentAt) / 1000)} s ago did not come back`);
+      // The bot should have delivered it: a link gone silent is found now (a PING it does not
+      // answer in time drops it, and the bot reconnects), not at the library's ping timeout,
+      // minutes later. A live link just answers.
+      void this.pool.bot.verifyLink().then((alive) => alive || log.warn("The bot's link was silent; reconnecting it", { network: this.pool.networkId }));
     }
     const connection = this.connection;
     if (!connection || connection.state !== "connected" || !connection.isJoined(this.settings.channel)) {
