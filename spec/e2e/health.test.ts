@@ -166,6 +166,26 @@ describe("health and readiness", { timeout: 420_000 }, () => {
     await alice.waitForMessage(roomId, (e) => e.content.body === "after the cut", 60_000);
   });
 
+  test("the IRCd stopped: /ready 503 and canary failures counted; back to 200 after it returns, and the canary moves", async () => {
+    await waitReady("/ready 200 first");
+    const roundTrips = new RegExp(`^bridge_canary_roundtrip_seconds_count\\{network="${NETWORK}"\\} (\\d+)`, "m");
+    const failures = new RegExp(`^bridge_canary_failures_total\\{[^}]*network="${NETWORK}"[^}]*\\} (\\d+)`, "gm");
+    const failuresNow = async () => [...(await metricsText()).matchAll(failures)].reduce((n, m) => n + Number(m[1]), 0);
+    const failuresBefore = await failuresNow();
+    await stack.ircd.stop();
+    const r = await waitFailing(`network:${NETWORK}`, 30_000);
+    assert.ok(failing(r).includes(`network:${NETWORK}`));
+    await waitFor("the canary to count the outage", async () => (await failuresNow()) > failuresBefore, 30_000, 250);
+    await stack.ircd.start();
+    await waitReady("/ready 200 after the IRCd returned", 120_000);
+    const backAt = sample(await metricsText(), roundTrips);
+    await waitFor("canary round trips after the IRCd returned", async () => sample(await metricsText(), roundTrips) > backAt, 30_000, 250);
+    // The IRC user of the earlier tests was on the stopped server: a new one checks traffic.
+    chief = await stack.ircUser("chief2", ["#health"]);
+    chief.say("#health", "after the IRCd came back");
+    await alice.waitForMessage(roomId, (e) => e.content.body === "after the IRCd came back", 60_000);
+  });
+
   test("without metrics.port, /metrics, /health and /ready are on the appservice port", async () => {
     await stack.bridge.stop();
     stack.configOverrides = { ...stack.configOverrides, metrics: { enabled: true } };
