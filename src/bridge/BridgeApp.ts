@@ -14,7 +14,8 @@ import { DurableAppService } from "../matrix/DurableAppService.js";
 import { Ghosts } from "../matrix/Ghosts.js";
 import { installHttpTimeout } from "../matrix/httpTimeout.js";
 import { withRetry } from "../matrix/retry.js";
-import { collectProcessMetrics, metrics, registry, roomQueueDeepestSources } from "../metrics/metrics.js";
+import { collectProcessMetrics, metrics, roomQueueDeepestSources } from "../metrics/metrics.js";
+import { Operations } from "../ops/Operations.js";
 import type { Registration } from "../registration.js";
 import { NedbDataStore } from "../store/NedbDataStore.js";
 import type { DataStore, MessageLink } from "../store/DataStore.js";
@@ -94,6 +95,7 @@ export class BridgeApp {
   private stopping: Promise<void> | null = null;
   /** Media links (`media.publicUrl`); null when the bridge serves no media. */
   private media: { signer: MediaSigner; redactions: MediaRedactions; server: MediaServer } | null = null;
+  private ops: Operations | null = null;
 
   constructor(
     private readonly config: BridgeConfig,
@@ -164,6 +166,8 @@ export class BridgeApp {
 
     // 2. Construct, with collaborators passed in.
     const appService = this.construct();
+    // /ready answers from here on (503 until the bots are in their channels), on its own port if set.
+    await this.ops!.listen(appService.expressApp);
     await Promise.all([...this.pools.values()].map((pool) => pool.load()));
     await this.adminRooms.load();
     await this.chanops.load();
@@ -191,6 +195,7 @@ export class BridgeApp {
     // 5. Connect.
     if (this.identServer) await this.identServer.listen(config.ident.port, config.ident.bindAddress);
     await Promise.all([this.joinLinkedRooms(), ...[...this.pools].map(([id, pool]) => this.startPool(id, pool))]);
+    this.ops!.startCanaries();
     await this.pingFromHomeserver();
     log.info("Bridge started", { networks: [...this.pools.keys()], rooms: this.links.allRooms().length });
   }
@@ -217,6 +222,7 @@ export class BridgeApp {
       wantsMentions: (userId) => this.adminRooms.feature(userId, "mentions"),
       linkOfMsgid: (networkId, msgid) => this.messageLinks.byMsgid(networkId, msgid),
       onDelivered: (eventId, userId) => outgoingText.noteSender(eventId, userId),
+      takenByCanary: (networkId, msg) => this.ops?.takenByCanary(networkId, msg) ?? false,
     });
     // Channel modes and power levels need each other (+m is an events_default): modes is set below.
     let modes: ChannelModes | null = null;
@@ -264,7 +270,7 @@ export class BridgeApp {
     });
     this.interactions = interactions;
     for (const [networkId, network] of Object.entries(config.networks)) {
-      const isBridged = (channelName: string) => this.links.roomsOf(networkId, pool.bot.casefold(channelName)).length > 0;
+      const isBridged = (channelName: string) => this.links.roomsOf(networkId, pool.bot.casefold(channelName)).length > 0 || !!this.ops?.isCanaryChannel(pool, channelName);
       const pool: NetworkPool = new NetworkPool(networkId, network, this.store, { displayNameOf, openPassword: (sealed) => this.openPassword(sealed), isBridged });
       for (const part of [ircToMatrix, membership, topics, moderation, pms, chanops, modes, provisioning, interactions]) part.attach(pool);
       pool.on("userNotice", (userId, text) => this.userNotices.notify(userId, text));
@@ -339,19 +345,17 @@ export class BridgeApp {
     });
     // Typing (ephemeral): handled as it comes, never journalled.
     this.appService.on("ephemeral", (event: Record<string, unknown>) => interactions.onEphemeral(event));
-    if (config.metrics.enabled) {
-      this.appService.expressApp.get("/metrics", async (req, res) => {
-        // Benchmarks start the bridge with --expose-gc and ask for a collection first, so heap
-        // figures are live data only. Without --expose-gc, ?gc=1 does nothing.
-        const gc = (globalThis as { gc?: () => void }).gc;
-        if (req.query.gc === "1" && gc) gc();
-        res.type(registry.contentType).send(await registry.metrics());
-      });
-    }
     // Off unless configured; on the appservice app, or on a port of its own.
     if (config.provisioning.http.enabled) this.provisioningApi = new ProvisioningApi(config.provisioning.http, this.provisioning.requests, this.store, this.appService.expressApp);
     const media = this.media;
     if (media && config.media.port === null) this.appService.expressApp.use((req, res, next) => void (media.server.handle(req, res) || next()));
+    this.ops = new Operations(config, {
+      store: this.store,
+      pools: this.pools,
+      linkedChannels: (networkId) => this.links.channelsOfNetwork(networkId).map((c) => c.name),
+      journal: () => this.appService.pendingEvents(),
+      pingHomeserver: (timeoutMs) => bot().matrixClient.doRequest("GET", "/_matrix/client/versions", null, null, timeoutMs),
+    });
     return this.appService;
   }
 
@@ -438,6 +442,7 @@ export class BridgeApp {
     await this.appService?.close().catch(() => undefined);
     await this.provisioningApi?.stop();
     await this.media?.server.close().catch(() => undefined);
+    await this.ops?.stop();
     await this.appService?.drain(SHUTDOWN_DRAIN_MS);
     await Promise.race([Promise.all([this.roomQueue.idle(), this.toIrcQueue.idle(), this.membership?.idle()]), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
     this.membership?.stop();

@@ -35,6 +35,8 @@ export interface IrcToMatrixHooks {
   linkOfMsgid(networkId: string, msgid: string): Promise<MessageLink | null>;
   /** A line is in Matrix as `eventId`, sent by the ghost `userId` (for replies to it). */
   onDelivered?(eventId: string, userId: string): void;
+  /** Whether a delivered line is the canary's to take (see ops/Canary): it then goes no further. */
+  takenByCanary?(networkId: string, msg: IrcMessage): boolean;
 }
 
 /** The msgid an IRC line replies to (`+reply`, or `+draft/reply` as most clients still send). */
@@ -69,6 +71,8 @@ export class IrcToMatrix {
   }
 
   private onChannelLine(pool: NetworkPool, msg: IrcMessage): void {
+    // Here, where every delivered line arrives, the canary sees its probes come back.
+    if (this.hooks.takenByCanary?.(pool.networkId, msg)) return;
     if (pool.isOwnNick(msg.nick)) return;
     const rooms = this.links.roomsOf(pool.networkId, pool.bot.casefold(msg.target));
     if (rooms.length === 0) return;

@@ -54,6 +54,19 @@ const store = z
 const metrics = z
   .object({
     enabled: z.boolean().default(true),
+    // Set: /metrics, /health and /ready are served here and not on the appservice port.
+    port: port().nullable().default(null),
+    bindAddress: z.string().min(1).default("127.0.0.1"),
+  })
+  .strict();
+
+/** What /ready demands (see src/ops/Readiness.ts). */
+const health = z
+  .object({
+    homeserverPingIntervalMs: positiveInt().default(15_000),
+    homeserverMaxSilenceSeconds: positiveInt().default(60),
+    maxJournalAgeSeconds: positiveInt().default(900),
+    storeTimeoutMs: positiveInt().default(5_000),
   })
   .strict();
 
@@ -254,6 +267,17 @@ const media = z
   })
   .strict();
 
+/** The end-to-end canary of one network (src/ops/Canary.ts): on when a channel is set. */
+const canary = z
+  .object({
+    enabled: z.boolean().default(true),
+    channel: z.string().regex(CHANNEL_NAME, "expected a channel name such as #bridge-canary").nullable().default(null),
+    nick: z.string().regex(/^[A-Za-z[\]\\`_^{|}][A-Za-z0-9[\]\\`_^{|}-]{0,29}$/, "expected a valid IRC nick").nullable().default(null),
+    intervalMs: positiveInt().default(60_000),
+    maxMissed: positiveInt().default(3),
+  })
+  .strict();
+
 const template = (variable: string) =>
   z.string().includes(variable, { message: `expected a template containing ${variable}` });
 
@@ -279,6 +303,7 @@ const network = z
     portals: portals.prefault({}),
     chanops: chanops.prefault({}),
     privateMessages: privateMessages.prefault({}),
+    canary: canary.prefault({}),
     // Text fidelity (format/): see config.sample.yaml.
     encodingFallback: z
       .string()
@@ -302,7 +327,12 @@ const network = z
       .record(z.string().regex(CHANNEL_NAME, "expected a channel name such as #chan"), mapping)
       .default({}),
   })
-  .strict();
+  .strict()
+  // The canary speaks every minute: never in a channel people read.
+  .refine((n) => !n.canary.channel || !Object.keys(n.mappings).some((c) => c.toLowerCase() === n.canary.channel!.toLowerCase()), {
+    message: "the canary channel must be a channel of its own, not a mapped one",
+    path: ["canary", "channel"],
+  });
 
 export const configSchema = z
   .object({
@@ -311,6 +341,7 @@ export const configSchema = z
     store: store.prefault({}),
     logging: logging.prefault({}),
     metrics: metrics.prefault({}),
+    health: health.prefault({}),
     queues: queues.prefault({}),
     ident: ident.prefault({}),
     permissions,
@@ -322,6 +353,10 @@ export const configSchema = z
       .refine((n) => Object.keys(n).length > 0, "expected at least one network"),
   })
   .strict()
+  .refine((c) => c.metrics.port === null || c.metrics.port !== c.appservice.port, {
+    message: "must differ from appservice.port (null serves metrics and health on the appservice port)",
+    path: ["metrics", "port"],
+  })
   // Safe by default: only the homeserver's own users until the operator lets others in.
   .transform((c) => ({ ...c, permissions: c.permissions ?? { [c.homeserver.domain]: "user" as const } }));
 

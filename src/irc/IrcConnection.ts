@@ -382,6 +382,11 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     }
   }
 
+  /** The same check, asked from outside (the canary missed a probe this connection should have delivered). */
+  verifyLink(): Promise<boolean> {
+    return this.checkLink();
+  }
+
   /** Marks a channel to be joined at every (re)connect, without joining now. */
   want(name: string, key: string | null = null): void {
     this.channels.want(name, key);

@@ -36,7 +36,6 @@ interface Puppet {
   toldDrop: boolean;
 }
 
-
 export class NetworkPool extends EventEmitter<PoolEvents> {
   readonly bot: IrcConnection;
   readonly scheduler: ConnectScheduler;
@@ -82,7 +81,11 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     this.bot.on("redact", (r) => this.emit("redact", r));
   }
 
-  private createConnection(owner: string | null, nick: string, username: string, localAddress: string | null): IrcConnection {
+  /**
+   * `canary`: the bridge's own probe (see ops/Canary): none of its lines is read as channel
+   * traffic, so what it says comes back only through the delivering connections (the bot's).
+   */
+  private createConnection(owner: string | null, nick: string, username: string, localAddress: string | null, canary = false): IrcConnection {
     const c = this.config;
     const connection = new IrcConnection({
       networkId: this.networkId,
@@ -93,13 +96,13 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       rejectUnauthorized: c.tls.rejectUnauthorized,
       nick,
       username,
-      realname: owner ?? `Matrix bridge bot for ${c.name}`,
+      realname: owner ?? `Matrix bridge ${canary ? "canary" : "bot"} for ${c.name}`,
       connectTimeoutMs: c.connectTimeoutMs,
       sendRate: c.sendRate,
       reconnect: true,
       scheduler: this.scheduler,
       localAddress,
-      quiet: owner !== null,
+      quiet: owner !== null || canary,
       encodingFallback: c.encodingFallback,
       owner,
       credentials: owner ? this.handlers.credentials : undefined,
@@ -111,7 +114,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     connection.on("nickChanged", h.rememberNick);
     connection.on("disconnected", h.lost);
     connection.on("fatal", h.forgetNick);
-    connection.on("message", h.message);
+    if (!canary) connection.on("message", h.message);
     if (owner) {
       connection.on("registered", h.puppetRegistered);
       connection.on("fatal", h.puppetRefused);
@@ -213,7 +216,6 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     return [this.bot, ...[...this.puppets.values()].map((p) => p.connection)];
   }
 
-  /** Loads stored puppets, connects the bot and joins the given channels. */
   /** Loads the stored puppet records: before any event can ask for a puppet. */
   async load(): Promise<void> {
     await this.records.load();
@@ -260,6 +262,11 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     }
     log.info("Reconnecting recently active users", { network: this.networkId, users: recent.length, perSecond: this.config.pool.connectsPerSecond });
     return recent.length;
+  }
+
+  /** A connection for the canary (see createConnection), paced and scheduled like the others; its owner quits it. */
+  canaryConnection(nick: string): IrcConnection {
+    return this.createConnection(null, nick, this.config.botUsername, null, true);
   }
 
   /** True when `nick` is one of the bridge's own connections (so its lines are not relayed back). */

@@ -72,7 +72,8 @@ export class DurableAppService extends AppService {
   private readonly journalCopy: (event: MatrixEvent) => MatrixEvent;
   private readonly dispatched = new Set<string>();
   private readonly inFlightTxns = new Map<string, Promise<void>>();
-  private readonly handling = new Set<Promise<void>>();
+  /** Events being handled, with when each was dispatched (insertion order: the oldest first). */
+  private readonly handling = new Map<Promise<void>, number>();
   private httpServer: Server | null = null;
 
   constructor(
@@ -118,7 +119,6 @@ export class DurableAppService extends AppService {
     });
     app.all("/_matrix/app/v1/ping", onlyMethods("POST"));
     app.all(LEGACY_PATHS, (_req, res) => sendMatrixError(res, 404, "M_UNRECOGNIZED", "Unprefixed appservice paths are not supported; use /_matrix/app/v1"));
-    app.get("/health", (_req, res) => void res.send("OK"));
     return app;
   }
 
@@ -257,12 +257,18 @@ export class DurableAppService extends AppService {
         log.error("Could not mark an event handled", { txnId, seq, error: err.message });
       })
       .finally(() => this.handling.delete(done));
-    this.handling.add(done);
+    this.handling.set(done, Date.now());
   }
 
   /** Waits (bounded) for events being handled; whatever is unfinished is replayed next start. */
   async drain(timeoutMs: number): Promise<void> {
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
-    await Promise.race([Promise.allSettled([...this.handling]), timeout]);
+    await Promise.race([Promise.allSettled([...this.handling.keys()]), timeout]);
+  }
+
+  /** How many journalled events are being handled, and since when the oldest (for /ready and metrics). */
+  pendingEvents(): { pending: number; oldestSince: number | null } {
+    const oldest = this.handling.values().next();
+    return { pending: this.handling.size, oldestSince: oldest.done ? null : oldest.value };
   }
 }

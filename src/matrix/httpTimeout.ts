@@ -2,16 +2,38 @@
  * Puts a ceiling on every HTTP call the bot SDK (under matrix-appservice-bridge) makes to the
  * homeserver. A missing timeout once wedged Matrix-to-IRC traffic for hours; the SDK's
  * default is 60 s per call, which this replaces with the configured value.
+ *
+ * Every call the bridge makes to the homeserver passes here, so this is also where the bridge
+ * learns that the homeserver answers (for /ready) and counts the outcomes (for metrics).
  */
 import { getRequestFn, setRequestFn } from "@vector-im/matrix-bot-sdk";
+import { metrics } from "../metrics/metrics.js";
+
+type Callback = (err: unknown, response: { statusCode?: number } | undefined, body: unknown) => void;
 
 let installed = false;
+let lastAnsweredAt = 0;
+
+/** When the homeserver last answered a call (ms since the epoch; 0: not yet). */
+export function homeserverLastAnsweredAt(): number {
+  return lastAnsweredAt;
+}
+
+/** Notes one call's outcome. 502-504 come from a proxy in front of a homeserver that did not answer. */
+function observe(err: unknown, status: number | undefined): void {
+  if (err || status === undefined) return void metrics.homeserverRequests.inc({ outcome: "failed" });
+  metrics.homeserverRequests.inc({ outcome: status < 400 ? "ok" : status < 500 ? "client_error" : "server_error" });
+  if (status < 502 || status > 504) lastAnsweredAt = Date.now();
+}
 
 export function installHttpTimeout(timeoutMs: number): void {
   if (installed) return;
   installed = true;
-  const original = getRequestFn() as unknown as (params: object, callback: unknown) => unknown;
-  setRequestFn((params: { timeout?: number }, callback: unknown) =>
-    original({ ...params, timeout: Math.min(params.timeout ?? timeoutMs, timeoutMs) }, callback),
+  const original = getRequestFn() as unknown as (params: object, callback: Callback) => unknown;
+  setRequestFn((params: { timeout?: number }, callback: Callback) =>
+    original({ ...params, timeout: Math.min(params.timeout ?? timeoutMs, timeoutMs) }, (err, response, body) => {
+      observe(err, response?.statusCode);
+      callback(err, response, body);
+    }),
   );
 }

@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics, served at GET /metrics on the appservice port. One registry for the
+ * Prometheus metrics, served at GET /metrics (on `metrics.port`, else on the appservice port). One registry for the
  * process; the names follow Prometheus conventions (`_total` for counters).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
@@ -16,6 +16,11 @@ export const poolStatsSources = new Set<() => PoolStats>();
 const allPoolStats = () => [...poolStatsSources].map((source) => source());
 /** The deepest room queue, read when metrics are scraped (computing it per push would cost O(rooms)). */
 export const roomQueueDeepestSources = new Set<() => number>();
+/** The transaction journal's events being handled, and since when the oldest (ms since the epoch), read when scraped. */
+export const journalSources = new Set<() => { pending: number; oldestSince: number | null }>();
+const journal = () => [...journalSources].map((source) => source());
+/** /ready's checks, evaluated when metrics are scraped (so Prometheus can alert on them). */
+export const readinessSources = new Set<() => Promise<{ name: string; ok: boolean }[]>>();
 
 export const metrics = {
   transactions: new Counter({
@@ -213,6 +218,52 @@ export const metrics = {
     name: "bridge_message_links",
     help: "Event ID <-> IRC msgid links in the store (at most store.maxMessageLinks)",
     registers: [registry],
+  }),
+  canaryRoundtrip: new Histogram({
+    name: "bridge_canary_roundtrip_seconds",
+    help: "Time from the canary's line being sent on IRC to the bridge delivering it (through the bot), by network",
+    labelNames: ["network"] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  }),
+  canaryFailures: new Counter({
+    name: "bridge_canary_failures_total",
+    help: "Canary probes that did not come back, by network and reason (missed: sent, not delivered in time; not_sent: the canary could not send)",
+    labelNames: ["network", "reason"] as const,
+    registers: [registry],
+  }),
+  homeserverRequests: new Counter({
+    name: "bridge_homeserver_requests_total",
+    help: "HTTP requests to the homeserver, by outcome (ok: 2xx/3xx, client_error: 4xx, server_error: 5xx, failed: no answer, e.g. a timeout)",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  }),
+  journalPending: new Gauge({
+    name: "bridge_journal_pending_events",
+    help: "Acknowledged Matrix events being handled (in the journal until they are bridged or their sender told)",
+    registers: [registry],
+    collect() {
+      this.set(journal().reduce((n, j) => n + j.pending, 0));
+    },
+  }),
+  journalOldest: new Gauge({
+    name: "bridge_journal_oldest_pending_seconds",
+    help: "Age of the oldest acknowledged Matrix event still being handled (0 when none)",
+    registers: [registry],
+    collect() {
+      const since = journal().flatMap((j) => (j.oldestSince === null ? [] : [j.oldestSince]));
+      this.set(since.length ? (Date.now() - Math.min(...since)) / 1000 : 0);
+    },
+  }),
+  healthChecks: new Gauge({
+    name: "bridge_health_check_ok",
+    help: "Each /ready check (store, homeserver, journal, network:<id>, canary:<id>): 1 when it passes, 0 when it fails",
+    labelNames: ["check"] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const source of readinessSources) for (const { name, ok } of await source()) this.set({ check: name }, ok ? 1 : 0);
+    },
   }),
   ghostUserQueries: new Counter({
     name: "bridge_ghost_user_queries_total",
