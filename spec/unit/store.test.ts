@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -108,8 +108,83 @@ describe("message links", () => {
   });
 });
 
-describe("NeDB journal after a crash", () => {
-  test("a torn write (events without their transaction record) is repaired at load, so the resend is journalled", async () => {
+describe("the embedded journal (journal.log)", () => {
+  const fresh = () => mkdtempSync(join(tmpdir(), "store-journal-"));
+
+  test("pending events survive a restart in order; handled ones do not; a torn last line is skipped and the resend journalled", async () => {
+    const dir = fresh();
+    try {
+      let store = new NedbDataStore(dir);
+      await store.open();
+      await store.recordTransaction("a", [{ n: 1 }, { n: 2 }]);
+      await store.recordTransaction("b", [{ n: 3 }]);
+      await store.markEventDone("a", 0);
+      await store.close();
+      // A crash in the middle of the next transaction's write: half a line at the end.
+      appendFileSync(join(dir, "journal.log"), '{"t":"txn","id":"c","at":5,"events":[{"n"');
+      store = new NedbDataStore(dir);
+      await store.open();
+      assert.deepEqual((await store.getPendingEvents()).map((p) => p.event), [{ n: 2 }, { n: 3 }]);
+      assert.equal(await store.hasTransaction("a"), true);
+      assert.equal(await store.hasTransaction("c"), false, "the torn transaction was never acknowledged");
+      await store.recordTransaction("c", [{ n: 4 }]);
+      await store.markEventDone("a", 1);
+      await store.close();
+      store = new NedbDataStore(dir);
+      await store.open();
+      assert.deepEqual((await store.getPendingEvents()).map((p) => p.event), [{ n: 3 }, { n: 4 }]);
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("many handled transactions are compacted away by pruning, without losing pending ones", async () => {
+    const dir = fresh();
+    try {
+      const store = new NedbDataStore(dir);
+      await store.open();
+      await store.recordTransaction("keep", [{ n: "pending" }]);
+      await Promise.all(Array.from({ length: 12_000 }, async (_, i) => {
+        await store.recordTransaction(`t${i}`, [{ i }]);
+        await store.markEventDone(`t${i}`, 0);
+      }));
+      const before = readFileSync(join(dir, "journal.log"), "utf8").split("\n").length;
+      assert.equal(await store.pruneTransactions(-1), 12_000);
+      const after = readFileSync(join(dir, "journal.log"), "utf8").split("\n").length;
+      assert.ok(before > 24_000 && after < 10, `file lines ${before} → ${after}`);
+      await store.recordTransaction("later", [{ n: "later" }]);
+      await store.close();
+      const reopened = new NedbDataStore(dir);
+      await reopened.open();
+      assert.deepEqual((await reopened.getPendingEvents()).map((p) => p.event), [{ n: "pending" }, { n: "later" }]);
+      await reopened.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("an older version's journal.db is adopted: its pending events replay, its transactions stay known", async () => {
+    const dir = fresh();
+    try {
+      const docs = [
+        { _id: "ev/old/0", kind: "event", txnId: "old", seq: 0, receivedAt: 1, event: JSON.stringify({ content: { "m.relates_to": 1 } }) },
+        { _id: "txn/old", kind: "txn", txnId: "old", receivedAt: 1, completedAt: null },
+        { _id: "txn/finished", kind: "txn", txnId: "finished", receivedAt: 1, completedAt: 2 },
+      ];
+      writeFileSync(join(dir, "journal.db"), docs.map((d) => JSON.stringify(d)).join("\n") + "\n");
+      const store = new NedbDataStore(dir);
+      await store.open();
+      assert.deepEqual(await store.getPendingEvents(), [{ txnId: "old", seq: 0, event: { content: { "m.relates_to": 1 } } }]);
+      assert.equal(await store.hasTransaction("finished"), true);
+      assert.equal(existsSync(join(dir, "journal.db")), false, "the old file is retired once adopted");
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("an old journal.db torn by a crash (events without their transaction record) is repaired at load, so the resend is journalled", async () => {
     const dir = mkdtempSync(join(tmpdir(), "store-torn-"));
     try {
       const torn = { _id: "ev/torn/0", kind: "event", txnId: "torn", seq: 0, receivedAt: 1, event: JSON.stringify({ type: "m.room.message" }) };

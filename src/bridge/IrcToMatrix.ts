@@ -100,10 +100,14 @@ export class IrcToMatrix {
 
   private async deliver(pool: NetworkPool, roomId: string, msg: IrcMessage, content: Record<string, unknown>): Promise<void> {
     const network = this.config.networks[pool.networkId];
+    // The time the homeserver takes to answer is not the bridge's.
+    let homeserverMs = 0;
     const { event_id: eventId } = await withRetry(
       async () => {
         const intent = await this.ghosts.intentFor(pool.networkId, network, msg.nick, pool.bot.caseMapping);
-        const sent = await intent.sendMessage(roomId, await withReply(content, pool.networkId, roomId, msg.tags, this.hooks.linkOfMsgid));
+        const withReplyContent = await withReply(content, pool.networkId, roomId, msg.tags, this.hooks.linkOfMsgid);
+        const asked = Date.now();
+        const sent = await intent.sendMessage(roomId, withReplyContent).finally(() => (homeserverMs += Date.now() - asked));
         this.hooks.onGhostInRoom(roomId, intent.userId);
         this.hooks.onDelivered?.(sent.event_id, intent.userId);
         return sent;
@@ -116,5 +120,6 @@ export class IrcToMatrix {
     metrics.messagesRelayed.inc({ direction: "irc_to_matrix", network: pool.networkId });
     if (msg.tags.msgid) this.hooks.onLinked([{ roomId, eventId, networkId: pool.networkId, msgid: msg.tags.msgid, at: Date.now() }]);
     metrics.ircToMatrixLatency.observe((Date.now() - msg.receivedAt) / 1000);
+    metrics.relaySeconds.observe({ direction: "irc_to_matrix" }, Math.max(0, Date.now() - msg.receivedAt - homeserverMs) / 1000);
   }
 }

@@ -4,6 +4,7 @@
  * connection (opened and joined on first need), one line per line of the body, in the room's
  * order. When it cannot be delivered the sender is told in the room.
  */
+import { onEventWritten } from "../metrics/relayTiming.js";
 import type { BridgeConfig } from "../config/schema.js";
 import { effectiveLineLimit, SplitFallback, type LongMessagePolicy } from "../format/longMessages.js";
 import { isBridgeCommand, type TextContent } from "../format/matrixContent.js";
@@ -112,7 +113,7 @@ export class MatrixToIrc {
           const pending: Promise<void>[] = [];
           for (const ref of channels) {
             const prepared = await this.prepare(ref, roomId, eventId, sender, kind, content);
-            if (prepared) pending.push((await this.enqueueForChannel(roomId, eventId, sender, ref, kind, prepared.lines, prepared.tags)).delivered);
+            if (prepared) pending.push((await this.enqueueForChannel(roomId, eventId, sender, ref, kind, prepared.lines, prepared.tags, onEventWritten(event))).delivered);
           }
           return pending;
         },
@@ -182,6 +183,7 @@ export class MatrixToIrc {
     kind: IrcMessageKind,
     lines: string[],
     tags?: Record<string, string>,
+    onFirstWritten?: () => void,
   ): Promise<{ delivered: Promise<void> }> {
     const pool = this.pools.get(ref.networkId);
     const network = this.config.networks[ref.networkId];
@@ -189,7 +191,7 @@ export class MatrixToIrc {
     const failed = (err: Error) => this.reportFailure(roomId, sender, ref, network.name, err);
     try {
       const channelKey = this.links.keyOf(ref.networkId, ref.channel);
-      const { delivered } = await pool.enqueue(sender, { target: ref.channelName, channelKey, kind, lines, ...(tags ? { tags } : {}) });
+      const { delivered } = await pool.enqueue(sender, { target: ref.channelName, channelKey, kind, lines, onFirstWritten, ...(tags ? { tags } : {}) });
       const linked = (msgids: (string | null)[]) => {
         metrics.messagesRelayed.inc({ direction: "matrix_to_irc", network: ref.networkId });
         const at = Date.now();

@@ -412,7 +412,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
    * server offers echo-message, resolves with the msgid of its last line once the server has
    * echoed it (so it was accepted); otherwise with null once it is written.
    */
-  async send(kind: IrcMessageKind, target: string, text: string, tags?: Record<string, string>): Promise<string | null> {
+  async send(kind: IrcMessageKind, target: string, text: string, tags?: Record<string, string>, onWritten?: () => void): Promise<string | null> {
     if (this.state !== "connected") throw new IrcFailure("disconnected", "not connected to IRC");
     // Client tags (a reply's +reply) only where the server relays them.
     const sendTags = tags && Object.keys(tags).length > 0 && this.client.network.cap.isEnabled("message-tags") ? tags : undefined;
@@ -420,6 +420,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     const echo = this.client.network.cap.isEnabled("echo-message") ? this.echoes.expect(target, pieces.length) : null;
     try {
       await this.writer.message(kind, target, pieces, sendTags);
+      onWritten?.();
     } catch (err) {
       echo?.cancel();
       throw err;

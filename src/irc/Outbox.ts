@@ -19,6 +19,8 @@ export interface OutgoingMessage {
   lines: string[];
   /** IRCv3 client tags for the first line (a reply's `+reply`), sent where the server takes them. */
   tags?: Record<string, string>;
+  /** Called once the first line is written to the socket (for the relay-time metric). */
+  onFirstWritten?: () => void;
 }
 
 export class Outbox {
@@ -74,7 +76,7 @@ export class Outbox {
       try {
         await this.connection.whenConnected(remaining);
         if (isChannelName(message.target, this.connection.chanTypes)) await this.connection.join(message.target, message.channelKey);
-        for (; next < message.lines.length; next++) msgids.push(await this.connection.send(message.kind, message.target, message.lines[next], next === 0 ? message.tags : undefined));
+        for (; next < message.lines.length; next++) msgids.push(await this.connection.send(message.kind, message.target, message.lines[next], next === 0 ? message.tags : undefined, next === 0 ? message.onFirstWritten : undefined));
       } catch (err) {
         if (!(err instanceof IrcFailure) || err.fatal || !["disconnected", "join_timeout"].includes(err.code)) throw err;
       }

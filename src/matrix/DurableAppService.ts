@@ -17,6 +17,7 @@
  * - Alias and user queries go to handlers that say whether the alias or user now exists:
  *   200 or 404 M_NOT_FOUND (the library answers 200 even when its handler fails).
  */
+import { noteEventReceived, now as relayClock } from "../metrics/relayTiming.js";
 import { timingSafeEqual } from "node:crypto";
 import type { Server } from "node:http";
 import { promisify } from "node:util";
@@ -185,6 +186,7 @@ export class DurableAppService extends AppService {
   }
 
   async handleTransaction(req: Request, res: Response): Promise<void> {
+    const arrived = relayClock();
     if (!this.checkToken(req, res)) return;
     const txnId = req.params.txnId;
     const txn = checkTxnId(txnId) ?? readTransaction(req.body);
@@ -194,6 +196,7 @@ export class DurableAppService extends AppService {
       return sendMatrixError(res, 400, txn.errcode, txn.error);
     }
     const { events, ephemeral } = txn;
+    for (const event of events) noteEventReceived(event, arrived);
 
     const earlier = this.inFlightTxns.get(txnId);
     if (earlier) await earlier.catch(() => undefined);

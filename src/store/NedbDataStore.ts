@@ -1,9 +1,10 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createRequire } from "node:module";
 import type Nedb from "@seald-io/nedb";
 import type { ChanopState, DataStore, GhostRecord, KeyedRecord, MessageLink, PendingEvent, PmRoom, PuppetRecord, RoomLink, UserRecord } from "./DataStore.js";
 import { getLogger } from "../logging.js";
+import { JournalLog } from "./JournalLog.js";
 
 const log = getLogger("store/nedb");
 
@@ -51,17 +52,15 @@ function toPm(doc: PmRoom | null): PmRoom | null {
 
 /**
  * NeDB files in the data directory: rooms.db, ghosts.db, puppets.db, users.db, pms.db, messages.db,
- * chanops.db, records.db and journal.db.
- *
- * The journal holds a transaction's events from before it is acknowledged until each is
- * handled. A transaction and its events are written by one insert, which NeDB appends to
- * journal.db in one write; a write cut short (power loss, a full disk) is repaired at load.
+ * chanops.db and records.db, and the transaction journal in journal.log (see JournalLog: the
+ * journal is on every event's path, and NeDB's per-write file open was its largest cost).
  */
 export class NedbDataStore implements DataStore {
   private readonly rooms: Datastore<RoomLink>;
   private readonly ghosts: Datastore<GhostRecord>;
   private readonly puppets: Datastore<PuppetRecord>;
-  private readonly journal: Datastore<JournalDoc>;
+  private readonly journal: JournalLog;
+  private oldJournalFile: string | null = null;
   private readonly messages: Datastore<MessageLink>;
   private readonly pms: Datastore<PmRoom>;
   private readonly users: Datastore<UserRecord>;
@@ -74,7 +73,7 @@ export class NedbDataStore implements DataStore {
     this.rooms = new Datastore<RoomLink>(file("rooms.db"));
     this.ghosts = new Datastore<GhostRecord>(file("ghosts.db"));
     this.puppets = new Datastore<PuppetRecord>(file("puppets.db"));
-    this.journal = new Datastore<JournalDoc>(file("journal.db"));
+    this.journal = new JournalLog(dataDir);
     this.messages = new Datastore<MessageLink>(file("messages.db"));
     this.pms = new Datastore<PmRoom>(file("pms.db"));
     this.users = new Datastore<UserRecord>(file("users.db"));
@@ -83,7 +82,7 @@ export class NedbDataStore implements DataStore {
   }
 
   private all() {
-    return [this.rooms, this.ghosts, this.puppets, this.journal, this.messages, this.pms, this.users, this.chanops, this.records] as Datastore<never>[];
+    return [this.rooms, this.ghosts, this.puppets, this.messages, this.pms, this.users, this.chanops, this.records] as Datastore<never>[];
   }
 
   async open(): Promise<void> {
@@ -95,8 +94,13 @@ export class NedbDataStore implements DataStore {
     await this.rooms.ensureIndexAsync({ fieldName: "roomId" });
     await this.ghosts.ensureIndexAsync({ fieldName: "userId", unique: true });
     await this.puppets.ensureIndexAsync({ fieldName: "userId" });
-    await this.journal.ensureIndexAsync({ fieldName: "txnId" });
-    await this.repairJournal();
+    await this.adoptOldJournal();
+    const { tornLines } = await this.journal.open();
+    if (tornLines > 0) log.warn("Skipped journal lines torn by a crash; the homeserver sends those transactions again", { lines: tornLines });
+    if (this.oldJournalFile) {
+      await JournalLog.retire(this.oldJournalFile);
+      log.info("Moved the journal from journal.db to journal.log");
+    }
     await this.messages.ensureIndexAsync({ fieldName: "eventId" });
     await this.messages.ensureIndexAsync({ fieldName: "msgid" });
     await this.messages.ensureIndexAsync({ fieldName: "at" });
@@ -109,6 +113,7 @@ export class NedbDataStore implements DataStore {
   }
 
   async close(): Promise<void> {
+    await this.journal.close();
     for (const db of this.all()) {
       db.stopAutocompaction();
       await db.compactDatafileAsync();
@@ -214,47 +219,41 @@ export class NedbDataStore implements DataStore {
   }
 
   /**
-   * A transaction's events and its record are one append, record last: a write cut short
-   * (power loss, a full disk) can leave events without their record. That transaction
-   * was never acknowledged (the 200 comes after the whole insert), so the homeserver sends it
-   * again; its torn events are removed here, or the resend would collide with them forever.
+   * Moves the journal of an older version (journal.db, in NeDB) into journal.log: its pending
+   * events and the transaction IDs it remembers. A transaction whose record is missing (a write
+   * torn by a crash, record last) was never acknowledged, so its events are left out: the
+   * homeserver sends it again.
    */
-  private async repairJournal(): Promise<void> {
-    const events = (await this.journal.findAsync({ kind: "event" })) as { txnId: string }[];
-    const txnIds = [...new Set(events.map((e) => e.txnId))];
-    const torn: string[] = [];
-    for (const txnId of txnIds) if (!(await this.hasTransaction(txnId))) torn.push(txnId);
-    if (torn.length === 0) return;
-    const removed = await this.journal.removeAsync({ kind: "event", txnId: { $in: torn } }, { multi: true });
-    log.warn("Removed the events of transactions torn by a crash; the homeserver sends them again", { transactions: torn.length, events: removed });
+  private async adoptOldJournal(): Promise<void> {
+    const file = join(this.dataDir, "journal.db");
+    if (!existsSync(file)) return;
+    const old = new Datastore<JournalDoc>({ filename: file });
+    await old.loadDatabaseAsync();
+    const docs = await old.findAsync({}).sort({ receivedAt: 1 });
+    const events = new Map<string, [number, Record<string, unknown>][]>();
+    for (const d of docs) if (d.kind === "event") events.set(d.txnId, [...(events.get(d.txnId) ?? []), [d.seq, JSON.parse(d.event) as Record<string, unknown>]]);
+    for (const d of docs) if (d.kind === "txn") this.journal.adopt(d.txnId, d.receivedAt, d.completedAt, events.get(d.txnId) ?? []);
+    return void (this.oldJournalFile = file);
   }
 
   async hasTransaction(txnId: string): Promise<boolean> {
-    return (await this.journal.countAsync({ _id: `txn/${txnId}` })) > 0;
+    return this.journal.has(txnId);
   }
 
   async recordTransaction(txnId: string, events: Record<string, unknown>[]): Promise<void> {
-    const receivedAt = Date.now();
-    const docs: JournalDoc[] = events.map((event, seq) => ({ _id: `ev/${txnId}/${seq}`, kind: "event", txnId, seq, receivedAt, event: JSON.stringify(event) }));
-    docs.push({ _id: `txn/${txnId}`, kind: "txn", txnId, receivedAt, completedAt: events.length === 0 ? receivedAt : null });
-    await this.journal.insertAsync(docs);
+    await this.journal.record(txnId, events);
   }
 
   async markEventDone(txnId: string, seq: number): Promise<void> {
-    await this.journal.removeAsync({ _id: `ev/${txnId}/${seq}` }, {});
-    if ((await this.journal.countAsync({ txnId, kind: "event" })) === 0) {
-      await this.journal.updateAsync({ _id: `txn/${txnId}` }, { $set: { completedAt: Date.now() } }, {});
-    }
+    await this.journal.done(txnId, seq);
   }
 
   async getPendingEvents(): Promise<PendingEvent[]> {
-    const docs = await this.journal.findAsync({ kind: "event" }).sort({ receivedAt: 1, seq: 1 });
-    return docs.flatMap((d) => (d.kind === "event" ? [{ txnId: d.txnId, seq: d.seq, event: JSON.parse(d.event) as Record<string, unknown> }] : []));
+    return this.journal.pendingEvents();
   }
 
   async pruneTransactions(maxAgeMs: number): Promise<number> {
-    const cutoff = Date.now() - maxAgeMs;
-    return this.journal.removeAsync({ kind: "txn", completedAt: { $ne: null, $lt: cutoff } }, { multi: true });
+    return this.journal.prune(maxAgeMs);
   }
 
   async getRecord<T>(kind: string, key: string): Promise<KeyedRecord<T> | null> {

@@ -1,0 +1,220 @@
+/**
+ * The embedded engine's transaction journal: an append-only file (`journal.log`), one JSON line
+ * per acknowledged transaction (with its events) and one per handled event, written through a
+ * file handle kept open. NeDB (which held the journal before) opened, appended to and closed
+ * its file for every insert, remove and update: three to four of those per relayed event were
+ * the largest single cost of relaying a message (see bench/relayCost.ts).
+ *
+ * Lines written while an earlier write is in flight go out together in one write (group
+ * commit). A transaction is one line, so a write cut short (power loss, a full disk) leaves a
+ * torn last line, which the next open skips: that transaction was never acknowledged (the 200
+ * comes after the write), so the homeserver sends it again. Like NeDB, no fsync: the README
+ * says what the embedded engine promises.
+ *
+ * Everything live is also in memory (transaction IDs for dedupe until pruned, events not yet
+ * handled), and the file is rewritten with just that at open and when dead lines outnumber
+ * live ones.
+ */
+import { existsSync } from "node:fs";
+import { open, readFile, rename, rm, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import type { PendingEvent } from "./DataStore.js";
+
+type Line =
+  | { t: "txn"; id: string; at: number; events: Record<string, unknown>[] }
+  | { t: "done"; id: string; seq: number; at: number }
+  /** A completed transaction, as compaction writes it (its events are all handled). */
+  | { t: "seen"; id: string; at: number; completedAt: number };
+
+interface Txn {
+  receivedAt: number;
+  completedAt: number | null;
+  /** Events not handled yet, by seq. */
+  pending: Map<number, Record<string, unknown>>;
+}
+
+/** Rewrite the file when it holds this many lines more than are live. */
+const COMPACT_SLACK = 10_000;
+
+export class JournalLog {
+  private readonly txns = new Map<string, Txn>();
+  private handle: FileHandle | null = null;
+  private queued: string[] = [];
+  private waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  private writing: Promise<void> | null = null;
+  private compactWanted = false;
+  private linesInFile = 0;
+  readonly file: string;
+
+  constructor(dataDir: string) {
+    this.file = join(dataDir, "journal.log");
+  }
+
+  /** Reads the file (skipping a torn last line), then rewrites it compacted and keeps it open for appends. */
+  async open(): Promise<{ tornLines: number }> {
+    let tornLines = 0;
+    const text = existsSync(this.file) ? await readFile(this.file, "utf8") : "";
+    for (const raw of text.split("\n")) {
+      if (raw === "") continue;
+      let line: Line;
+      try {
+        line = JSON.parse(raw) as Line;
+      } catch {
+        tornLines += 1;
+        continue;
+      }
+      this.apply(line);
+    }
+    await this.rewrite();
+    return { tornLines };
+  }
+
+  /** Imports what an older store kept (the NeDB journal) before the first open's compaction is written. */
+  adopt(txnId: string, receivedAt: number, completedAt: number | null, pending: [number, Record<string, unknown>][]): void {
+    if (this.txns.has(txnId)) return;
+    this.txns.set(txnId, { receivedAt, completedAt, pending: new Map(pending) });
+  }
+
+  async close(): Promise<void> {
+    await this.flushed();
+    await this.handle?.close();
+    this.handle = null;
+  }
+
+  has(txnId: string): boolean {
+    return this.txns.has(txnId);
+  }
+
+  async record(txnId: string, events: Record<string, unknown>[]): Promise<void> {
+    const at = Date.now();
+    // The line is made before the memory changes, so an event object changed later is not in the file.
+    const line = JSON.stringify({ t: "txn", id: txnId, at, events } satisfies Line);
+    await this.append(line);
+    this.apply({ t: "txn", id: txnId, at, events });
+  }
+
+  async done(txnId: string, seq: number): Promise<void> {
+    const txn = this.txns.get(txnId);
+    if (!txn?.pending.has(seq)) return;
+    const line: Line = { t: "done", id: txnId, seq, at: Date.now() };
+    this.apply(line);
+    await this.append(JSON.stringify(line));
+  }
+
+  /** Oldest first: transactions in the order they were acknowledged (the map keeps it, and so does the file), events by seq. */
+  pendingEvents(): PendingEvent[] {
+    const out: PendingEvent[] = [];
+    for (const [txnId, txn] of this.txns) for (const seq of [...txn.pending.keys()].sort((a, b) => a - b)) out.push({ txnId, seq, event: txn.pending.get(seq)! });
+    return out;
+  }
+
+  /** Forgets completed transactions older than `maxAgeMs`; compacts the file when it is mostly dead lines. */
+  async prune(maxAgeMs: number): Promise<number> {
+    const cutoff = Date.now() - maxAgeMs;
+    let removed = 0;
+    for (const [txnId, txn] of this.txns) {
+      if (txn.completedAt !== null && txn.completedAt < cutoff) {
+        this.txns.delete(txnId);
+        removed += 1;
+      }
+    }
+    if (this.linesInFile > this.txns.size + COMPACT_SLACK) {
+      // Compaction runs in the writer's turn, between two group writes, never beside one.
+      this.compactWanted = true;
+      this.writing ??= this.writeQueued();
+      await this.flushed();
+    }
+    return removed;
+  }
+
+  private apply(line: Line): void {
+    if (line.t === "txn") {
+      if (this.txns.has(line.id)) return;
+      this.txns.set(line.id, { receivedAt: line.at, completedAt: line.events.length === 0 ? line.at : null, pending: new Map(line.events.map((e, seq) => [seq, e])) });
+    } else if (line.t === "seen") {
+      this.txns.set(line.id, { receivedAt: line.at, completedAt: line.completedAt, pending: new Map() });
+    } else {
+      const txn = this.txns.get(line.id);
+      if (!txn) return;
+      txn.pending.delete(line.seq);
+      if (txn.pending.size === 0 && txn.completedAt === null) txn.completedAt = line.at;
+    }
+  }
+
+  /** Appends one line; resolves once it is written (with whatever else was waiting). */
+  private append(line: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push(line);
+      this.waiters.push({ resolve, reject });
+      this.writing ??= this.writeQueued();
+    });
+  }
+
+  private async writeQueued(): Promise<void> {
+    while (this.queued.length > 0 || this.compactWanted) {
+      if (this.compactWanted) {
+        this.compactWanted = false;
+        // A failed rewrite leaves the old file, which is still whole; appends go on to it.
+        await this.rewrite().catch(() => undefined);
+        continue;
+      }
+      const lines = this.queued;
+      const waiters = this.waiters;
+      this.queued = [];
+      this.waiters = [];
+      try {
+        if (!this.handle) throw new Error("the journal is not open");
+        await this.handle.appendFile(`${lines.join("\n")}\n`, "utf8");
+        this.linesInFile += lines.length;
+        for (const w of waiters) w.resolve();
+      } catch (err) {
+        for (const w of waiters) w.reject(err as Error);
+      }
+    }
+    this.writing = null;
+  }
+
+  private async flushed(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
+  /** Writes the live state to a new file and swaps it in (a crash in between leaves the old file whole). */
+  private async rewrite(): Promise<void> {
+    const lines: string[] = [];
+    for (const [id, txn] of this.txns) {
+      if (txn.pending.size === 0) {
+        lines.push(JSON.stringify({ t: "seen", id, at: txn.receivedAt, completedAt: txn.completedAt ?? txn.receivedAt } satisfies Line));
+      } else {
+        const events: Record<string, unknown>[] = [];
+        const done: number[] = [];
+        const last = Math.max(...txn.pending.keys());
+        for (let seq = 0; seq <= last; seq++) {
+          const event = txn.pending.get(seq);
+          events.push(event ?? {});
+          if (!event) done.push(seq);
+        }
+        lines.push(JSON.stringify({ t: "txn", id, at: txn.receivedAt, events } satisfies Line));
+        for (const seq of done) lines.push(JSON.stringify({ t: "done", id, seq, at: txn.receivedAt } satisfies Line));
+      }
+    }
+    const tmp = `${this.file}.tmp`;
+    const out = await open(tmp, "w", 0o600);
+    try {
+      if (lines.length > 0) await out.writeFile(`${lines.join("\n")}\n`, "utf8");
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    await rename(tmp, this.file);
+    // The old handle writes to the replaced file until here; nothing is written meanwhile (this runs in the writer's turn).
+    const old = this.handle;
+    this.handle = await open(this.file, "a", 0o600);
+    this.linesInFile = lines.length;
+    await old?.close();
+  }
+
+  /** Removes a file left by an older version once its content was adopted and written here. */
+  static async retire(file: string): Promise<void> {
+    await rm(file, { force: true });
+  }
+}
