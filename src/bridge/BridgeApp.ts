@@ -3,7 +3,6 @@
  * the durable AS listener), one IRC pool per network, and the two relays between them.
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { AppServiceRegistration, Bridge, Logger as LibraryLogger } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config/schema.js";
 import { templateRegex } from "../format/template.js";
@@ -44,10 +43,8 @@ import { UserQuery } from "./UserQuery.js";
 import { UserNotices } from "./UserNotices.js";
 import { Provisioning } from "../provisioning/Provisioning.js";
 import { ProvisioningApi } from "../http/ProvisioningApi.js";
-import { MediaRedactions } from "./MediaRedactions.js";
-import { MediaServer } from "../http/MediaServer.js";
-import { loadSigningKey, MediaSigner } from "../http/mediaToken.js";
-import { MediaLinkPolicy } from "../format/longMessages.js";
+import { MediaLinks } from "./MediaLinks.js";
+import { askHomeserverToPing } from "../matrix/appservicePing.js";
 import { Ircv3Interactions } from "./Ircv3Interactions.js";
 
 const log = getLogger("bridge");
@@ -94,7 +91,7 @@ export class BridgeApp {
   private provisioningApi: ProvisioningApi | null = null;
   private stopping: Promise<void> | null = null;
   /** Media links (`media.publicUrl`); null when the bridge serves no media. */
-  private media: { signer: MediaSigner; redactions: MediaRedactions; server: MediaServer } | null = null;
+  private media: MediaLinks | null = null;
   private ops: Operations | null = null;
 
   constructor(
@@ -145,8 +142,8 @@ export class BridgeApp {
 
     // 1. Load.
     await this.store.open();
-    this.media = this.openMedia();
-    await this.media?.redactions.load();
+    this.media = MediaLinks.open(config, this.store, this.registration.as_token);
+    await this.media?.load();
     await this.links.load(config);
     await this.messageLinks.load();
     this.matrixBridge = new Bridge({
@@ -179,11 +176,7 @@ export class BridgeApp {
     appService.finishRoutes();
     await this.provisioningApi?.start();
     log.info("Appservice listening", { address: config.appservice.bindAddress, port: config.appservice.port });
-    if (this.media && config.media.port !== null) {
-      const host = config.media.bindAddress ?? config.appservice.bindAddress;
-      await this.media.server.listen(config.media.port, host);
-      log.info("Media links listening", { address: host, port: config.media.port, publicUrl: config.media.publicUrl });
-    }
+    await this.media?.listen();
     const prune = () =>
       Promise.all([this.store.pruneTransactions(TXN_RETENTION_MS), this.messageLinks.pruneOld(MESSAGE_LINK_RETENTION_MS)]).catch((err: Error) =>
         log.warn("Pruning the store failed", { error: err.message }),
@@ -196,7 +189,7 @@ export class BridgeApp {
     if (this.identServer) await this.identServer.listen(config.ident.port, config.ident.bindAddress);
     await Promise.all([this.joinLinkedRooms(), ...[...this.pools].map(([id, pool]) => this.startPool(id, pool))]);
     this.ops!.startCanaries();
-    await this.pingFromHomeserver();
+    await askHomeserverToPing(config.homeserver, this.registration);
     log.info("Bridge started", { networks: [...this.pools.keys()], rooms: this.links.allRooms().length });
   }
 
@@ -312,7 +305,7 @@ export class BridgeApp {
       },
       linked,
       outgoingText,
-      this.media ? this.longMessagesAsLinks(this.media.signer, bot) : undefined,
+      this.media?.longMessagePolicy(bot),
       this.media?.signer ?? null,
     );
     const events = new MatrixEvents({
@@ -347,8 +340,7 @@ export class BridgeApp {
     this.appService.on("ephemeral", (event: Record<string, unknown>) => interactions.onEphemeral(event));
     // Off unless configured; on the appservice app, or on a port of its own.
     if (config.provisioning.http.enabled) this.provisioningApi = new ProvisioningApi(config.provisioning.http, this.provisioning.requests, this.store, this.appService.expressApp);
-    const media = this.media;
-    if (media && config.media.port === null) this.appService.expressApp.use((req, res, next) => void (media.server.handle(req, res) || next()));
+    this.media?.mount(this.appService.expressApp);
     this.ops = new Operations(config, {
       store: this.store,
       pools: this.pools,
@@ -357,27 +349,6 @@ export class BridgeApp {
       pingHomeserver: (timeoutMs) => bot().matrixClient.doRequest("GET", "/_matrix/client/versions", null, null, timeoutMs),
     });
     return this.appService;
-  }
-
-  /** Long messages as their first line and a link to the text, uploaded by the bot. */
-  private longMessagesAsLinks(signer: MediaSigner, bot: () => ReturnType<Bridge["getIntent"]>): MediaLinkPolicy {
-    const upload = (text: string) => bot().uploadContent(Buffer.from(text, "utf8"), { name: "message.txt", type: "text/plain; charset=utf-8" });
-    return new MediaLinkPolicy(upload, signer, undefined, (err) => log.warn("Could not upload a long message; sending its lines", { error: err.message }));
-  }
-
-  /** The signing key (made if missing), the redaction list and the link server, when `media.publicUrl` is set. */
-  private openMedia(): { signer: MediaSigner; redactions: MediaRedactions; server: MediaServer } | null {
-    const { media, store } = this.config;
-    if (!media.publicUrl) return null;
-    const signer = new MediaSigner(loadSigningKey(media.signingKeyFile ?? join(store.dataDir, "media-signing.key")), media.publicUrl, media.linkLifetimeSeconds);
-    const redactions = new MediaRedactions(this.store);
-    const server = new MediaServer(media, {
-      signer,
-      isRedacted: (eventId) => redactions.isRedacted(eventId),
-      homeserverUrl: this.config.homeserver.url,
-      asToken: this.registration.as_token,
-    });
-    return { signer, redactions, server };
   }
 
   private async startPool(networkId: string, pool: NetworkPool): Promise<void> {
@@ -413,23 +384,6 @@ export class BridgeApp {
     );
   }
 
-  /** Asks the homeserver to ping us: it confirms the link and makes it retry queued transactions now. */
-  private async pingFromHomeserver(): Promise<void> {
-    const url = `${this.config.homeserver.url}/_matrix/client/v1/appservice/${encodeURIComponent(this.registration.id)}/ping`;
-    try {
-      const res = await fetch(url, {
-        method: "POST",
-        headers: { Authorization: `Bearer ${this.registration.as_token}`, "Content-Type": "application/json" },
-        body: "{}",
-        signal: AbortSignal.timeout(this.config.homeserver.requestTimeoutMs),
-      });
-      if (!res.ok) log.warn("Homeserver could not reach the bridge", { status: res.status, body: await res.text() });
-      else log.info("Homeserver reaches the bridge", await res.json());
-    } catch (err) {
-      log.warn("Could not ask the homeserver for a ping", { error: (err as Error).message });
-    }
-  }
-
   /** Stops taking transactions, lets work in hand finish (bounded), says QUIT on IRC, closes the store. */
   stop(reason: string): Promise<void> {
     this.stopping ??= this.shutdown(reason);
@@ -441,7 +395,7 @@ export class BridgeApp {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.appService?.close().catch(() => undefined);
     await this.provisioningApi?.stop();
-    await this.media?.server.close().catch(() => undefined);
+    await this.media?.close();
     await this.ops?.stop();
     await this.appService?.drain(SHUTDOWN_DRAIN_MS);
     await Promise.race([Promise.all([this.roomQueue.idle(), this.toIrcQueue.idle(), this.membership?.idle()]), new Promise((r) => setTimeout(r, SHUTDOWN_DRAIN_MS).unref())]);
