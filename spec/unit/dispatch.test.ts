@@ -36,3 +36,36 @@ describe("dispatching journalled events", () => {
     assert.deepEqual(done, []);
   });
 });
+
+describe("events of the bridge's own users", () => {
+  test("are neither journalled nor handled, but still feed the library's caches; the others keep their order and seqs", async () => {
+    const journalled: unknown[][] = [];
+    const done: string[] = [];
+    const store = {
+      hasTransaction: async () => false,
+      recordTransaction: async (_txnId: string, events: unknown[]) => void journalled.push(events),
+      markEventDone: async (txnId: string, seq: number) => void done.push(`${txnId}/${seq}`),
+    } as unknown as DataStore;
+    const handled: string[] = [];
+    const svc = new DurableAppService("hs-token", store, {
+      sink: async (e) => void handled.push(String(e.event_id)),
+      aliasQuery: async () => false,
+      userQuery: async () => false,
+      journalCopy: (e) => e,
+      ignored: (e) => String(e.sender).startsWith("@irc_"),
+    });
+    const cached: string[] = [];
+    svc.on("event", (e: MatrixEvent) => cached.push(String(e.event_id)));
+    const ev = (id: string, sender: string) => ({ type: "m.room.message", event_id: id, room_id: "!r", sender, content: { body: id } });
+    const body = { events: [ev("$a", "@alice:x"), ev("$echo", "@irc_bob:x"), ev("$b", "@alice:x")] };
+    let status = 200;
+    const res = { json: () => res, status: (s: number) => ((status = s), res), setHeader: () => res, send: () => res, end: () => res };
+    await svc.handleTransaction({ params: { txnId: "t1" }, body, headers: { authorization: "Bearer hs-token" }, query: {} } as never, res as never);
+    await svc.drain(1_000);
+    assert.equal(status, 200);
+    assert.deepEqual(journalled, [[body.events[0], body.events[2]]]);
+    assert.deepEqual(handled, ["$a", "$b"]);
+    assert.deepEqual(done, ["t1/0", "t1/1"]);
+    assert.deepEqual(cached, ["$a", "$echo", "$b"]);
+  });
+});

@@ -335,6 +335,7 @@ export class BridgeApp {
       // Secrets are scrubbed where commands are read (admin rooms): elsewhere a line that looks
       // like `!storepass x` is chat, relayed as typed, and must survive a crash like any other.
       journalCopy: (event) => (this.adminRooms.isAdminRoom(String(event.room_id)) ? journalCopy(event, Object.keys(config.networks)) : event),
+      ignored: (event) => typeof event.sender === "string" && this.isBridgeUser(event.sender),
     });
     // Typing (ephemeral): handled as it comes, never journalled.
     this.appService.on("ephemeral", (event: Record<string, unknown>) => interactions.onEphemeral(event));

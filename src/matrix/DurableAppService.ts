@@ -50,6 +50,13 @@ export interface AppServiceHandlers {
   userQuery: ExistenceQuery;
   /** What of an event goes into the journal (secrets, such as passwords, are left out). */
   journalCopy(event: MatrixEvent): MatrixEvent;
+  /**
+   * Events the sink ignores (those of the bridge's own users: the echoes of what it sent into
+   * Matrix, one per IRC line). They still feed the library's caches, but are neither journalled
+   * nor handed to the sink: a journal entry and its done mark per IRC line were half of the
+   * journal's writes, for nothing.
+   */
+  ignored?(event: MatrixEvent): boolean;
 }
 
 /**
@@ -71,6 +78,7 @@ export class DurableAppService extends AppService {
   private readonly aliasQuery: ExistenceQuery;
   private readonly userQuery: ExistenceQuery;
   private readonly journalCopy: (event: MatrixEvent) => MatrixEvent;
+  private readonly ignored: (event: MatrixEvent) => boolean;
   private readonly dispatched = new Set<string>();
   private readonly inFlightTxns = new Map<string, Promise<void>>();
   /** Events being handled, with when each was dispatched (insertion order: the oldest first). */
@@ -87,6 +95,7 @@ export class DurableAppService extends AppService {
     this.aliasQuery = handlers.aliasQuery;
     this.userQuery = handlers.userQuery;
     this.journalCopy = handlers.journalCopy;
+    this.ignored = handlers.ignored ?? (() => false);
     (this as { app: Application }).app = this.buildApp();
   }
 
@@ -205,7 +214,8 @@ export class DurableAppService extends AppService {
       res.json({});
       return;
     }
-    const journalled = this.store.recordTransaction(txnId, events.map((e) => this.journalCopy(e)));
+    const handled = events.filter((e) => !this.ignored(e));
+    const journalled = this.store.recordTransaction(txnId, handled.map((e) => this.journalCopy(e)));
     this.inFlightTxns.set(txnId, journalled);
     try {
       await journalled;
@@ -219,7 +229,11 @@ export class DurableAppService extends AppService {
     }
     res.json({});
     metrics.transactions.inc({ result: "accepted" });
-    events.forEach((event, seq) => this.dispatch(txnId, seq, event));
+    let seq = 0;
+    for (const event of events) {
+      if (seq < handled.length && handled[seq] === event) this.dispatch(txnId, seq++, event);
+      else this.feedCaches(event);
+    }
     for (const event of ephemeral) this.emit("ephemeral", event);
   }
 
@@ -231,10 +245,14 @@ export class DurableAppService extends AppService {
     return pending.length;
   }
 
-  private dispatch(txnId: string, seq: number, event: MatrixEvent): void {
-    // The library's Bridge keeps its intent and membership caches from these.
+  /** The library's Bridge keeps its intent and membership caches from these. */
+  private feedCaches(event: MatrixEvent): void {
     this.emit("event", event);
     if (event.type) this.emit(`type:${event.type}`, event);
+  }
+
+  private dispatch(txnId: string, seq: number, event: MatrixEvent): void {
+    this.feedCaches(event);
     // A live copy of an event being replayed (or the reverse) is done once: the other is dropped.
     const eventId = typeof event.event_id === "string" ? event.event_id : null;
     if (eventId && this.dispatched.has(eventId)) {
