@@ -6,8 +6,9 @@
  * Every call the bridge makes to the homeserver passes here, so this is also where the bridge
  * learns that the homeserver answers (for /ready) and counts the outcomes (for metrics).
  */
-import { getRequestFn, setRequestFn } from "@vector-im/matrix-bot-sdk";
+import { setRequestFn } from "@vector-im/matrix-bot-sdk";
 import { metrics } from "../metrics/metrics.js";
+import { leanRequest, type RequestParams } from "./leanRequest.js";
 
 type Callback = (err: unknown, response: { statusCode?: number } | undefined, body: unknown) => void;
 
@@ -26,12 +27,15 @@ function observe(err: unknown, status: number | undefined): void {
   if (status < 502 || status > 504) lastAnsweredAt = Date.now();
 }
 
+/**
+ * Installs the SDK's HTTP function: `leanRequest` (see there why not the SDK's `request`),
+ * with the timeout ceiling and the outcome bookkeeping.
+ */
 export function installHttpTimeout(timeoutMs: number): void {
   if (installed) return;
   installed = true;
-  const original = getRequestFn() as unknown as (params: object, callback: Callback) => unknown;
-  setRequestFn((params: { timeout?: number }, callback: Callback) =>
-    original({ ...params, timeout: Math.min(params.timeout ?? timeoutMs, timeoutMs) }, (err, response, body) => {
+  setRequestFn((params: RequestParams, callback: Callback) =>
+    leanRequest({ ...params, timeout: Math.min(params.timeout ?? timeoutMs, timeoutMs) }, (err, response, body) => {
       observe(err, response?.statusCode);
       callback(err, response, body);
     }),
