@@ -68,6 +68,8 @@ export class NedbDataStore implements DataStore {
   private readonly chanops: Datastore<ChanopState>;
   private readonly records: Datastore<RecordDoc>;
   private lastRecordUpdate = 0;
+  /** Strictly increasing receive times: replay sorts by them, and two transactions may share a millisecond. */
+  private lastReceivedAt = 0;
 
   constructor(private readonly dataDir: string) {
     const file = (name: string) => ({ filename: join(dataDir, name) });
@@ -97,6 +99,7 @@ export class NedbDataStore implements DataStore {
     await this.puppets.ensureIndexAsync({ fieldName: "userId" });
     await this.journal.ensureIndexAsync({ fieldName: "txnId" });
     await this.repairJournal();
+    for (const doc of this.journal.getAllData<JournalDoc>()) this.lastReceivedAt = Math.max(this.lastReceivedAt, doc.receivedAt);
     await this.messages.ensureIndexAsync({ fieldName: "eventId" });
     await this.messages.ensureIndexAsync({ fieldName: "msgid" });
     await this.messages.ensureIndexAsync({ fieldName: "at" });
@@ -234,7 +237,7 @@ export class NedbDataStore implements DataStore {
   }
 
   async recordTransaction(txnId: string, events: Record<string, unknown>[]): Promise<void> {
-    const receivedAt = Date.now();
+    const receivedAt = (this.lastReceivedAt = Math.max(Date.now(), this.lastReceivedAt + 1));
     const docs: JournalDoc[] = events.map((event, seq) => ({ _id: `ev/${txnId}/${seq}`, kind: "event", txnId, seq, receivedAt, event: JSON.stringify(event) }));
     docs.push({ _id: `txn/${txnId}`, kind: "txn", txnId, receivedAt, completedAt: events.length === 0 ? receivedAt : null });
     await this.journal.insertAsync(docs);
