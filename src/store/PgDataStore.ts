@@ -10,6 +10,7 @@
  */
 import pg from "pg";
 import type { ChanopState, DataStore, GhostRecord, KeyedRecord, MessageLink, PendingEvent, PmRoom, PuppetRecord, RoomLink, UserRecord } from "./DataStore.js";
+import type { JournalCopy } from "./NedbDataStore.js";
 import { migrate } from "./pg/migrations.js";
 import { deleteInBatches, int8AsNumber } from "./pg/sql.js";
 import { getLogger } from "../logging.js";
@@ -38,14 +39,6 @@ function toLink(r: Row | undefined): MessageLink | null {
 
 function toRecord<T>(r: Row): KeyedRecord<T> {
   return { kind: String(r.kind), key: String(r.key), value: JSON.parse(String(r.value)) as T, updatedAt: Number(r.updated_at) };
-}
-
-/** A transaction as `migrate-store` copies it: the events still pending, with their seq. */
-export interface JournalCopy {
-  txnId: string;
-  receivedAt: number;
-  completedAt: number | null;
-  events: { seq: number; event: Record<string, unknown> }[];
 }
 
 export class PgDataStore implements DataStore {
