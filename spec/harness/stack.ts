@@ -13,6 +13,7 @@ import { InspIRCd } from "./inspircd.js";
 import { IrcTestClient } from "./ircClient.js";
 import { MatrixTestClient } from "./matrixClient.js";
 import { freePort } from "./ports.js";
+import { PostgresCluster } from "./postgres.js";
 import { Synapse } from "./synapse.js";
 import { TcpProxy } from "./tcpProxy.js";
 
@@ -35,6 +36,17 @@ export interface StackOptions {
   homeserverProxy?: boolean;
   /** An IRC server of the test's own (e.g. HostileIrcd) instead of InspIRCd, which is then not started. */
   ircServer?: { port: number };
+  /** The bridge's store engine; default: E2E_STORE (nedb or postgres), else nedb. */
+  store?: "nedb" | "postgres";
+  /** With the postgres engine: run the cluster with fsync on (tests of durability). */
+  postgresFsync?: boolean;
+}
+
+/** The store engine e2e stacks use unless a test asks for one (E2E_STORE=postgres runs the suite on PostgreSQL). */
+export function e2eStoreEngine(): "nedb" | "postgres" {
+  const engine = process.env.E2E_STORE ?? "nedb";
+  if (engine !== "nedb" && engine !== "postgres") throw new Error(`E2E_STORE must be nedb or postgres, not ${engine}`);
+  return engine;
 }
 
 export class Stack {
@@ -55,6 +67,10 @@ export class Stack {
   /** Between the bridge and Synapse, with `homeserverProxy` (Synapse still reaches the bridge directly). */
   homeserverProxy: TcpProxy | null = null;
   private readonly ircServer: { port: number } | undefined;
+  /** The stack's own PostgreSQL cluster, with the postgres engine. */
+  postgres: PostgresCluster | null = null;
+  /** The bridge's database, with the postgres engine. */
+  connectionString: string | null = null;
 
   constructor(
     readonly dir: string,
@@ -69,6 +85,11 @@ export class Stack {
 
   static async start(options: StackOptions = {}): Promise<Stack> {
     const stack = new Stack(mkdtempSync(join(tmpdir(), "irc-bridge-e2e-")), options);
+    if ((options.store ?? e2eStoreEngine()) === "postgres") {
+      stack.postgres = new PostgresCluster({ fsync: options.postgresFsync });
+      await stack.postgres.start();
+      stack.connectionString = await stack.postgres.createDatabase("bridge");
+    }
     if (!options.ircServer) await stack.ircd.start();
     if (options.proxy) {
       stack.proxy = new TcpProxy(stack.ircd.port);
@@ -91,7 +112,7 @@ export class Stack {
     return parseConfig({
       homeserver: { url: this.homeserverProxy ? `http://127.0.0.1:${this.homeserverProxy.port}` : this.synapse.url, domain: this.synapse.serverName, requestTimeoutMs: 15_000 },
       appservice: { bindAddress: "127.0.0.1", port: this.bridgePort || 1 },
-      store: { dataDir: join(this.dir, "data") },
+      store: this.connectionString ? { engine: "postgres", connectionString: this.connectionString, dataDir: join(this.dir, "data") } : { dataDir: join(this.dir, "data") },
       logging: { level: process.env.BRIDGE_LOG_LEVEL ?? "info", format: "console" },
       networks: {
         [NETWORK]: {
@@ -143,6 +164,8 @@ export class Stack {
     await Promise.allSettled(this.matrixUsers.map((u) => u.stopSync()));
     await Promise.allSettled(this.ircUsers.map((u) => u.quit()));
     await Promise.allSettled([this.bridge.stop(), this.synapse.stop(), this.ircd.stop(), this.proxy?.stop(), this.homeserverProxy?.stop()]);
+    // After the bridge, which holds connections to it.
+    await this.postgres?.stop().catch(() => undefined);
     if (!process.env.KEEP_E2E_DIR) rmSync(this.dir, { recursive: true, force: true });
   }
 }
