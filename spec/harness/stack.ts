@@ -2,9 +2,10 @@
  * The whole system on loopback for one test file: InspIRCd, Synapse with the bridge's
  * registration, and the bridge as a child process.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { parseConfig } from "../../src/config/load.js";
 import type { BridgeConfig } from "../../src/config/schema.js";
 import { buildRegistration, writeRegistration, type Registration } from "../../src/registration.js";
@@ -157,6 +158,40 @@ export class Stack {
 
   ghostId(nick: string): string {
     return `@irc_${NETWORK}_${nick.toLowerCase()}:${this.synapse.serverName}`;
+  }
+
+  /** The message links the bridge has stored (either engine), read while it runs. */
+  async storedMessageLinks(): Promise<{ eventId: string; networkId: string; msgid: string }[]> {
+    if (this.connectionString) {
+      const client = new pg.Client({ connectionString: this.connectionString });
+      await client.connect();
+      try {
+        return (await client.query("SELECT event_id AS \"eventId\", network_id AS \"networkId\", msgid FROM message_links")).rows;
+      } finally {
+        await client.end();
+      }
+    }
+    let text = "";
+    try {
+      text = readFileSync(join(this.dir, "data", "messages.db"), "utf8");
+    } catch {
+      return [];
+    }
+    return text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { eventId: string; networkId: string; msgid: string }).filter((l) => l.eventId);
+  }
+
+  /** Every byte the store has on disk, as text (NeDB's files; PostgreSQL's whole data directory, WAL included). */
+  storeBytesOnDisk(): string {
+    const read = (dir: string): string[] =>
+      readdirSync(dir).flatMap((name) => {
+        const path = join(dir, name);
+        try {
+          return statSync(path).isDirectory() ? read(path) : [readFileSync(path, "latin1")];
+        } catch {
+          return []; // a file the server removed meanwhile
+        }
+      });
+    return read(this.postgres ? this.postgres.dataDir : join(this.dir, "data")).join("\n");
   }
 
   /** Tears everything down, even after a failure; keeps the directory when KEEP_E2E_DIR is set. */
