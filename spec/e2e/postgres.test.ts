@@ -1,7 +1,8 @@
 /**
  * The bridge on PostgreSQL (store.engine: postgres), with a throwaway cluster per stack:
  * - kill -9 of the bridge during a 200-message burst: every message the homeserver had an
- *   answer 200 for reaches IRC (at least once), in order, from the journal alone;
+ *   answer 200 for reaches IRC (at least once), in order, from the journal alone; while the
+ *   database is down nothing is acknowledged, and the homeserver's retry goes through after;
  * - `migrate-store` of a store an NeDB bridge made (nick, PM room, message links), then the
  *   bridge runs on PostgreSQL with the same.
  */
@@ -85,6 +86,19 @@ describe("kill -9 on PostgreSQL", { timeout: 300_000 }, () => {
     assert.ok(bob.lines.filter((l) => l.text.startsWith("burst ")).every((l) => l.nick === "alice[m]"));
     // At least once: only lines in flight at the kill (sent, not yet marked done) may repeat.
     assert.ok(seen().length <= BURST + 3, `few repeats; saw ${seen().length - BURST}`);
+  });
+
+  test("while PostgreSQL is down nothing is acknowledged (500, the homeserver retries); once it is back the retry goes through", async () => {
+    stack.postgres!.stopServer();
+    try {
+      assert.equal(await put("outage-1", [message("during the outage")]), false, "no 200 without the journal");
+    } finally {
+      await stack.postgres!.start();
+    }
+    assert.ok(stack.bridge.running, "the bridge rode out the outage");
+    // The homeserver's retry of the same transaction, once the database answers again.
+    await waitFor("the retry acknowledged", () => put("outage-1", [message("during the outage")]), 60_000, 500);
+    await bob.waitForLine((l) => l.text === "during the outage" && l.nick === "alice[m]", "the retried line", 60_000);
   });
 });
 

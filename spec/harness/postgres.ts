@@ -73,8 +73,9 @@ export class PostgresCluster {
     return join(this.dir, "postgres.log");
   }
 
+  /** Starts the server (on the same port again after `stopServer`). */
   async start(): Promise<void> {
-    this.port = await freePort();
+    this.port ||= await freePort();
     if (!existsSync(this.dataDir)) this.run("initdb", ["-D", this.dataDir, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-locale", "--no-sync"]);
     const opts = `-k ${this.dir} -p ${this.port} -c listen_addresses=127.0.0.1 -c fsync=${this.options.fsync ? "on" : "off"} -c max_connections=200`;
     this.run("pg_ctl", ["-D", this.dataDir, "-o", opts, "-l", this.logFile, "-w", "-t", "120", "start"]);
@@ -99,16 +100,20 @@ export class PostgresCluster {
     return this.url(name);
   }
 
-  /** Stops the server (fast: clients are disconnected) and, unless `keep`, removes the dir. */
-  async stop(keep = Boolean(process.env.KEEP_E2E_DIR)): Promise<void> {
-    if (this.started) {
-      this.started = false;
-      try {
-        this.run("pg_ctl", ["-D", this.dataDir, "-m", "fast", "-w", "stop"]);
-      } catch {
-        // already gone
-      }
+  /** Stops the server (fast: clients are disconnected), keeping its data: an outage. */
+  stopServer(): void {
+    if (!this.started) return;
+    this.started = false;
+    try {
+      this.run("pg_ctl", ["-D", this.dataDir, "-m", "fast", "-w", "stop"]);
+    } catch {
+      // already gone
     }
+  }
+
+  /** Stops the server and, unless `keep`, removes the dir. */
+  async stop(keep = Boolean(process.env.KEEP_E2E_DIR)): Promise<void> {
+    this.stopServer();
     if (!keep) rmSync(this.dir, { recursive: true, force: true });
   }
 }
