@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 /**
  * Command line: `-r -u URL -c config.yaml -f registration.yaml` writes a registration;
- * `-c config.yaml -f registration.yaml` runs the bridge.
+ * `-c config.yaml -f registration.yaml` runs the bridge;
+ * `migrate-store --from <dataDir> --to <connectionString>` copies an NeDB store into PostgreSQL.
  */
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { SecretBox } from "./security/SecretBox.js";
 import { BridgeApp } from "./bridge/BridgeApp.js";
 import { closeLogging, configureLogging, getLogger } from "./logging.js";
+import { migrateStore, MigrateStoreError } from "./store/migrateStore.js";
+import { SchemaTooNewError } from "./store/pg/migrations.js";
 import { buildRegistration, holdsRealRegistration, readRegistration, RegistrationError, registrationMismatches, writeRegistration } from "./registration.js";
 
 const HELP = `matrix-irc-bridge: bridges IRC networks into Matrix (an application service).
@@ -22,6 +25,14 @@ Usage:
 
   matrix-irc-bridge [-c config.yaml] [-f registration.yaml]
       Run the bridge. Stops cleanly on SIGINT/SIGTERM (QUIT on IRC, store closed).
+
+  matrix-irc-bridge migrate-store --from <dataDir> --to <connectionString>
+      Copy an NeDB store (the directory store.dataDir names) into a PostgreSQL
+      database, e.g. --to postgresql://bridge:secret@127.0.0.1:5432/bridge. Stop
+      the bridge first. The schema is created if missing; every row is upserted,
+      so running it again is harmless and an interrupted copy is finished by
+      running it again. Prints how many rows of each kind were copied. Then set
+      store.engine: postgres and store.connectionString in the config.
 
 Options:
   -c, --config <file>         bridge config (default: config.yaml; see config.sample.yaml)
@@ -59,7 +70,23 @@ function parseCli() {
   }
 }
 
+async function runMigrateStore(argv: string[]): Promise<void> {
+  let values: { from?: string; to?: string; help?: boolean };
+  try {
+    values = parseArgs({ args: argv, options: { from: { type: "string" }, to: { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true }).values;
+  } catch (err) {
+    return fail(`${(err as Error).message}\n\n${HELP}`, EXIT_USAGE);
+  }
+  if (values.help) return void process.stdout.write(`${HELP}\n`);
+  if (!values.from || !values.to) return fail(`migrate-store needs --from <dataDir> and --to <connectionString>\n\n${HELP}`, EXIT_USAGE);
+  if (!/^postgres(ql)?:\/\/\S+$/.test(values.to)) return fail("--to must be a PostgreSQL URL such as postgresql://user:password@host:5432/database", EXIT_USAGE);
+  process.stdout.write(`Copying the NeDB store in ${values.from} into PostgreSQL\n`);
+  await migrateStore(values.from, values.to, (line) => process.stdout.write(`  ${line}\n`));
+  process.stdout.write("Done. Set store.engine: postgres and store.connectionString in the config, then start the bridge.\n");
+}
+
 async function run(): Promise<void> {
+  if (process.argv[2] === "migrate-store") return runMigrateStore(process.argv.slice(3));
   const args = parseCli();
   if (args.help) {
     process.stdout.write(`${HELP}\n`);
@@ -111,5 +138,6 @@ async function run(): Promise<void> {
 
 run().catch((err: Error) => {
   if (err instanceof ConfigError || err instanceof RegistrationError) fail(err.message, EXIT_CONFIG);
+  if (err instanceof SchemaTooNewError || err instanceof MigrateStoreError) fail(err.message, 1);
   fail(`Fatal: ${err.stack ?? err.message}`, 1);
 });

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { IRC_OPER } from "../harness/inspircd.js";
@@ -158,8 +158,7 @@ describe("admin room", { timeout: 240_000 }, () => {
       `/_matrix/client/v3/rooms/${encodeURIComponent(adminRoom)}/event/${encodeURIComponent(stored.command)}`,
     );
     assert.deepEqual(redacted.content, {}, "the message with the password is redacted");
-    const files = readdirSync(join(stack.dir, "data")).map((f) => readFileSync(join(stack.dir, "data", f), "utf8")).join("\n");
-    assert.ok(!files.includes("hunter2"), "the password is nowhere in the store in clear");
+    assert.ok(!stack.storeBytesOnDisk().includes("hunter2"), "the password is nowhere in the store in clear");
 
     assert.match(body(await command("!username alicia")), /log in to TestNet as alicia/);
     assert.match(body(await command("!reconnect")), /Reconnected to TestNet as alicia/);
@@ -169,7 +168,7 @@ describe("admin room", { timeout: 240_000 }, () => {
   });
 
   test("an edited !storepass and a !join key are redacted, never on disk in clear, and the edit stores the new password; a password over a link without TLS is warned of", async () => {
-    const dataFiles = () => readdirSync(join(stack.dir, "data")).map((f) => readFileSync(join(stack.dir, "data", f), "utf8")).join("\n");
+    const dataFiles = () => stack.storeBytesOnDisk();
     const eventOf = (eventId: string) =>
       alice.request<{ content: Record<string, unknown> }>("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(adminRoom)}/event/${encodeURIComponent(eventId)}`);
     const first = await command("!storepass typo-Pa55word");

@@ -3,8 +3,6 @@
  * a real InspIRCd, as a Matrix user (alice) and an IRC user (bob) would see them.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { IrcTestClient } from "../harness/ircClient.js";
 import type { MatrixTestClient } from "../harness/matrixClient.js";
@@ -53,13 +51,8 @@ describe("relaying in a mapped room", { timeout: 240_000 }, () => {
     assert.ok(sentMsgid, "InspIRCd tags lines with msgid");
     bob.say("#test", "and mine too");
     const fromIrc = await alice.waitForMessage(roomId, (e) => e.content.body === "and mine too");
-    const links = () =>
-      readFileSync(join(stack.dir, "data", "messages.db"), "utf8")
-        .split("\n")
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as { eventId: string; msgid: string });
-    await waitFor("both links in the store", () => {
-      const all = links();
+    await waitFor("both links in the store", async () => {
+      const all = await stack.storedMessageLinks();
       return all.some((l) => l.eventId === eventId && l.msgid === sentMsgid) && all.some((l) => l.eventId === fromIrc.event_id);
     });
   });

@@ -4,9 +4,7 @@
  * IRC user (bob) and Matrix users (alice, dave) see them.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { connect } from "node:net";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { IrcTestClient } from "../harness/ircClient.js";
 import type { MatrixTestClient } from "../harness/matrixClient.js";
@@ -26,19 +24,7 @@ describe("text fidelity", { timeout: 240_000 }, () => {
 
   /** The msgid the bridge linked to a Matrix event (from its message links, once written). */
   const msgidOfEvent = (eventId: string) =>
-    waitFor(`the msgid of ${eventId}`, () => {
-      let text = "";
-      try {
-        text = readFileSync(join(stack.dir, "data", "messages.db"), "utf8");
-      } catch {
-        return undefined;
-      }
-      return text
-        .split("\n")
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as { eventId?: string; msgid?: string })
-        .find((l) => l.eventId === eventId)?.msgid;
-    });
+    waitFor(`the msgid of ${eventId}`, async () => (await stack.storedMessageLinks()).find((l) => l.eventId === eventId)?.msgid);
 
   before(async () => {
     stack = await Stack.start();

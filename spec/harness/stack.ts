@@ -2,9 +2,10 @@
  * The whole system on loopback for one test file: InspIRCd, Synapse with the bridge's
  * registration, and the bridge as a child process.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { parseConfig } from "../../src/config/load.js";
 import type { BridgeConfig } from "../../src/config/schema.js";
 import { buildRegistration, writeRegistration, type Registration } from "../../src/registration.js";
@@ -13,6 +14,7 @@ import { InspIRCd } from "./inspircd.js";
 import { IrcTestClient } from "./ircClient.js";
 import { MatrixTestClient } from "./matrixClient.js";
 import { freePort } from "./ports.js";
+import { PostgresCluster } from "./postgres.js";
 import { Synapse } from "./synapse.js";
 import { TcpProxy } from "./tcpProxy.js";
 
@@ -35,6 +37,17 @@ export interface StackOptions {
   homeserverProxy?: boolean;
   /** An IRC server of the test's own (e.g. HostileIrcd) instead of InspIRCd, which is then not started. */
   ircServer?: { port: number };
+  /** The bridge's store engine; default: E2E_STORE (nedb or postgres), else nedb. */
+  store?: "nedb" | "postgres";
+  /** With the postgres engine: run the cluster with fsync on (tests of durability). */
+  postgresFsync?: boolean;
+}
+
+/** The store engine e2e stacks use unless a test asks for one (E2E_STORE=postgres runs the suite on PostgreSQL). */
+export function e2eStoreEngine(): "nedb" | "postgres" {
+  const engine = process.env.E2E_STORE ?? "nedb";
+  if (engine !== "nedb" && engine !== "postgres") throw new Error(`E2E_STORE must be nedb or postgres, not ${engine}`);
+  return engine;
 }
 
 export class Stack {
@@ -55,6 +68,10 @@ export class Stack {
   /** Between the bridge and Synapse, with `homeserverProxy` (Synapse still reaches the bridge directly). */
   homeserverProxy: TcpProxy | null = null;
   private readonly ircServer: { port: number } | undefined;
+  /** The stack's own PostgreSQL cluster, with the postgres engine. */
+  postgres: PostgresCluster | null = null;
+  /** The bridge's database, with the postgres engine. */
+  connectionString: string | null = null;
 
   constructor(
     readonly dir: string,
@@ -69,6 +86,11 @@ export class Stack {
 
   static async start(options: StackOptions = {}): Promise<Stack> {
     const stack = new Stack(mkdtempSync(join(tmpdir(), "irc-bridge-e2e-")), options);
+    if ((options.store ?? e2eStoreEngine()) === "postgres") {
+      stack.postgres = new PostgresCluster({ fsync: options.postgresFsync });
+      await stack.postgres.start();
+      stack.connectionString = await stack.postgres.createDatabase("bridge");
+    }
     if (!options.ircServer) await stack.ircd.start();
     if (options.proxy) {
       stack.proxy = new TcpProxy(stack.ircd.port);
@@ -91,7 +113,7 @@ export class Stack {
     return parseConfig({
       homeserver: { url: this.homeserverProxy ? `http://127.0.0.1:${this.homeserverProxy.port}` : this.synapse.url, domain: this.synapse.serverName, requestTimeoutMs: 15_000 },
       appservice: { bindAddress: "127.0.0.1", port: this.bridgePort || 1 },
-      store: { dataDir: join(this.dir, "data") },
+      store: this.connectionString ? { engine: "postgres", connectionString: this.connectionString, dataDir: join(this.dir, "data") } : { dataDir: join(this.dir, "data") },
       logging: { level: process.env.BRIDGE_LOG_LEVEL ?? "info", format: "console" },
       networks: {
         [NETWORK]: {
@@ -138,11 +160,47 @@ export class Stack {
     return `@irc_${NETWORK}_${nick.toLowerCase()}:${this.synapse.serverName}`;
   }
 
+  /** The message links the bridge has stored (either engine), read while it runs. */
+  async storedMessageLinks(): Promise<{ eventId: string; networkId: string; msgid: string }[]> {
+    if (this.connectionString) {
+      const client = new pg.Client({ connectionString: this.connectionString });
+      await client.connect();
+      try {
+        return (await client.query("SELECT event_id AS \"eventId\", network_id AS \"networkId\", msgid FROM message_links")).rows;
+      } finally {
+        await client.end();
+      }
+    }
+    let text = "";
+    try {
+      text = readFileSync(join(this.dir, "data", "messages.db"), "utf8");
+    } catch {
+      return [];
+    }
+    return text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { eventId: string; networkId: string; msgid: string }).filter((l) => l.eventId);
+  }
+
+  /** Every byte the store has on disk, as text (NeDB's files; PostgreSQL's whole data directory, WAL included). */
+  storeBytesOnDisk(): string {
+    const read = (dir: string): string[] =>
+      readdirSync(dir).flatMap((name) => {
+        const path = join(dir, name);
+        try {
+          return statSync(path).isDirectory() ? read(path) : [readFileSync(path, "latin1")];
+        } catch {
+          return []; // a file the server removed meanwhile
+        }
+      });
+    return read(this.postgres ? this.postgres.dataDir : join(this.dir, "data")).join("\n");
+  }
+
   /** Tears everything down, even after a failure; keeps the directory when KEEP_E2E_DIR is set. */
   async stop(): Promise<void> {
     await Promise.allSettled(this.matrixUsers.map((u) => u.stopSync()));
     await Promise.allSettled(this.ircUsers.map((u) => u.quit()));
     await Promise.allSettled([this.bridge.stop(), this.synapse.stop(), this.ircd.stop(), this.proxy?.stop(), this.homeserverProxy?.stop()]);
+    // After the bridge, which holds connections to it.
+    await this.postgres?.stop().catch(() => undefined);
     if (!process.env.KEEP_E2E_DIR) rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -16,7 +16,7 @@ import { withRetry } from "../matrix/retry.js";
 import { collectProcessMetrics, metrics, roomQueueDeepestSources } from "../metrics/metrics.js";
 import { Operations } from "../ops/Operations.js";
 import type { Registration } from "../registration.js";
-import { NedbDataStore } from "../store/NedbDataStore.js";
+import { createDataStore } from "../store/createStore.js";
 import type { DataStore, MessageLink } from "../store/DataStore.js";
 import { MessageLinks } from "../store/MessageLinks.js";
 import { OutgoingText } from "./OutgoingText.js";
@@ -99,7 +99,7 @@ export class BridgeApp {
     private readonly registration: Registration,
     private readonly secrets: SecretBox | null = null,
   ) {
-    this.store = new NedbDataStore(config.store.dataDir);
+    this.store = createDataStore(config.store);
     this.messageLinks = new MessageLinks(this.store, { max: config.store.maxMessageLinks });
     this.roomQueue = this.cappedQueue("Room queue towards Matrix is full: new items are dropped (the homeserver is too slow?)", (depth) => metrics.roomQueueDepth.set(depth));
     this.toIrcQueue = this.cappedQueue("Room queue towards IRC is full: new messages are refused and their senders told");

@@ -45,11 +45,15 @@ const appservice = z
 
 const store = z
   .object({
-    engine: z.literal("nedb").default("nedb"),
+    engine: z.enum(["nedb", "postgres"]).default("nedb"),
     dataDir: z.string().min(1).default("./data"),
+    /** For engine postgres: a libpq URL such as postgresql://bridge:pw@127.0.0.1:5432/bridge. */
+    connectionString: z.string().regex(/^postgres(ql)?:\/\/\S+$/, "expected a URL such as postgresql://user:password@host:5432/database").nullable().default(null),
+    poolSize: positiveInt().max(1000).default(10),
     maxMessageLinks: positiveInt().default(100_000),
   })
-  .strict();
+  .strict()
+  .refine((s) => s.engine !== "postgres" || s.connectionString !== null, { path: ["connectionString"], message: "is required with engine postgres" });
 
 const metrics = z
   .object({

@@ -1,6 +1,7 @@
 /**
  * What the bridge keeps between restarts. The NeDB implementation is the embedded default;
- * PostgreSQL will implement the same interface for large deployments.
+ * PostgreSQL (PgDataStore) implements the same interface for large deployments, and one
+ * contract suite (spec/unit/storeContract.test.ts) holds both to it.
  */
 
 /** A Matrix room linked to an IRC channel. `channel` is casefolded; `channelName` is as typed. */

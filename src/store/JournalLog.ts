@@ -108,6 +108,16 @@ export class JournalLog {
     return out;
   }
 
+  /** Every transaction remembered, in the order received, with its events not handled yet (for `migrate-store`). */
+  copies(): { txnId: string; receivedAt: number; completedAt: number | null; events: { seq: number; event: Record<string, unknown> }[] }[] {
+    return [...this.txns].map(([txnId, txn]) => ({
+      txnId,
+      receivedAt: txn.receivedAt,
+      completedAt: txn.completedAt,
+      events: [...txn.pending.keys()].sort((a, b) => a - b).map((seq) => ({ seq, event: txn.pending.get(seq)! })),
+    }));
+  }
+
   /** Forgets completed transactions older than `maxAgeMs`; compacts the file when it is mostly dead lines. */
   async prune(maxAgeMs: number): Promise<number> {
     const cutoff = Date.now() - maxAgeMs;

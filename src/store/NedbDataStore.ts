@@ -21,6 +21,23 @@ type JournalDoc =
   | { _id: string; kind: "event"; txnId: string; seq: number; receivedAt: number; event: string };
 
 /** Values are kept as JSON text: NeDB refuses field names with dots (user IDs, event types). */
+/** A journalled transaction and its events still pending (as `migrate-store` copies them). */
+export interface JournalCopy {
+  txnId: string;
+  receivedAt: number;
+  completedAt: number | null;
+  events: { seq: number; event: Record<string, unknown> }[];
+}
+
+export interface NedbSnapshot {
+  ghosts: GhostRecord[];
+  puppets: PuppetRecord[];
+  pms: PmRoom[];
+  links: MessageLink[];
+  records: KeyedRecord<unknown>[];
+  journal: JournalCopy[];
+}
+
 type RecordDoc = { _id: string; kind: string; key: string; json: string; updatedAt: number };
 
 function toRecord<T>(doc: RecordDoc): KeyedRecord<T> {
@@ -254,6 +271,22 @@ export class NedbDataStore implements DataStore {
 
   async pruneTransactions(maxAgeMs: number): Promise<number> {
     return this.journal.prune(maxAgeMs);
+  }
+
+  /**
+   * Everything not reachable through DataStore's lookups, for `migrate-store`: all ghosts,
+   * puppets, PM rooms, message links, keyed records, and the journal's transactions with their
+   * pending events. NeDB holds it all in memory already.
+   */
+  snapshot(): NedbSnapshot {
+    return {
+      ghosts: this.ghosts.getAllData<GhostRecord>().map(({ userId, networkId, nick, displayName }) => ({ userId, networkId, nick, displayName: displayName ?? null })),
+      puppets: this.puppets.getAllData<PuppetRecord>().map(toPuppet),
+      pms: this.pms.getAllData<PmRoom>().map((d) => toPm(d)!),
+      links: this.messages.getAllData<MessageLink>().map((d) => toLink(d)!).sort((a, b) => a.at - b.at),
+      records: this.records.getAllData<RecordDoc>().map((d) => toRecord<unknown>(d)).sort((a, b) => a.updatedAt - b.updatedAt),
+      journal: this.journal.copies(),
+    };
   }
 
   async getRecord<T>(kind: string, key: string): Promise<KeyedRecord<T> | null> {
