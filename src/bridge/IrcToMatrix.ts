@@ -11,6 +11,7 @@ import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
 import type { Ghosts } from "../matrix/Ghosts.js";
 import { withRetry } from "../matrix/retry.js";
+import { newTxnId, sendEventAt } from "../matrix/sendAt.js";
 import { metrics } from "../metrics/metrics.js";
 import type { MessageLink } from "../store/DataStore.js";
 import { QueueFullError, type KeyedQueue } from "./KeyedQueue.js";
@@ -96,10 +97,20 @@ export class IrcToMatrix {
 
   private async deliver(pool: NetworkPool, roomId: string, msg: IrcMessage, content: Record<string, unknown>): Promise<void> {
     const network = this.config.networks[pool.networkId];
+    // A replayed line may be in Matrix already (delivered just before a crash, its position not
+    // yet stored): its msgid's link says so.
+    if (msg.recovered && msg.tags.msgid && (await this.hooks.linkOfMsgid(pool.networkId, msg.tags.msgid).catch(() => null))) {
+      metrics.linesDeduplicated.inc({ network: pool.networkId });
+      return;
+    }
+    // One transaction ID for every try: a retry after a lost answer is not a second event.
+    const txnId = newTxnId();
     const { event_id: eventId } = await withRetry(
       async () => {
         const intent = await this.ghosts.intentFor(pool.networkId, network, msg.nick, pool.bot.caseMapping);
-        const sent = await intent.sendMessage(roomId, await withReply(content, pool.networkId, roomId, msg.tags, this.hooks.linkOfMsgid));
+        const withRelation = await withReply(content, pool.networkId, roomId, msg.tags, this.hooks.linkOfMsgid);
+        // Stamped with the IRC time, so lines that waited (a slow homeserver, a replay) read as said.
+        const sent = await sendEventAt(intent, roomId, "m.room.message", withRelation, msg.time, txnId);
         this.hooks.onGhostInRoom(roomId, intent.userId);
         this.hooks.onDelivered?.(sent.event_id, intent.userId);
         return sent;
