@@ -85,7 +85,7 @@ function recovery(options: { others?: boolean; own?: string[] } = {}) {
   const msgids = { hasSeen: (channel: string, msgid: string) => seen.has(`${channel} ${msgid}`), markSeen: (channel: string, msgid: string) => void seen.add(`${channel} ${msgid}`) };
   const r = new HistoryRecovery("net", positions, msgids, {
     othersIn: () => options.others ?? false,
-    isOwnNick: (nick) => (options.own ?? []).includes(nick),
+    ownNicks: () => (nick) => (options.own ?? []).includes(nick),
     deliver: (msg) => void out.push(msg),
   });
   return { r, positions, out, store, writes, seen };

@@ -130,8 +130,11 @@ export interface SeenMsgids {
 export interface RecoveryHooks {
   /** Whether a connection of ours other than `conn` is in the channel (casefolded). */
   othersIn(conn: unknown, channel: string): boolean;
-  /** Whether `nick` is, or was last, one of the bridge's own connections (their lines came from Matrix). */
-  isOwnNick(nick: string): boolean;
+  /**
+   * A test of whether a nick is, or was last, one of the bridge's own connections (their lines
+   * came from Matrix); asked once per replay that recovers something.
+   */
+  ownNicks(): (nick: string) => boolean;
   /** Sends a recovered line on, as a channel line. */
   deliver(msg: IrcMessage): void;
 }
@@ -165,9 +168,10 @@ export class HistoryRecovery {
     // The replay ends at the server's latest line: that is where the channel is now.
     for (const line of lines) this.positions.advance(channel, line);
     let delivered = 0;
+    const isOwn = fresh.length > 0 ? this.hooks.ownNicks() : () => false;
     for (const line of fresh) {
       if (line.tags.msgid) this.seen.markSeen(channel, line.tags.msgid);
-      if (this.hooks.isOwnNick(line.nick)) continue;
+      if (isOwn(line.nick)) continue;
       this.hooks.deliver(line);
       delivered += 1;
     }

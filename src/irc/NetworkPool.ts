@@ -79,7 +79,10 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     this.recovery = new HistoryRecovery(networkId, new ChannelPositions(store, networkId), this.broker, {
       othersIn: (conn, channel) => this.connectionsIn(channel).some((c) => c !== conn),
       // Puppets come back after the bot: their old lines in its replay are known by the stored nicks.
-      isOwnNick: (nick) => this.isOwnNick(nick) || this.records.all().some((r) => this.bot.casefold(r.nick) === this.bot.casefold(nick)),
+      ownNicks: () => {
+        const stored = new Set(this.records.all().map((r) => this.bot.casefold(r.nick)));
+        return (nick) => this.isOwnNick(nick) || stored.has(this.bot.casefold(nick));
+      },
       deliver: (msg) => this.emit("channelLine", msg),
     });
     this.roster = new ChannelRoster(this.bot);
