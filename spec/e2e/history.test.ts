@@ -103,11 +103,13 @@ describe("server time and recovered history", { timeout: 420_000 }, () => {
     onceInOrder("after", 1);
   });
 
+  /** Some line waits in a room's queue for the homeserver. */
+  const queued = async () => {
+    const metrics = await (await fetch(`http://127.0.0.1:${stack.bridgePort}/metrics`)).text();
+    return Number(/^bridge_room_queue_depth (\d+)/m.exec(metrics)?.[1] ?? 0) >= 1 ? true : undefined;
+  };
+
   test("lines held up while the homeserver is unreachable arrive with their IRC times", async () => {
-    const queued = async () => {
-      const metrics = await (await fetch(`http://127.0.0.1:${stack.bridgePort}/metrics`)).text();
-      return Number(/^bridge_room_queue_depth (\d+)/m.exec(metrics)?.[1] ?? 0) >= 1 ? true : undefined;
-    };
     stack.homeserverProxy!.freezeAll();
     await said("frozen", 3);
     await waitFor("the IRC lines to wait for the homeserver", queued, 30_000);
@@ -121,5 +123,25 @@ describe("server time and recovered history", { timeout: 420_000 }, () => {
       assert.equal(event.origin_server_ts, ircTimeOf(`frozen ${i}`), `frozen ${i}: origin_server_ts is the IRC time`);
       assert.ok(event.origin_server_ts < thawedAt - 2_000, `frozen ${i}: not the time it reached the homeserver`);
     }
+  });
+
+  test("lines still waiting for an unreachable homeserver when the bridge dies come back from the replay after the restart", async () => {
+    stack.homeserverProxy!.freezeAll();
+    await said("stranded", 3);
+    await waitFor("the IRC lines to wait for the homeserver", queued, 30_000);
+    const lastSaid = ircTimeOf("stranded 2");
+    // Long enough for the bridge to have stored the channel's position since these lines came.
+    await waitFor("3 s to pass since the last line", () => Date.now() - lastSaid >= 3_000, 10_000);
+    await stack.bridge.stop("SIGKILL");
+    stack.homeserverProxy!.thawAll();
+    await stack.startBridge();
+    await waitFor("the stranded lines in Matrix", () => fromChief("stranded").length >= 3, 90_000);
+    await said("later", 1);
+    await waitFor("a line after the restart", () => fromChief("later").length >= 1, 60_000);
+    for (const [i, event] of onceInOrder("stranded", 3).entries()) {
+      assert.ok(Math.abs(event.origin_server_ts - ircTimeOf(`stranded ${i}`)) < 1_000, `stranded ${i}: stamped with its IRC time`);
+    }
+    onceInOrder("frozen", 3);
+    onceInOrder("away", 5);
   });
 });

@@ -125,12 +125,16 @@ describe("HistoryRecovery", () => {
 });
 
 describe("ChannelPositions", () => {
-  test("moves in memory per line, writes to the store only when flushed (or after a while), and loads back", async () => {
+  test("moves in memory per line; stores where lines reached Matrix, only when flushed (or after a while); loads back", async () => {
     const { store, writes, records } = recordStore();
     const positions = new ChannelPositions(store, "net", 60_000);
     for (let i = 0; i < 100; i++) positions.advance("#c", line(`l${i}`, T + i, `m${i}`));
+    for (let i = 0; i < 90; i++) positions.reachedMatrix("#c", line(`l${i}`, T + i, `m${i}`));
     positions.advance("#d", line("x", T, "x1"));
-    positions.advance("#d", line("no time", undefined, "x2"));
+    positions.reachedMatrix("#d", line("x", T, "x1"));
+    positions.reachedMatrix("#d", line("no time", undefined, "x2"));
+    assert.deepEqual(positions.get("#c"), { time: T + 99, msgid: "m99" }, "where the lines got to");
+    assert.deepEqual(positions.deliveredTo("#c"), { time: T + 89, msgid: "m89" }, "where they got to in Matrix");
     assert.equal(writes(), 0, "no write per line");
     await positions.flush();
     assert.equal(writes(), 2, "one write per channel moved");
@@ -138,9 +142,10 @@ describe("ChannelPositions", () => {
     await positions.flush();
     assert.equal(writes(), 2, "nothing moved, nothing written");
 
+    // After a restart, the ten lines that had not reached Matrix are after the position.
     const again = new ChannelPositions(store, "net");
     await again.load();
-    assert.deepEqual(again.get("#c"), { time: T + 99, msgid: "m99" } satisfies ChannelPosition);
+    assert.deepEqual(again.get("#c"), { time: T + 89, msgid: "m89" } satisfies ChannelPosition);
     assert.deepEqual(again.get("#d"), { time: T, msgid: "x1" });
     const other = new ChannelPositions(store, "othernet");
     await other.load();

@@ -101,6 +101,7 @@ export class IrcToMatrix {
     // yet stored): its msgid's link says so.
     if (msg.recovered && msg.tags.msgid && (await this.hooks.linkOfMsgid(pool.networkId, msg.tags.msgid).catch(() => null))) {
       metrics.linesDeduplicated.inc({ network: pool.networkId });
+      pool.reachedMatrix(msg);
       return;
     }
     // One transaction ID for every try: a retry after a lost answer is not a second event.
@@ -121,6 +122,7 @@ export class IrcToMatrix {
       },
     );
     metrics.messagesRelayed.inc({ direction: "irc_to_matrix", network: pool.networkId });
+    pool.reachedMatrix(msg);
     if (msg.tags.msgid) this.hooks.onLinked([{ roomId, eventId, networkId: pool.networkId, msgid: msg.tags.msgid, at: Date.now() }]);
     metrics.ircToMatrixLatency.observe((Date.now() - msg.receivedAt) / 1000);
   }

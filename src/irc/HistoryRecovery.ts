@@ -3,8 +3,8 @@
  * channel's recent lines (InspIRCd's chanhistory with channel mode +H, in a `chathistory`
  * batch, stamped with server-time and keeping each line's msgid). Lines said while the bridge
  * was away are among them; so are lines it delivered already. Each channel's position (the time
- * and msgid of the last line that went through) is kept, in memory and in the store, and a
- * replayed line is new only if it comes after that position:
+ * and msgid of the last line that went through; after a restart, the last that reached Matrix:
+ * see ChannelPositions) is kept, and a replayed line is new only if it comes after it:
  *
  * - where the position's msgid is in the replay, exactly the lines after it are new (the
  *   server's order);
@@ -55,13 +55,19 @@ export function linesToRecover(lines: IrcMessage[], position: ChannelPosition | 
 }
 
 /**
- * The position of each channel of one network: moved by every line that goes through (live or
- * recovered), written to the store's keyed records at most every FLUSH_AFTER_MS (never per line),
- * and on `flush()` at shutdown. A crash loses at most the last moves; the replay's msgids are
- * then checked against the message links before anything is sent (IrcToMatrix).
+ * The position of each channel of one network, twice over:
+ * - where its lines got to in this process (every line that went through, live or recovered):
+ *   what a replay in this process is measured against;
+ * - where its lines got to in Matrix (the last line delivered there): what is stored, in the
+ *   store's keyed records, at most every FLUSH_AFTER_MS (never per line) and on `flush()` at
+ *   shutdown, and what the next start begins from. Lines still waiting for the homeserver when
+ *   the bridge stopped are after it, so they come back with the replay.
+ * A crash loses at most the last moves; the replay's msgids are then checked against the
+ * message links before anything is sent (IrcToMatrix).
  */
 export class ChannelPositions {
-  private readonly positions = new Map<string, ChannelPosition>();
+  private readonly seen = new Map<string, ChannelPosition>();
+  private readonly delivered = new Map<string, ChannelPosition>();
   private readonly dirty = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> = Promise.resolve();
@@ -80,21 +86,31 @@ export class ChannelPositions {
     const prefix = `${this.networkId} `;
     for (const record of await this.store.listRecords<ChannelPosition>(POSITION_KIND)) {
       const value = record.value;
-      if (record.key.startsWith(prefix) && typeof value?.time === "number") this.positions.set(record.key.slice(prefix.length), { time: value.time, msgid: typeof value.msgid === "string" ? value.msgid : null });
+      if (!record.key.startsWith(prefix) || typeof value?.time !== "number") continue;
+      const position = { time: value.time, msgid: typeof value.msgid === "string" ? value.msgid : null };
+      this.seen.set(record.key.slice(prefix.length), position);
+      this.delivered.set(record.key.slice(prefix.length), position);
     }
   }
 
-  /** The channel's position (casefolded name), or null when nothing went through yet. */
+  /** Where the channel's (casefolded) lines got to, or null when none has gone through yet. */
   get(channel: string): ChannelPosition | null {
-    return this.positions.get(channel) ?? null;
+    return this.seen.get(channel) ?? null;
+  }
+
+  /** Where the channel's lines got to in Matrix, as stored (or to be). */
+  deliveredTo(channel: string): ChannelPosition | null {
+    return this.delivered.get(channel) ?? null;
   }
 
   /** A line of the channel went through, in the server's order (lines without server-time do not count). */
   advance(channel: string, msg: IrcMessage): void {
-    if (msg.time === undefined) return;
-    const old = this.positions.get(channel);
-    // A replayed line's whole-second time may be earlier than the live line before it.
-    this.positions.set(channel, { time: Math.max(old?.time ?? 0, msg.time), msgid: msg.tags.msgid ?? null });
+    moveTo(this.seen, channel, msg);
+  }
+
+  /** A line of the channel reached Matrix (or was found there already). */
+  reachedMatrix(channel: string, msg: IrcMessage): void {
+    if (!moveTo(this.delivered, channel, msg)) return;
     this.dirty.add(channel);
     this.timer ??= setTimeout(() => void this.flush(), this.flushAfterMs).unref();
   }
@@ -108,7 +124,7 @@ export class ChannelPositions {
     if (channels.length === 0) return this.writing;
     this.writing = this.writing.then(async () => {
       for (const channel of channels) {
-        const position = this.positions.get(channel);
+        const position = this.delivered.get(channel);
         if (!position) continue;
         await this.store.putRecord(POSITION_KIND, this.key(channel), position).catch((err: Error) => {
           log.warn("Could not store a channel's position", { network: this.networkId, channel, error: err.message });
@@ -117,6 +133,15 @@ export class ChannelPositions {
     });
     return this.writing;
   }
+}
+
+/** Moves a channel's position to `msg`; false for a line without server-time (it cannot be placed). */
+function moveTo(positions: Map<string, ChannelPosition>, channel: string, msg: IrcMessage): boolean {
+  if (msg.time === undefined) return false;
+  const old = positions.get(channel);
+  // A replayed line's whole-second time may be earlier than the live line before it.
+  positions.set(channel, { time: Math.max(old?.time ?? 0, msg.time), msgid: msg.tags.msgid ?? null });
+  return true;
 }
 
 /** The msgids that went through a channel (the ChannelBroker's memory of them). */

@@ -278,6 +278,11 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     return recent.length;
   }
 
+  /** A channel line reached Matrix (or was found there): the channel's stored position moves to it. */
+  reachedMatrix(msg: IrcMessage): void {
+    this.recovery.positions.reachedMatrix(this.bot.casefold(msg.target), msg);
+  }
+
   /** True when `nick` is one of the bridge's own connections (so its lines are not relayed back). */
   isOwnNick(nick: string): boolean {
     return this.ownNicks.has(this.bot.casefold(nick));
