@@ -97,9 +97,9 @@ export class IrcToMatrix {
 
   private async deliver(pool: NetworkPool, roomId: string, msg: IrcMessage, content: Record<string, unknown>): Promise<void> {
     const network = this.config.networks[pool.networkId];
-    // A replayed line may be in Matrix already (delivered just before a crash, its position not
-    // yet stored): its msgid's link says so.
-    if (msg.recovered && msg.tags.msgid && (await this.hooks.linkOfMsgid(pool.networkId, msg.tags.msgid).catch(() => null))) {
+    // A replayed line may be in this room already (delivered just before a crash, its position
+    // not yet stored): its msgid's link says so. (Of a channel with several rooms, one link is kept.)
+    if (msg.recovered && msg.tags.msgid && (await this.hooks.linkOfMsgid(pool.networkId, msg.tags.msgid).catch(() => null))?.roomId === roomId) {
       metrics.linesDeduplicated.inc({ network: pool.networkId });
       pool.reachedMatrix(msg);
       return;
