@@ -37,6 +37,8 @@ declare module "irc-framework" {
     tags: Record<string, string>;
     time?: number;
     account?: string;
+    /** The batch the line came in (e.g. type "chathistory" for a channel's replayed history). */
+    batch?: { id: string; type: string; params: string[] };
   }
 
   export interface IrcErrorEvent {

@@ -11,6 +11,7 @@ import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
 import type { Ghosts } from "../matrix/Ghosts.js";
 import { withRetry } from "../matrix/retry.js";
+import { newTxnId, sendEventAt } from "../matrix/sendAt.js";
 import { metrics } from "../metrics/metrics.js";
 import type { MessageLink } from "../store/DataStore.js";
 import { QueueFullError, type KeyedQueue } from "./KeyedQueue.js";
@@ -100,14 +101,24 @@ export class IrcToMatrix {
 
   private async deliver(pool: NetworkPool, roomId: string, msg: IrcMessage, content: Record<string, unknown>): Promise<void> {
     const network = this.config.networks[pool.networkId];
+    // A replayed line may be in this room already (delivered just before a crash, its position
+    // not yet stored): its msgid's link says so. (Of a channel with several rooms, one link is kept.)
+    if (msg.recovered && msg.tags.msgid && (await this.hooks.linkOfMsgid(pool.networkId, msg.tags.msgid).catch(() => null))?.roomId === roomId) {
+      metrics.linesDeduplicated.inc({ network: pool.networkId });
+      pool.reachedMatrix(msg);
+      return;
+    }
+    // One transaction ID for every try: a retry after a lost answer is not a second event.
+    const txnId = newTxnId();
     // The time the homeserver takes to answer is not the bridge's.
     let homeserverMs = 0;
     const { event_id: eventId } = await withRetry(
       async () => {
         const intent = await this.ghosts.intentFor(pool.networkId, network, msg.nick, pool.bot.caseMapping);
-        const withReplyContent = await withReply(content, pool.networkId, roomId, msg.tags, this.hooks.linkOfMsgid);
+        const withRelation = await withReply(content, pool.networkId, roomId, msg.tags, this.hooks.linkOfMsgid);
+        // Stamped with the IRC time, so lines that waited (a slow homeserver, a replay) read as said.
         const asked = Date.now();
-        const sent = await intent.sendMessage(roomId, withReplyContent).finally(() => (homeserverMs += Date.now() - asked));
+        const sent = await sendEventAt(intent, roomId, "m.room.message", withRelation, msg.time, txnId).finally(() => (homeserverMs += Date.now() - asked));
         this.hooks.onGhostInRoom(roomId, intent.userId);
         this.hooks.onDelivered?.(sent.event_id, intent.userId);
         return sent;
@@ -118,6 +129,7 @@ export class IrcToMatrix {
       },
     );
     metrics.messagesRelayed.inc({ direction: "irc_to_matrix", network: pool.networkId });
+    pool.reachedMatrix(msg);
     if (msg.tags.msgid) this.hooks.onLinked([{ roomId, eventId, networkId: pool.networkId, msgid: msg.tags.msgid, at: Date.now() }]);
     metrics.ircToMatrixLatency.observe((Date.now() - msg.receivedAt) / 1000);
     metrics.relaySeconds.observe({ direction: "irc_to_matrix" }, Math.max(0, Date.now() - msg.receivedAt - homeserverMs) / 1000);

@@ -22,6 +22,7 @@ import { KeepInJournal, type MatrixEvent } from "../matrix/DurableAppService.js"
 import { IrcFailure } from "../irc/errors.js";
 import type { Ghosts } from "../matrix/Ghosts.js";
 import { withRetry } from "../matrix/retry.js";
+import { newTxnId, sendEventAt } from "../matrix/sendAt.js";
 import { metrics } from "../metrics/metrics.js";
 import type { DataStore, PmRoom } from "../store/DataStore.js";
 import { GIVE_UP_AFTER_MS } from "./IrcToMatrix.js";
@@ -123,7 +124,8 @@ export class PrivateMessages {
       const mentioned = pool.userIdOfNick(nick);
       return mentioned === userId && (this.hooks.wantsMentions?.(userId) ?? true) ? userId : null;
     });
-    await withRetry(() => ghost.sendMessage(roomId, content), { giveUpAfterMs: GIVE_UP_AFTER_MS });
+    const txnId = newTxnId();
+    await withRetry(() => sendEventAt(ghost, roomId, "m.room.message", content, msg.time, txnId), { giveUpAfterMs: GIVE_UP_AFTER_MS });
     metrics.messagesRelayed.inc({ direction: "irc_to_matrix", network: pool.networkId });
   }
 

@@ -73,6 +73,9 @@ interface ChannelState {
 class RecentSet {
   private readonly items = new Set<string>();
   constructor(private readonly limit: number) {}
+  has(key: string): boolean {
+    return this.items.has(key);
+  }
   /** Adds `key`; false when it was already there. */
   add(key: string): boolean {
     if (this.items.has(key)) return false;
@@ -126,6 +129,16 @@ export class ChannelBroker extends EventEmitter<BrokerEvents> {
     if (track) return this.backupRead(track, msg);
     if (state.backups.length >= BACKUPS) state.backups = state.backups.filter((t) => inChannel(t.conn, channel));
     if (state.backups.length < BACKUPS) state.backups.push(this.adopt(state, conn, msg));
+  }
+
+  /** Whether a line with this msgid went through in the channel (casefolded), as far as it remembers. */
+  hasSeen(channel: string, msgid: string): boolean {
+    return this.seenMsgids.has(`${channel}\u0000${msgid}`);
+  }
+
+  /** A line of the channel went through another way (recovered history): its live copies are late copies. */
+  markSeen(channel: string, msgid: string): void {
+    this.seenMsgids.add(`${channel}\u0000${msgid}`);
   }
 
   /** A connection dropped or left: hand its channels over now, before more lines arrive. */

@@ -11,10 +11,11 @@ import { SendPacer } from "./SendPacer.js";
 import { IrcFailure } from "./errors.js";
 import { isChannelName } from "../format/ircText.js";
 import { classifyCloseReason } from "./ConnectScheduler.js";
-import type { ConnectionState, IrcConnectionEvents, IrcConnectionOptions, IrcMessageKind } from "./connectionTypes.js";
+import type { ConnectionState, IrcConnectionEvents, IrcConnectionOptions, IrcMessage, IrcMessageKind } from "./connectionTypes.js";
 import { IrcTransport } from "./IrcTransport.js";
 import { EchoTracker } from "./EchoTracker.js";
 import { register } from "./register.js";
+import { HISTORY_BATCH, ReplayedHistory } from "./ReplayedHistory.js";
 import { exchange } from "./exchange.js";
 import { ServerCommands } from "./ServerCommands.js";
 import { IrcWriter, oneLine } from "./IrcWriter.js";
@@ -53,6 +54,8 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   /** Topic, kick, nick, WHOIS and raw commands, with the server's answers. */
   readonly commands: ServerCommands;
   private readonly echoes = new EchoTracker(this, () => this.checkLink());
+  /** The history batch being read, if any. */
+  private history: ReplayedHistory | null = null;
 
   constructor(readonly options: IrcConnectionOptions) {
     super();
@@ -144,9 +147,22 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       if (!named(e.target) || typeof e.message !== "string") return;
       if (e.from_server && kind === "notice" && this.state === "connected" && !isChannelName(e.target, this.chanTypes)) this.emit("serverNotice", e.message);
       if (e.from_server || !named(e.nick)) return;
+      const msg: IrcMessage = { kind, nick: e.nick, ident: e.ident, hostname: e.hostname, target: e.target, text: e.message, tags: e.tags ?? {}, receivedAt: Date.now() };
+      if (typeof e.time === "number" && Number.isFinite(e.time)) msg.time = e.time;
+      // Replayed history is not news, and our own old lines in it are not echoes of lines in flight.
+      if (e.batch?.type === HISTORY_BATCH) return this.history?.id === e.batch.id ? void this.history.add({ ...msg, recovered: true }) : undefined;
       if (this.isSelf(e.nick)) this.echoes.onEcho(e.target, e.tags?.msgid ?? null);
-      this.emit("message", { kind, nick: e.nick, ident: e.ident, hostname: e.hostname, target: e.target, text: e.message, tags: e.tags ?? {}, receivedAt: Date.now() });
+      this.emit("message", msg);
     };
+    // irc-framework runs a whole batch at once (start, its lines, end) when the batch ends.
+    client.on(`batch start ${HISTORY_BATCH}`, (e: { id: string; params: string[] }) => {
+      if (named(e.params?.[0])) this.history = new ReplayedHistory(e.id, e.params[0]);
+    });
+    client.on(`batch end ${HISTORY_BATCH}`, (e: { id: string }) => {
+      const history = this.history;
+      this.history = null;
+      if (history?.id === e.id && history.lines.length > 0) this.emit("history", { channel: history.channel, lines: history.lines });
+    });
     client.on("privmsg", relay("privmsg"));
     client.on("notice", relay("notice"));
     client.on("action", relay("action"));

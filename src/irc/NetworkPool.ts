@@ -21,6 +21,7 @@ import { ConnectionNotices } from "./ConnectionNotices.js";
 import { PuppetRecords } from "./PuppetRecords.js";
 import { Outbox, type OutgoingMessage } from "./Outbox.js";
 import { BotRejoiner } from "./BotRejoiner.js";
+import { ChannelPositions, HistoryRecovery } from "./HistoryRecovery.js";
 
 const log = getLogger("irc/pool");
 const ACTIVITY_WRITE_EVERY_MS = 60_000;
@@ -51,6 +52,8 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   private readonly countQueued: (delta: number) => void;
   private readonly stats = () => this.collectStats();
   private readonly rejoiner: BotRejoiner;
+  /** Lines said while we were away, from the history the server replays on join. */
+  private readonly recovery: HistoryRecovery;
 
   constructor(
     readonly networkId: string,
@@ -65,10 +68,22 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     const { pool } = config;
     this.scheduler = new ConnectScheduler(networkId, pool.connectsPerSecond, pool.maxConnectsInFlight, pool.throttlePauseMs);
     this.broker = new ChannelBroker(networkId, (channel) => this.connectionsIn(channel));
-    this.broker.on("line", (msg) => this.emit("channelLine", msg));
+    this.broker.on("line", (msg) => {
+      this.recovery.onLive(this.bot.casefold(msg.target), msg);
+      this.emit("channelLine", msg);
+    });
     poolStatsSources.add(this.stats);
     this.bot = this.createConnection(null, config.botNick, config.botUsername, null);
     this.records = new PuppetRecords(networkId, config, store, (name) => this.bot.casefold(name));
+    this.recovery = new HistoryRecovery(networkId, new ChannelPositions(store, networkId), this.broker, {
+      othersIn: (conn, channel) => this.connectionsIn(channel).some((c) => c !== conn),
+      // Puppets come back after the bot: their old lines in its replay are known by the stored nicks.
+      ownNicks: () => {
+        const stored = new Set(this.records.all().map((r) => this.bot.casefold(r.nick)));
+        return (nick) => this.isOwnNick(nick) || stored.has(this.bot.casefold(nick));
+      },
+      deliver: (msg) => this.emit("channelLine", msg),
+    });
     this.roster = new ChannelRoster(this.bot);
     this.roster.on("change", (change) => this.emit("membership", change));
     this.roster.on("names", (channel, nicks) => this.emit("names", channel, nicks));
@@ -114,7 +129,10 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     connection.on("nickChanged", h.rememberNick);
     connection.on("disconnected", h.lost);
     connection.on("fatal", h.forgetNick);
-    if (!canary) connection.on("message", h.message);
+    if (!canary) {
+      connection.on("message", h.message);
+      connection.on("history", h.history);
+    }
     if (owner) {
       connection.on("registered", h.puppetRegistered);
       connection.on("fatal", h.puppetRefused);
@@ -151,6 +169,9 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
         if (isChannelName(msg.target, this.chanTypes)) pool.broker.onLine(this, this.casefold(msg.target), msg);
         else if (this.options.owner && !this.isSelf(msg.nick)) pool.emit("privateLine", this.options.owner, msg);
         else if (!this.options.owner && !this.isSelf(msg.nick)) pool.emit("botPrivateLine", msg);
+      },
+      history(this: IrcConnection, replay: { channel: string; lines: IrcMessage[] }) {
+        if (isChannelName(replay.channel, this.chanTypes)) pool.recovery.onReplay(this, this.casefold(replay.channel), replay.lines);
       },
       credentials(this: void, c: IrcConnection) {
         const record = c.options.owner ? pool.records.get(c.options.owner) : null;
@@ -219,6 +240,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   /** Loads the stored puppet records: before any event can ask for a puppet. */
   async load(): Promise<void> {
     await this.records.load();
+    await this.recovery.positions.load();
   }
 
   async startBot(channels: { name: string; key: string | null }[]): Promise<void> {
@@ -267,6 +289,11 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   /** A connection for the canary (see createConnection), paced and scheduled like the others; its owner quits it. */
   canaryConnection(nick: string): IrcConnection {
     return this.createConnection(null, nick, this.config.botUsername, null, true);
+  }
+
+  /** A channel line reached Matrix (or was found there): the channel's stored position moves to it. */
+  reachedMatrix(msg: IrcMessage): void {
+    this.recovery.positions.reachedMatrix(this.bot.casefold(msg.target), msg);
   }
 
   /** True when `nick` is one of the bridge's own connections (so its lines are not relayed back). */
@@ -462,6 +489,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     const all = this.allConnections();
     await Promise.all([...this.puppets.values()].map((p) => this.store.upsertPuppet(p.record).catch(() => undefined)));
     await Promise.all(all.map((c) => c.quit(this.config.quitMessage)));
+    await this.recovery.positions.flush();
     poolStatsSources.delete(this.stats);
   }
 }

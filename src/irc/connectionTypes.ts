@@ -17,6 +17,10 @@ export interface IrcMessage {
   text: string;
   tags: Record<string, string>;
   receivedAt: number;
+  /** When the server says the line was said (IRCv3 server-time, ms since the epoch), if it says. */
+  time?: number;
+  /** A line of a channel's replayed history (see HistoryRecovery), not said just now. */
+  recovered?: boolean;
 }
 
 export interface IrcConnectionOptions {
@@ -92,6 +96,8 @@ export interface IrcConnectionEvents {
   tagmsg: [IrcTagMessage];
   /** A REDACT from someone else (bot only). */
   redact: [IrcRedaction];
+  /** A channel's recent history, replayed by the server as we joined (a `chathistory` batch), in order. */
+  history: [{ channel: string; lines: IrcMessage[] }];
   /** A channel's topic was changed (`nick` set) or reported (`nick` null). */
   topic: [{ channel: string; topic: string; nick: string | null }];
   /** Someone invited this connection's user to a channel. */

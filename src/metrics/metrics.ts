@@ -150,6 +150,12 @@ export const metrics = {
     labelNames: ["network"] as const,
     registers: [registry],
   }),
+  linesRecovered: new Counter({
+    name: "bridge_irc_lines_recovered_total",
+    help: "Channel lines said while the bridge was away, recovered from the history the IRC server replays on join, by network",
+    labelNames: ["network"] as const,
+    registers: [registry],
+  }),
   offlineQueued: new Gauge({
     name: "bridge_irc_offline_queued_messages",
     help: "Matrix messages waiting for their sender's IRC connection to come back, by network",
