@@ -67,5 +67,10 @@ describe("events of the bridge's own users", () => {
     assert.deepEqual(handled, ["$a", "$b"]);
     assert.deepEqual(done, ["t1/0", "t1/1"]);
     assert.deepEqual(cached, ["$a", "$echo", "$b"]);
+    // A transaction of echoes only is not written at all.
+    await svc.handleTransaction({ params: { txnId: "t2" }, body: { events: [ev("$echo2", "@irc_bob:x")] }, headers: { authorization: "Bearer hs-token" }, query: {} } as never, res as never);
+    assert.equal(status, 200);
+    assert.equal(journalled.length, 1);
+    assert.deepEqual(cached, ["$a", "$echo", "$b", "$echo2"]);
   });
 });

@@ -215,7 +215,9 @@ export class DurableAppService extends AppService {
       return;
     }
     const handled = events.filter((e) => !this.ignored(e));
-    const journalled = this.store.recordTransaction(txnId, handled.map((e) => this.journalCopy(e)));
+    // A transaction with nothing to handle (echoes, typing) is not written at all: a resend of it
+    // would only feed the caches again, which is harmless.
+    const journalled = handled.length === 0 ? Promise.resolve() : this.store.recordTransaction(txnId, handled.map((e) => this.journalCopy(e)));
     this.inFlightTxns.set(txnId, journalled);
     try {
       await journalled;
