@@ -3,6 +3,8 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import type { FileHandle } from "node:fs/promises";
+import { JournalLog } from "../../src/store/JournalLog.js";
 import { NedbDataStore } from "../../src/store/NedbDataStore.js";
 
 describe("the embedded journal (journal.log)", () => {
@@ -92,6 +94,58 @@ describe("the embedded journal (journal.log)", () => {
       await store.recordTransaction("torn", [{ type: "m.room.message", content: { body: "again" } }]);
       assert.equal((await store.getPendingEvents()).length, 1, "the homeserver's resend is journalled");
       await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("JournalLog faults", () => {
+  const fresh = () => mkdtempSync(join(tmpdir(), "journal-faults-"));
+
+  test("a compaction in the same turn as an acknowledged transaction's write keeps that transaction", async () => {
+    const dir = fresh();
+    try {
+      const journal = new JournalLog(dir);
+      await journal.open();
+      for (let i = 0; i < 10_050; i++) await journal.record(`t${i}`, []);
+      const recorded = journal.record("A", [{ n: "A" }]);
+      const pruned = journal.prune(0);
+      await Promise.all([recorded, pruned]);
+      await journal.close();
+      const reopened = new JournalLog(dir);
+      await reopened.open();
+      assert.equal(reopened.has("A"), true);
+      assert.deepEqual(reopened.pendingEvents().map((p) => p.event), [{ n: "A" }]);
+      await reopened.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("an append that fails part-way is not acknowledged, and cannot swallow the next transaction", async () => {
+    const dir = fresh();
+    try {
+      const journal = new JournalLog(dir);
+      await journal.open();
+      const handle = (journal as unknown as { handle: FileHandle }).handle;
+      const real = handle.appendFile.bind(handle);
+      let failOnce = true;
+      handle.appendFile = (async (data: string) => {
+        if (!failOnce) return real(data);
+        failOnce = false;
+        await real(data.slice(0, 10)); // half a line reaches the disk, then the disk is full
+        throw Object.assign(new Error("ENOSPC"), { code: "ENOSPC" });
+      }) as typeof handle.appendFile;
+      await assert.rejects(journal.record("lost", [{ n: 1 }]), /ENOSPC/);
+      assert.equal(journal.has("lost"), false, "a transaction whose write failed is not seen (the homeserver resends it)");
+      await journal.record("B", [{ n: 2 }]);
+      await journal.close();
+      const reopened = new JournalLog(dir);
+      const { tornLines } = await reopened.open();
+      assert.equal(tornLines, 0);
+      assert.deepEqual(reopened.pendingEvents().map((p) => p.event), [{ n: 2 }]);
+      await reopened.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

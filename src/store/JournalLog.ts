@@ -11,9 +11,11 @@
  * comes after the write), so the homeserver sends it again. Like NeDB, no fsync: the README
  * says what the embedded engine promises.
  *
- * Everything live is also in memory (transaction IDs for dedupe until pruned, events not yet
- * handled), and the file is rewritten with just that at open and when dead lines outnumber
- * live ones.
+ * Everything live is also in memory (transaction IDs for dedupe until pruned, and the line of
+ * each transaction with events not yet handled, as it was written), and the file is rewritten
+ * with just that at open, when dead lines outnumber live ones, and after a failed append (a
+ * partial line must not swallow the next one). Memory changes before the append and is rolled
+ * back if it fails, so a rewrite in the writer's turn never misses an acknowledged transaction.
  */
 import { existsSync } from "node:fs";
 import { open, readFile, rename, rm, type FileHandle } from "node:fs/promises";
@@ -29,8 +31,10 @@ type Line =
 interface Txn {
   receivedAt: number;
   completedAt: number | null;
-  /** Events not handled yet, by seq. */
-  pending: Map<number, Record<string, unknown>>;
+  /** The transaction's line as written (events are parsed from it only for replay). */
+  line: string | null;
+  /** Seqs of its events not handled yet. */
+  pending: Set<number>;
 }
 
 /** Rewrite the file when it holds this many lines more than are live. */
@@ -43,6 +47,8 @@ export class JournalLog {
   private waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private writing: Promise<void> | null = null;
   private compactWanted = false;
+  /** An append failed part-way: the file is rewritten from memory before the next one. */
+  private damaged = false;
   private linesInFile = 0;
   readonly file: string;
 
@@ -63,7 +69,7 @@ export class JournalLog {
         tornLines += 1;
         continue;
       }
-      this.apply(line);
+      this.apply(line, raw);
     }
     await this.rewrite();
     return { tornLines };
@@ -72,7 +78,11 @@ export class JournalLog {
   /** Imports what an older store kept (the NeDB journal) before the first open's compaction is written. */
   adopt(txnId: string, receivedAt: number, completedAt: number | null, pending: [number, Record<string, unknown>][]): void {
     if (this.txns.has(txnId)) return;
-    this.txns.set(txnId, { receivedAt, completedAt, pending: new Map(pending) });
+    const last = pending.reduce((max, [seq]) => Math.max(max, seq), -1);
+    const events: Record<string, unknown>[] = Array.from({ length: last + 1 }, () => ({}));
+    for (const [seq, event] of pending) events[seq] = event;
+    const line = pending.length > 0 ? JSON.stringify({ t: "txn", id: txnId, at: receivedAt, events } satisfies Line) : null;
+    this.txns.set(txnId, { receivedAt, completedAt, line, pending: new Set(pending.map(([seq]) => seq)) });
   }
 
   async close(): Promise<void> {
@@ -86,36 +96,41 @@ export class JournalLog {
   }
 
   async record(txnId: string, events: Record<string, unknown>[]): Promise<void> {
+    if (this.txns.has(txnId)) return;
     const at = Date.now();
-    // The line is made before the memory changes, so an event object changed later is not in the file.
     const line = JSON.stringify({ t: "txn", id: txnId, at, events } satisfies Line);
-    await this.append(line);
-    this.apply({ t: "txn", id: txnId, at, events });
+    this.apply({ t: "txn", id: txnId, at, events }, line);
+    try {
+      await this.append(line);
+    } catch (err) {
+      // Not acknowledged: the homeserver sends it again, and it must not look seen then.
+      this.txns.delete(txnId);
+      throw err;
+    }
   }
 
   async done(txnId: string, seq: number): Promise<void> {
     const txn = this.txns.get(txnId);
     if (!txn?.pending.has(seq)) return;
     const line: Line = { t: "done", id: txnId, seq, at: Date.now() };
-    this.apply(line);
-    await this.append(JSON.stringify(line));
+    const raw = JSON.stringify(line);
+    // Kept in memory even if the append fails: the rewrite that follows a failure writes it.
+    this.apply(line, raw);
+    await this.append(raw);
   }
 
   /** Oldest first: transactions in the order they were acknowledged (the map keeps it, and so does the file), events by seq. */
   pendingEvents(): PendingEvent[] {
-    const out: PendingEvent[] = [];
-    for (const [txnId, txn] of this.txns) for (const seq of [...txn.pending.keys()].sort((a, b) => a - b)) out.push({ txnId, seq, event: txn.pending.get(seq)! });
-    return out;
+    return this.copies().flatMap(({ txnId, events }) => events.map(({ seq, event }) => ({ txnId, seq, event })));
   }
 
   /** Every transaction remembered, in the order received, with its events not handled yet (for `migrate-store`). */
   copies(): { txnId: string; receivedAt: number; completedAt: number | null; events: { seq: number; event: Record<string, unknown> }[] }[] {
-    return [...this.txns].map(([txnId, txn]) => ({
-      txnId,
-      receivedAt: txn.receivedAt,
-      completedAt: txn.completedAt,
-      events: [...txn.pending.keys()].sort((a, b) => a - b).map((seq) => ({ seq, event: txn.pending.get(seq)! })),
-    }));
+    return [...this.txns].map(([txnId, txn]) => {
+      const written = txn.line && txn.pending.size > 0 ? (JSON.parse(txn.line) as { events: Record<string, unknown>[] }).events : [];
+      const seqs = [...txn.pending].sort((a, b) => a - b);
+      return { txnId, receivedAt: txn.receivedAt, completedAt: txn.completedAt, events: seqs.map((seq) => ({ seq, event: written[seq] })) };
+    });
   }
 
   /** Forgets completed transactions older than `maxAgeMs`; compacts the file when it is mostly dead lines. */
@@ -137,17 +152,21 @@ export class JournalLog {
     return removed;
   }
 
-  private apply(line: Line): void {
+  private apply(line: Line, raw: string): void {
     if (line.t === "txn") {
       if (this.txns.has(line.id)) return;
-      this.txns.set(line.id, { receivedAt: line.at, completedAt: line.events.length === 0 ? line.at : null, pending: new Map(line.events.map((e, seq) => [seq, e])) });
+      const empty = line.events.length === 0;
+      this.txns.set(line.id, { receivedAt: line.at, completedAt: empty ? line.at : null, line: empty ? null : raw, pending: new Set(line.events.map((_, seq) => seq)) });
     } else if (line.t === "seen") {
-      this.txns.set(line.id, { receivedAt: line.at, completedAt: line.completedAt, pending: new Map() });
+      this.txns.set(line.id, { receivedAt: line.at, completedAt: line.completedAt, line: null, pending: new Set() });
     } else {
       const txn = this.txns.get(line.id);
       if (!txn) return;
       txn.pending.delete(line.seq);
-      if (txn.pending.size === 0 && txn.completedAt === null) txn.completedAt = line.at;
+      if (txn.pending.size === 0 && txn.completedAt === null) {
+        txn.completedAt = line.at;
+        txn.line = null;
+      }
     }
   }
 
@@ -162,22 +181,25 @@ export class JournalLog {
 
   private async writeQueued(): Promise<void> {
     while (this.queued.length > 0 || this.compactWanted) {
-      if (this.compactWanted) {
-        this.compactWanted = false;
-        // A failed rewrite leaves the old file, which is still whole; appends go on to it.
-        await this.rewrite().catch(() => undefined);
-        continue;
-      }
       const lines = this.queued;
       const waiters = this.waiters;
       this.queued = [];
       this.waiters = [];
       try {
-        if (!this.handle) throw new Error("the journal is not open");
-        await this.handle.appendFile(`${lines.join("\n")}\n`, "utf8");
-        this.linesInFile += lines.length;
+        if (this.compactWanted || this.damaged) {
+          // Memory already holds the queued lines' changes: the rewrite includes them.
+          this.compactWanted = false;
+          await this.rewrite();
+          this.damaged = false;
+        } else {
+          if (!this.handle) throw new Error("the journal is not open");
+          await this.handle.appendFile(`${lines.join("\n")}\n`, "utf8");
+          this.linesInFile += lines.length;
+        }
         for (const w of waiters) w.resolve();
       } catch (err) {
+        // Maybe a partial line in the file: the next write starts with a rewrite from memory.
+        this.damaged = true;
         for (const w of waiters) w.reject(err as Error);
       }
     }
@@ -192,35 +214,30 @@ export class JournalLog {
   private async rewrite(): Promise<void> {
     const lines: string[] = [];
     for (const [id, txn] of this.txns) {
-      if (txn.pending.size === 0) {
+      if (txn.pending.size === 0 || !txn.line) {
         lines.push(JSON.stringify({ t: "seen", id, at: txn.receivedAt, completedAt: txn.completedAt ?? txn.receivedAt } satisfies Line));
-      } else {
-        const events: Record<string, unknown>[] = [];
-        const done: number[] = [];
-        const last = Math.max(...txn.pending.keys());
-        for (let seq = 0; seq <= last; seq++) {
-          const event = txn.pending.get(seq);
-          events.push(event ?? {});
-          if (!event) done.push(seq);
-        }
-        lines.push(JSON.stringify({ t: "txn", id, at: txn.receivedAt, events } satisfies Line));
-        for (const seq of done) lines.push(JSON.stringify({ t: "done", id, seq, at: txn.receivedAt } satisfies Line));
+        continue;
       }
+      lines.push(txn.line);
+      const count = (JSON.parse(txn.line) as { events: unknown[] }).events.length;
+      for (let seq = 0; seq < count; seq++) if (!txn.pending.has(seq)) lines.push(JSON.stringify({ t: "done", id, seq, at: txn.receivedAt } satisfies Line));
     }
     const tmp = `${this.file}.tmp`;
     const out = await open(tmp, "w", 0o600);
     try {
       if (lines.length > 0) await out.writeFile(`${lines.join("\n")}\n`, "utf8");
       await out.sync();
-    } finally {
+      await rename(tmp, this.file);
+    } catch (err) {
       await out.close();
+      throw err;
     }
-    await rename(tmp, this.file);
-    // The old handle writes to the replaced file until here; nothing is written meanwhile (this runs in the writer's turn).
+    // Appends go on through the handle that wrote the new file (renaming keeps it valid, at its
+    // end), so nothing can fail between the swap and the next append. This runs in the writer's turn.
     const old = this.handle;
-    this.handle = await open(this.file, "a", 0o600);
+    this.handle = out;
     this.linesInFile = lines.length;
-    await old?.close();
+    await old?.close().catch(() => undefined);
   }
 
   /** Removes a file left by an older version once its content was adopted and written here. */
