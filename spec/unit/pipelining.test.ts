@@ -118,6 +118,16 @@ describe("outbox pipelining", () => {
     assert.equal(outbox.depth, 0);
   });
 
+  test("a smaller flood-control burst bounds the lines in flight (a server that paces us holds them in its queue)", async () => {
+    const conn = Object.assign(new PipeConnection(), { options: { sendRate: { burst: 3, linesPerSecond: 1 } } });
+    const outbox = new Outbox(conn as unknown as IrcConnection, 5000, 60_000);
+    const all = Array.from({ length: 8 }, (_, i) => outbox.send(message("#c", `m${i}`)));
+    await settle();
+    assert.equal(conn.written.length, 3);
+    await conn.echoAll();
+    await Promise.all(all);
+  });
+
   test("a link lost with 3 lines in flight: those 3 are written again in order after the reconnect, then later messages", async () => {
     const conn = new PipeConnection();
     const outbox = new Outbox(conn as unknown as IrcConnection, 5000, 60_000);

@@ -6,7 +6,7 @@
  * server refused the user for good, or refused the line) fails with a reason the user is told.
  *
  * Lines are pipelined: a user's next line is written while the server's confirmations (echoes)
- * of the earlier ones are on their way back, up to IN_FLIGHT unconfirmed lines per connection.
+ * of the earlier ones are on their way back, up to IN_FLIGHT unconfirmed lines per connection (fewer with a smaller flood-control burst).
  * Order is kept by writing each target's lines in order on the one socket (the server echoes
  * them in that order, see EchoTracker). When the link drops, the lines it had not confirmed
  * (of this message and of later ones) are written again after the reconnect, in their order
@@ -16,7 +16,13 @@ import { isChannelName } from "../format/ircText.js";
 import { IrcFailure } from "./errors.js";
 import type { IrcConnection, IrcMessageKind } from "./IrcConnection.js";
 
-/** Lines written and not yet confirmed, per connection: an unresponsive server holds no more. */
+/**
+ * Lines written and not yet confirmed, per connection: an unresponsive server holds no more.
+ * Never more than the connection's flood-control burst either: a server that paces us itself
+ * (InspIRCd's fakelag: 1 line/s after 10) holds what we sent in its receive queue, and each
+ * line waits there behind the others in flight; few enough keeps that wait (and our PING's,
+ * see EchoTracker) well under the echo timeout, and the queue under the server's recvq limit.
+ */
 const IN_FLIGHT = 10;
 /** A write failed as "disconnected" while the connection still reads as connected (its close is on the way): wait this long before writing again. */
 const CLOSING_PAUSE_MS = 100;
@@ -74,13 +80,16 @@ export class Outbox {
   private inFlight = 0;
   private readonly slotWaiters: (() => void)[] = [];
   private closingUntil = 0;
+  private readonly maxInFlight: number;
 
   constructor(
     private readonly connection: IrcConnection,
     private readonly maxMessages: number,
     private readonly ttlMs: number,
     private readonly onDepthChange: (delta: number) => void = () => undefined,
-  ) {}
+  ) {
+    this.maxInFlight = Math.max(1, Math.min(IN_FLIGHT, Math.floor(connection.options?.sendRate?.burst ?? IN_FLIGHT)));
+  }
 
   get depth(): number {
     return this.waiting;
@@ -226,7 +235,7 @@ export class Outbox {
 
   /** Waits for room under the in-flight bound (first come, first served across the connection's lanes). */
   private slot(): Promise<void> {
-    if (this.inFlight < IN_FLIGHT) {
+    if (this.inFlight < this.maxInFlight) {
       this.inFlight += 1;
       return Promise.resolve();
     }
