@@ -16,14 +16,17 @@ describe("Matrix → IRC pipelining", { timeout: 300_000 }, () => {
   let alice: MatrixTestClient;
   let chief: IrcTestClient;
   let roomId: string;
+  let quietRoom: string;
 
   before(async () => {
     stack = await Stack.start({ proxy: true });
     alice = await stack.matrixUser("alice");
     roomId = await alice.createRoom({ name: "Pipelining" });
-    stack.mappings = { "#pipe": { roomIds: [roomId] } };
+    quietRoom = await alice.createRoom({ name: "Quiet" });
+    stack.mappings = { "#pipe": { roomIds: [roomId] }, "#quiet": { roomIds: [quietRoom] } };
+    // chief is in first, so is a channel operator (sets +m below).
+    chief = await stack.ircUser("chief", ["#pipe", "#quiet"]);
     await stack.startBridge();
-    chief = await stack.ircUser("chief", ["#pipe"]);
   });
 
   after(async () => {
@@ -62,5 +65,25 @@ describe("Matrix → IRC pipelining", { timeout: 300_000 }, () => {
     // None was confirmed (the echoes were held back), so each line written before the cut is written again.
     assert.equal(resent, writtenAtCut, "every unconfirmed line is written again");
     process.stdout.write(`# cut with ${writtenAtCut} lines in flight: ${resent} lines shown twice on IRC, none lost or reordered\n`);
+  });
+
+  test("a line a channel refuses (+m) fails only its own message, while other lines are in flight", async () => {
+    await alice.sendText(quietRoom, "before the quiet");
+    await chief.waitForLine((l) => l.text === "before the quiet", "alice's line in #quiet", 60_000);
+    chief.client.raw("MODE", "#quiet", "+m");
+    await chief.waitForRaw("+m", (l) => /MODE #quiet :?\+m/.test(l));
+    const around = Array.from({ length: 10 }, (_, i) => `around ${i}`);
+    // Sent together: the refused line goes out among lines to #pipe still waiting for their echoes.
+    await Promise.all([...around.slice(0, 5).map((b) => alice.sendText(roomId, b)), alice.sendText(quietRoom, "into the quiet"), ...around.slice(5).map((b) => alice.sendText(roomId, b))]);
+    const notice = await alice.waitForMessage(quietRoom, (e) => e.content.msgtype === "m.notice" && /your message could not be sent/.test(String(e.content.body)), 60_000);
+    assert.match(String(notice.content.body), /#quiet refused it/);
+    const onIrc = () => chief.lines.filter((l) => l.text.startsWith("around ")).map((l) => l.text);
+    await waitFor("the 10 lines to #pipe on IRC", () => around.every((b) => onIrc().includes(b)), 60_000);
+    assert.equal(onIrc().length, 10, "each once");
+    await alice.sendText(roomId, "after the refusal");
+    await chief.waitForLine((l) => l.text === "after the refusal", "the next line to #pipe", 60_000);
+    const failures = alice.messages(roomId, (e) => e.content.msgtype === "m.notice" && /could not be sent/.test(String(e.content.body)));
+    assert.deepEqual(failures, [], "no message to #pipe was reported as failed");
+    assert.equal(alice.messages(quietRoom, (e) => e.content.msgtype === "m.notice" && /could not be sent/.test(String(e.content.body))).length, 1, "only the refused message is reported");
   });
 });
