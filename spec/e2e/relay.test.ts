@@ -99,6 +99,17 @@ describe("relaying in a mapped room", { timeout: 240_000 }, () => {
     );
   });
 
+  test("50 Matrix messages sent at once reach IRC complete, in the room's order, none doubled", async () => {
+    const bodies = Array.from({ length: 50 }, (_, i) => `at once ${i}`);
+    await Promise.all(bodies.map((body) => alice.sendText(roomId, body)));
+    const onIrc = () => bob.lines.filter((l) => l.text.startsWith("at once ")).map((l) => l.text);
+    await waitFor("all 50 on IRC", () => bodies.every((b) => onIrc().includes(b)), 90_000);
+    const inRoom = () => alice.messages(roomId, (e) => String(e.content.body).startsWith("at once ")).map((e) => String(e.content.body));
+    await waitFor("alice to see all 50 in the room", () => inRoom().length === 50, 60_000);
+    // Sent concurrently, the homeserver fixes their order: IRC shows that order, each once.
+    assert.deepEqual(onIrc(), inRoom());
+  });
+
   test("CR/LF in a Matrix message arrive as visible text and execute nothing on IRC", async () => {
     await alice.sendText(roomId, "before\r\nQUIT :bye");
     await alice.sendText(roomId, "x\nPRIVMSG #other :injected");

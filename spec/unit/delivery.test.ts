@@ -58,13 +58,16 @@ describe("echo tracking", () => {
       tracker.clear(); // the connection drops the silent link
       return false;
     }, 5);
-    const { echoed } = tracker.expect("#c", 1);
+    const { echoed, written } = tracker.expect("#c", 1);
+    written();
     await assert.rejects(echoed, (err: IrcFailure) => err.code === "disconnected" && !err.fatal);
   });
 
   test("a link that answers but never echoes the line: the sender is told it may not have arrived", async () => {
     const tracker = new EchoTracker(names, async () => true, 5);
-    await assert.rejects(tracker.expect("#c", 1).echoed, (err: IrcFailure) => err.code === "unconfirmed" && /may not have arrived/.test(err.message));
+    const wait = tracker.expect("#c", 1);
+    wait.written();
+    await assert.rejects(wait.echoed, (err: IrcFailure) => err.code === "unconfirmed" && /may not have arrived/.test(err.message));
   });
 
   test("a cancelled line (never written) is forgotten", async () => {

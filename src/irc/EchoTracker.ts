@@ -6,17 +6,33 @@
  * text is no proof either way. A line to a nick that is not on IRC is answered
  * with ERR_NOSUCHNICK instead, and one to a channel that will not take it (+m, +n, banned)
  * with ERR_CANNOTSENDTOCHAN: both fail, with the server's reason.
+ *
+ * Several lines may be in flight per target (the outbox pipelines them): every piece of a
+ * split line is answered, by an echo or a refusal, so an entry stays until all its pieces are
+ * answered, and a refusal of its first piece is never taken for the next message's.
  */
 import { IrcFailure } from "./errors.js";
 
-/** How long a sent line waits for its echo before the link itself is checked. */
+/** How long a written line waits for its echo before the link itself is checked. */
 const ECHO_TIMEOUT_MS = 10_000;
 
 interface Pending {
   target: string;
-  /** Echoes still to come for this message (one per line it was split into). */
+  /** Answers (echoes or refusals) still to come for this message (one per line it was split into). */
   remaining: number;
+  /** The first refusal among its pieces: it fails once the rest are answered. */
+  failure: IrcFailure | null;
+  timer: NodeJS.Timeout | null;
   settle: (msgid: string | null, err?: IrcFailure) => void;
+}
+
+export interface EchoWait {
+  /** Resolves with the msgid (null without one) once echoed; rejects if refused, unconfirmed or disconnected. */
+  echoed: Promise<string | null>;
+  /** The line is on the socket: its echo timeout starts now (not while it waited for flood control). */
+  written(): void;
+  /** Forgets it (the line was never written). */
+  cancel(): void;
 }
 
 export class EchoTracker {
@@ -40,28 +56,31 @@ export class EchoTracker {
   }
 
   /**
-   * Waits for the echo of a line about to be sent: `echoed` resolves with its msgid (null
-   * after a timeout) and rejects if the target does not exist; `cancel` forgets it (the line
-   * was never written).
+   * Waits for the echo of a line about to be queued for writing (expectations are made in the
+   * order lines are written: the writer keeps its queue's order).
    */
-  expect(target: string, lines: number): { echoed: Promise<string | null>; cancel(): void } {
+  expect(target: string, lines: number): EchoWait {
     let entry!: Pending;
     const echoed = new Promise<string | null>((resolve, reject) => {
       entry = {
         target: this.casefold(target),
         remaining: Math.max(1, lines),
+        failure: null,
+        timer: null,
         settle: (msgid, err) => {
-          clearTimeout(timer);
+          if (entry.timer) clearTimeout(entry.timer);
           this.forget(entry);
           if (err) reject(err);
           else resolve(msgid);
         },
       };
-      const timer = setTimeout(() => void this.onLate(entry), this.echoTimeoutMs);
       this.pending.push(entry);
     });
     return {
       echoed,
+      written: () => {
+        if (this.pending.includes(entry) && !entry.timer) entry.timer = setTimeout(() => void this.onLate(entry), this.echoTimeoutMs);
+      },
       cancel: () => {
         echoed.catch(() => undefined);
         entry.settle(null);
@@ -71,21 +90,30 @@ export class EchoTracker {
 
   /** One of our lines to `target` came back from the server (the msgid of the message's last line settles it). */
   onEcho(target: string, msgid: string | null): void {
-    const folded = this.casefold(target);
-    const entry = this.pending.find((p) => p.target === folded);
+    const entry = this.oldest(target);
     if (!entry) return;
     entry.remaining -= 1;
-    if (entry.remaining === 0) entry.settle(msgid);
+    if (entry.remaining === 0) entry.settle(msgid, entry.failure ?? undefined);
   }
 
   /** The server refused the oldest line waiting for `target`. */
   onRefused(target: string, failure: IrcFailure): void {
+    const entry = this.oldest(target);
+    if (!entry) return;
+    entry.remaining -= 1;
+    entry.failure ??= failure;
+    if (entry.remaining === 0) entry.settle(null, entry.failure);
+  }
+
+  private oldest(target: string): Pending | undefined {
     const folded = this.casefold(target);
-    this.pending.find((p) => p.target === folded)?.settle(null, failure);
+    return this.pending.find((p) => p.target === folded);
   }
 
   /** An echo is late: no echo is not delivery, so the link is checked before deciding. */
   private async onLate(entry: Pending): Promise<void> {
+    // Part of it was refused already: that is the answer, whatever became of the rest.
+    if (entry.failure) return entry.settle(null, entry.failure);
     const alive = await (this.probing ??= this.checkLink().finally(() => (this.probing = null)));
     if (!this.pending.includes(entry) || !alive) return; // echoed meanwhile, or failed by clear()
     entry.settle(null, new IrcFailure("unconfirmed", "IRC did not confirm it, so it may not have arrived", true));
@@ -97,7 +125,7 @@ export class EchoTracker {
    * (at-least-once: the server may have taken them just before the close).
    */
   clear(): void {
-    for (const entry of [...this.pending]) entry.settle(null, new IrcFailure("disconnected", "the IRC connection was lost before the server confirmed it"));
+    for (const entry of this.pending.splice(0)) entry.settle(null, new IrcFailure("disconnected", "the IRC connection was lost before the server confirmed it"));
   }
 
   private forget(entry: Pending): void {

@@ -436,6 +436,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     const echo = this.client.network.cap.isEnabled("echo-message") ? this.echoes.expect(target, pieces.length) : null;
     try {
       await this.writer.message(kind, target, pieces, sendTags);
+      echo?.written();
       onWritten?.();
     } catch (err) {
       echo?.cancel();

@@ -150,6 +150,11 @@ export class IrcWriter {
     } catch (err) {
       return Promise.reject(err);
     }
+    return this.write(line);
+  }
+
+  /** Queues a built line for flood control; resolves once it is on the socket. */
+  private write(line: string): Promise<void> {
     return this.pacer.send(() => {
       // The library drops a line silently on a closed or closing socket: that is not "written".
       const connection = (this.client as unknown as { connection?: { connected?: boolean; requested_disconnect?: boolean } }).connection;
@@ -161,8 +166,11 @@ export class IrcWriter {
   /** Writes the pieces of one message (see `pieces`), each a paced line; resolves once all are on the socket. */
   async message(kind: "privmsg" | "notice" | "action", target: string, pieces: readonly string[], tags?: IrcTags): Promise<void> {
     const command = kind === "notice" ? "NOTICE" : "PRIVMSG";
-    // Tags (a reply's) go with the first line only: the rest continue it.
-    await Promise.all(pieces.map((piece, i) => this.send(command, [target], kind === "action" ? `\x01ACTION ${piece}\x01` : piece, i === 0 ? tags : undefined)));
+    // Tags (a reply's) go with the first line only: the rest continue it. All lines are built
+    // before any is queued, so an unsafe one leaves none written (an echo waited for would
+    // otherwise be answered by pieces nobody expects).
+    const lines = pieces.map((piece, i) => buildLine(command, [target], kind === "action" ? `\x01ACTION ${piece}\x01` : piece, { tags: i === 0 ? tags : undefined }));
+    await Promise.all(lines.map((line) => this.write(line)));
   }
 
   /**
