@@ -113,3 +113,12 @@ describe("channel allow and deny patterns", () => {
     assert.ok(channelAllowed("#rust", ["#rust*"], ["#*-ops"]));
   });
 });
+
+describe("IRC case mapping folds what servers fold, nothing more", () => {
+  test("A-Z and rfc1459 punctuation fold; other letters do not (JÜRGEN is not jürgen)", () => {
+    assert.equal(casefold("NiCk[]\\~"), "nick{}|^");
+    assert.equal(casefold("JÜRGEN"), "jÜrgen");
+    assert.notEqual(casefold("JÜRGEN"), casefold("jürgen"));
+    assert.equal(casefold("ÄB", "ascii"), "Äb");
+  });
+});

@@ -75,6 +75,18 @@ describe("the one outbound IRC writer", () => {
     assert.ok(written.every((l) => !/[\r\n\0]/.test(l)));
   });
 
+  test("no CTCP of anyone's choosing: \\x01 in a message's text is dropped, wherever a split would put it; ACTION keeps its wrapper", async () => {
+    const written: string[] = [];
+    const client = { raw: (line: string) => written.push(line), user: { nick: "bot" }, network: { options: {} }, connection: { connected: true } } as unknown as Client;
+    const writer = new IrcWriter(client, new SendPacer(100, 1000));
+    const hostile = `${"x".repeat(380)}\x01DCC SEND evil.exe 2130706433 4444 1000\x01`;
+    await writer.message("privmsg", "op", writer.pieces("privmsg", "op", hostile));
+    await writer.message("privmsg", "op", ["raw \x01VERSION\x01 piece"]);
+    await writer.message("action", "#c", writer.pieces("action", "#c", "waves \x01"));
+    assert.ok(written.slice(0, -1).every((l) => !l.includes("\x01")), written.join("\n"));
+    assert.match(written.at(-1)!, /:\x01ACTION waves \x01$/);
+  });
+
   test("a line the library would drop (socket closed or closing) is not counted as written; QUIT fails what waits", async () => {
     const written: string[] = [];
     const connection = { connected: false, requested_disconnect: false };

@@ -299,6 +299,10 @@ describe("redactions both ways", () => {
     await redactions.onIrcRedact(pool, ircRedact("bob", "unknown"));
     await redactions.onIrcRedact(pool, { ...ircRedact("bob", "m2"), target: "#elsewhere" });
     assert.deepEqual(calls, ["ghost bob redacts $e1 in !room:example.org oops"]);
+    // A server that takes any msgid cannot make the bridge take back a Matrix user's reaction.
+    const reacted = setup([line("$r1", reactionLinkId("@alice:example.org", "m1", "👍"))]);
+    await reacted.redactions.onIrcRedact(reacted.pool, ircRedact("bob", reactionLinkId("@alice:example.org", "m1", "👍")));
+    assert.deepEqual(reacted.calls, []);
     const fallback = setup([line("$e1", "m1")], { ghostFails: true });
     await fallback.redactions.onIrcRedact(fallback.pool, ircRedact("op", "m1"));
     assert.deepEqual(fallback.calls, ["bot redacts $e1 in !room:example.org -"]);

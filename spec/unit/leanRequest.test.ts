@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { leanRequest, urlWithQuery, type LeanResponse, type RequestParams } from "../../src/matrix/leanRequest.js";
+import { leanRequest, redirected, urlWithQuery, type LeanResponse, type RequestParams } from "../../src/matrix/leanRequest.js";
 
 function call(params: RequestParams): Promise<{ err: Error | null; res?: LeanResponse; body?: string | Buffer }> {
   return new Promise((resolve) => leanRequest(params, (err, res, body) => resolve({ err, res, body })));
@@ -21,6 +21,11 @@ describe("the SDK's HTTP calls without the request library", () => {
       req.on("end", () => {
         if (req.url === "/moved") return void res.writeHead(302, { location: "/echo?from=redirect" }).end();
         if (req.url === "/slow") return void setTimeout(() => res.end("late"), 2_000);
+        if (req.url === "/trickle") {
+          res.writeHead(200);
+          const timer = setInterval(() => res.write("x"), 100);
+          return void res.on("close", () => clearInterval(timer));
+        }
         res.writeHead(req.url === "/missing" ? 404 : 200, { "content-type": "application/json" });
         res.end(JSON.stringify({ method: req.method, url: req.url, type: req.headers["content-type"], auth: req.headers.authorization, body: Buffer.concat(chunks).toString("base64") }));
       });
@@ -59,6 +64,22 @@ describe("the SDK's HTTP calls without the request library", () => {
     assert.equal(JSON.parse(body as string).url, "/echo?from=redirect");
     const slow = await call({ uri: `${base}/slow`, timeout: 200 });
     assert.equal((slow.err as Error & { code?: string }).code, "ETIMEDOUT");
+  });
+
+  test("the timeout bounds the whole call: a body trickling in fails with ETIMEDOUT", async () => {
+    const started = Date.now();
+    const { err } = await call({ uri: `${base}/trickle`, timeout: 500 });
+    assert.equal((err as Error & { code?: string }).code, "ETIMEDOUT");
+    assert.ok(Date.now() - started < 1_500);
+  });
+
+  test("redirects keep the token on the same host only, and never go from https to http", () => {
+    const params = { uri: "https://hs.example/_matrix/x", headers: { Authorization: "Bearer AS", "Content-Type": "application/json" } };
+    const same = redirected(params, new URL(params.uri), "/elsewhere");
+    assert.equal((same as { headers: Record<string, string> }).headers.Authorization, "Bearer AS");
+    const other = redirected(params, new URL(params.uri), "https://evil.example/steal");
+    assert.deepEqual((other as { headers: Record<string, string> }).headers, { "Content-Type": "application/json" });
+    assert.ok(redirected(params, new URL(params.uri), "http://hs.example/plain") instanceof Error);
   });
 
   test("connections are kept alive: many calls, few sockets", async () => {

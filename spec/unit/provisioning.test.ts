@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { holdsOp } from "../../src/provisioning/ChannelOps.js";
 import { spanOf } from "../../src/provisioning/LinkRequests.js";
-import { parseOpAnswer, parseRoomCommand } from "../../src/provisioning/parse.js";
+import { parseOpAnswer, parseRoomCommand, plainForIrc } from "../../src/provisioning/parse.js";
 import { PendingRequests, type PendingLink } from "../../src/provisioning/PendingRequests.js";
 import { mayChangePowerLevels } from "../../src/provisioning/RoomSide.js";
 import { NedbDataStore } from "../../src/store/NedbDataStore.js";
@@ -155,5 +155,14 @@ describe("pending link requests", () => {
     assert.equal(pending.of("libera", "boss")?.opNick, "Boss");
     pending.stop();
     await store.close();
+  });
+});
+
+describe("what Matrix users choose, in a PM to an operator", () => {
+  test("no control or bidi characters (IRC formatting, CTCP), and a bounded length", () => {
+    assert.equal(plainForIrc("\x02bold\x02 \x01DCC SEND x\x01 \x0304red\u202Eevil", 100), "bold DCC SEND x 04redevil");
+    const long = plainForIrc("n".repeat(60_000), 80);
+    assert.equal(long.length, 80);
+    assert.ok(long.endsWith("…"));
   });
 });

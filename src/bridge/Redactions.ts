@@ -89,7 +89,8 @@ export class LineRedactions {
 
   /** An IRC REDACT of a bridged line: its Matrix event is redacted, in the room's order. */
   onIrcRedact(pool: RedactionPool, r: IrcRedaction): Promise<void[]> {
-    if (pool.isOwnNick(r.nick) || !this.config.networks[pool.networkId]?.ircv3.redactions) return Promise.resolve([]);
+    // `react:` names are the bridge's own links of reactions, never a server's msgid.
+    if (pool.isOwnNick(r.nick) || r.msgid.startsWith("react:") || !this.config.networks[pool.networkId]?.ircv3.redactions) return Promise.resolve([]);
     const rooms = this.links.roomsOf(pool.networkId, pool.bot.casefold(r.target));
     return Promise.all(
       rooms.map((roomId) =>

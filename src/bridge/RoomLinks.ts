@@ -111,8 +111,10 @@ export class RoomLinks {
     return (this.byRoom.get(roomId) ?? []).some((l) => l.origin === "plumbed");
   }
 
+  /** Idempotent: a link indexed twice (two approvals racing) would relay every line twice. */
   private index(link: RoomLink): void {
-    const add = (map: Map<string, RoomLink[]>, key: string) => map.set(key, [...(map.get(key) ?? []), link]);
+    const same = (l: RoomLink) => l.roomId === link.roomId && l.networkId === link.networkId && l.channel === link.channel;
+    const add = (map: Map<string, RoomLink[]>, key: string) => map.set(key, [...(map.get(key) ?? []).filter((l) => !same(l)), link]);
     add(this.byRoom, link.roomId);
     add(this.byChannel, channelKey(link.networkId, link.channel));
   }

@@ -8,8 +8,13 @@ export function parseCaseMapping(value: string | undefined): CaseMapping {
   return value === "ascii" || value === "strict-rfc1459" ? value : "rfc1459";
 }
 
+/**
+ * Only A-Z (and rfc1459's punctuation) fold: IRC servers do not fold other letters, so
+ * `JÜRGEN` and `jÜrgen` are the same nick but `jürgen` is someone else (toLowerCase would
+ * let that someone answer for an operator named Jürgen).
+ */
 export function casefold(name: string, mapping: CaseMapping = "rfc1459"): string {
-  let out = name.toLowerCase();
+  let out = name.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
   if (mapping === "ascii") return out;
   out = out.replace(/\[/g, "{").replace(/\]/g, "}").replace(/\\/g, "|");
   if (mapping === "rfc1459") out = out.replace(/~/g, "^");

@@ -140,7 +140,7 @@ export class OpenIdVerifier {
   /** The Matrix user ID the token belongs to; throws OpenIdError when it cannot be confirmed. */
   async userOf(matrixServer: string, openIdToken: string): Promise<string> {
     if (!SERVER_NAME.test(matrixServer)) throw new OpenIdError("matrixServer is not a server name");
-    const configured = this.options.serverUrls[matrixServer];
+    const configured = Object.hasOwn(this.options.serverUrls, matrixServer) ? this.options.serverUrls[matrixServer] : undefined;
     let base: URL;
     let hostHeader: string | undefined;
     if (configured) {

@@ -66,6 +66,8 @@ export function cutToBytes(text: string, maxBytes: number): string {
   return text.slice(0, end);
 }
 
+const CTCP = /\x01/g;
+
 function escapeTagValue(value: string): string {
   return value.replace(/[\\; \r\n\0]/g, (c) => ({ "\\": "\\\\", ";": "\\:", " ": "\\s", "\r": "\\r", "\n": "\\n", "\0": "" })[c]!);
 }
@@ -169,7 +171,12 @@ export class IrcWriter {
     // Tags (a reply's) go with the first line only: the rest continue it. All lines are built
     // before any is queued, so an unsafe one leaves none written (an echo waited for would
     // otherwise be answered by pieces nobody expects).
-    const lines = pieces.map((piece, i) => buildLine(command, [target], kind === "action" ? `\x01ACTION ${piece}\x01` : piece, { tags: i === 0 ? tags : undefined }));
+    // CTCP's \x01 only as the ACTION wrapper added here: in text it would make the bridge send a
+    // CTCP (a DCC offer, say) of someone else's choosing.
+    const lines = pieces.map((piece, i) => {
+      const text = piece.replace(CTCP, "");
+      return buildLine(command, [target], kind === "action" ? `\x01ACTION ${text}\x01` : text, { tags: i === 0 ? tags : undefined });
+    });
     await Promise.all(lines.map((line) => this.write(line)));
   }
 
@@ -182,7 +189,7 @@ export class IrcWriter {
     const wrapper = kind === "action" ? "\x01ACTION \x01".length : 0;
     const budget = messageBudget(this.client.user.nick, this.self?.user ?? null, this.self?.host ?? null, command, target) - wrapper;
     if (budget < 16) throw new UnsafeLineError(`${JSON.stringify(target)} is too long a target`);
-    return splitMessage(text, budget);
+    return splitMessage(text.replace(CTCP, ""), budget);
   }
 
   /**

@@ -7,7 +7,9 @@
  * It takes the subset of `request`'s options the SDK passes (uri, method, qs, headers, body,
  * timeout, encoding) and answers as `request` does: `callback(err, response, body)`, the body
  * a string, or a Buffer when `encoding` is null. GET and HEAD follow up to 5 redirects, as
- * `request` did by default. A call over `timeout` fails with ETIMEDOUT (the retry logic knows it).
+ * `request` did by default, never from https to http, and without the Authorization header to
+ * another host. `timeout` bounds the whole call (a body trickling in included): past it, the
+ * call fails with ETIMEDOUT, which the retry logic knows. Answers over 100 MiB are refused.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
@@ -32,6 +34,7 @@ export interface LeanResponse {
 export type RequestCallback = (err: Error | null, response: LeanResponse | undefined, body: string | Buffer | undefined) => void;
 
 const MAX_REDIRECTS = 5;
+const MAX_BODY_BYTES = 100 * 1024 * 1024;
 const agents = {
   "http:": new HttpAgent({ keepAlive: true, maxSockets: 64 }),
   "https:": new HttpsAgent({ keepAlive: true, maxSockets: 64 }),
@@ -51,6 +54,15 @@ function timeoutError(): Error {
   return Object.assign(new Error("ETIMEDOUT"), { code: "ETIMEDOUT" });
 }
 
+/** The request to follow a redirect to `location`, or an Error saying why not. */
+export function redirected(params: RequestParams, from: URL, location: string): RequestParams | Error {
+  const to = new URL(location, from);
+  if (from.protocol === "https:" && to.protocol !== "https:") return new Error(`refused a redirect from https to ${to.protocol}`);
+  const headers = { ...(params.headers ?? {}) };
+  if (to.host !== from.host) for (const name of Object.keys(headers)) if (name.toLowerCase() === "authorization") delete headers[name];
+  return { ...params, uri: to.toString(), qs: null, headers };
+}
+
 export function leanRequest(params: RequestParams, callback: RequestCallback, redirects = 0): void {
   let url: URL;
   try {
@@ -66,27 +78,37 @@ export function leanRequest(params: RequestParams, callback: RequestCallback, re
   const agent = agents[url.protocol as "http:" | "https:"];
   if (!agent) return callback(new Error(`unsupported protocol ${url.protocol}`), undefined, undefined);
   let settled = false;
+  let deadline: NodeJS.Timeout | null = null;
   const finish = (err: Error | null, response?: LeanResponse) => {
     if (settled) return;
     settled = true;
+    if (deadline) clearTimeout(deadline);
     callback(err, response, response?.body);
   };
   const req = send(url, { method, headers, agent }, (res: IncomingMessage) => {
     const location = res.headers.location;
     if (location && res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && (method === "GET" || method === "HEAD") && redirects < MAX_REDIRECTS) {
       res.resume();
+      const next = redirected(params, url, location);
+      if (next instanceof Error) return finish(next);
       settled = true;
-      return leanRequest({ ...params, uri: new URL(location, url).toString(), qs: null }, callback, redirects + 1);
+      if (deadline) clearTimeout(deadline);
+      return leanRequest(next, callback, redirects + 1);
     }
     const chunks: Buffer[] = [];
-    res.on("data", (chunk: Buffer) => chunks.push(chunk));
+    let size = 0;
+    res.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) return void req.destroy(new Error(`the answer is over ${MAX_BODY_BYTES} bytes`));
+      chunks.push(chunk);
+    });
     res.on("error", (err) => finish(err));
     res.on("end", () => {
       const raw = Buffer.concat(chunks);
       finish(null, { statusCode: res.statusCode ?? 0, headers: res.headers, body: params.encoding === null ? raw : raw.toString("utf8") });
     });
   });
-  if (params.timeout) req.setTimeout(params.timeout, () => req.destroy(timeoutError()));
+  if (params.timeout) deadline = setTimeout(() => req.destroy(timeoutError()), params.timeout);
   req.on("error", (err) => finish(err));
   req.end(body);
 }

@@ -33,6 +33,7 @@ import {
   type UnlinkInput,
 } from "./types.js";
 import type { Unlinker } from "./Unlinker.js";
+import { plainForIrc } from "./parse.js";
 
 const log = getLogger("provisioning");
 
@@ -57,6 +58,8 @@ export function spanOf(ms: number): string {
 }
 
 /** "00:41 UTC": a deadline as people read it in a PM. */
+/** A private message to an operator stays one IRC line. */
+const OP_MESSAGE_MAX = 400;
 const clock = (at: number) => `${new Date(at).toISOString().slice(11, 16)} UTC`;
 
 export class LinkRequests implements LinkProvisioner {
@@ -66,6 +69,14 @@ export class LinkRequests implements LinkProvisioner {
   private readonly keysInMemory = new Map<string, string>();
   /** Operators asked per requester: each request is a PM from the bot, and IRC networks punish bots that flood. */
   private readonly askLimiter = new RateLimiter({ burst: 5, perMinute: 2 });
+  /**
+   * Per network, whoever asks: requester IDs cost nothing to make (any homeserver's users can
+   * use the API), and a bot that PMs many operators fast gets K-lined, taking the network's
+   * bridging down with it.
+   */
+  private readonly opMessages = new RateLimiter({ burst: 10, perMinute: 6 });
+  /** Rooms the bot joins because of a request, across the bridge (joining a large room is costly for the homeserver). */
+  private readonly roomJoins = new RateLimiter({ burst: 10, perMinute: 10 });
 
   constructor(private readonly d: LinkRequestDeps) {
     this.pending = new PendingRequests(d.store, (request) => void this.expired(request));
@@ -116,9 +127,25 @@ export class LinkRequests implements LinkProvisioner {
     const channel = pool.bot.casefold(channelName);
     const admin = this.d.permissions.isAdmin(input.userId);
     if (input.noApproval && !admin) throw new ProvisioningError("IRC_NOT_ENOUGH_POWER", "only bridge admins may link a room without an operator's approval", 403);
-    await this.d.room.join(input.roomId).catch((err: Error) => {
-      throw new ProvisioningError("M_UNKNOWN", `the bridge bot cannot join the room (invite it first): ${err.message}`, 400);
-    });
+    // The one check every way in passes (the room command gets it earlier too; the API only here).
+    if (!this.d.permissions.mayUse(input.userId)) throw new ProvisioningError("IRC_NOT_ENOUGH_POWER", `${input.userId} is not allowed to use this bridge`, 403);
+    const wasIn = await this.d.room.botIsIn(input.roomId);
+    if (!wasIn) {
+      if (!this.roomJoins.take("joins")) throw new ProvisioningError("M_AS_LIMIT_EXCEEDED", "the bridge is joining too many rooms for link requests; try again in a minute", 429);
+      await this.d.room.join(input.roomId).catch((err: Error) => {
+        throw new ProvisioningError("M_UNKNOWN", `the bridge bot cannot join the room (invite it first): ${err.message}`, 400);
+      });
+    }
+    try {
+      return await this.askOrLink(input, pool, channelName, channel, admin);
+    } catch (err) {
+      // A refused request leaves no bot behind in a room it joined only for it.
+      if (!wasIn && this.d.links.channelsOf(input.roomId).length === 0 && !this.pending.all().some((r) => r.roomId === input.roomId)) await this.d.room.leave(input.roomId);
+      throw err;
+    }
+  }
+
+  private async askOrLink(input: LinkRequestInput, pool: NetworkPool, channelName: string, channel: string, admin: boolean): Promise<LinkOutcome> {
     await this.checkModerator(input.roomId, input.userId, "bridge it");
     if (this.d.links.roomsOf(pool.networkId, channel).includes(input.roomId)) {
       throw new ProvisioningError("IRC_EXISTING_MAPPING", `this room is already linked to ${channelName} on ${pool.config.name}`, 409);
@@ -144,7 +171,7 @@ export class LinkRequests implements LinkProvisioner {
     if (this.pending.of(pool.networkId, opFolded)) {
       throw new ProvisioningError("IRC_EXISTING_REQUEST", `${opNick} already has a request waiting for their answer (one at a time); try again later or ask another operator`, 409);
     }
-    if (!this.askLimiter.take(input.userId)) {
+    if (!this.askLimiter.take(input.userId) || !this.opMessages.take(pool.networkId)) {
       metrics.rateLimited.inc({ kind: "link_request", network: pool.networkId });
       const seconds = Math.max(1, Math.ceil(this.askLimiter.retryAfterMs(input.userId) / 1000));
       throw new ProvisioningError("M_AS_LIMIT_EXCEEDED", `too many link requests too fast; try again in ${seconds} s`, 429);
@@ -171,7 +198,7 @@ export class LinkRequests implements LinkProvisioner {
       await pool.bot.send(
         "privmsg",
         opNick,
-        `${input.userId} asks to bridge the Matrix room "${roomName}" (https://matrix.to/#/${input.roomId}) to ${channelName}. Do you agree? Answer yes or no by ${clock(request.expiresAt)}.`,
+        plainForIrc(`${plainForIrc(input.userId, 100)} asks to bridge the Matrix room "${plainForIrc(roomName, 80)}" (https://matrix.to/#/${plainForIrc(input.roomId, 100)}) to ${channelName}. Do you agree? Answer yes or no by ${clock(request.expiresAt)}.`, OP_MESSAGE_MAX),
       );
     } catch (err) {
       this.pending.take(request);
@@ -212,7 +239,7 @@ export class LinkRequests implements LinkProvisioner {
 
   /** Anything but yes or no: a one-line reminder. */
   async remind(pool: NetworkPool, request: PendingLink): Promise<void> {
-    await this.sayToOp(pool, request.opNick, `Please answer yes or no: may ${request.userId} bridge their Matrix room to ${request.channelName}? (until ${clock(request.expiresAt)})`);
+    await this.sayToOp(pool, request.opNick, `Please answer yes or no: may ${plainForIrc(request.userId, 100)} bridge their Matrix room to ${request.channelName}? (until ${clock(request.expiresAt)})`);
   }
 
   private async expired(request: PendingLink): Promise<void> {
@@ -349,6 +376,6 @@ export class LinkRequests implements LinkProvisioner {
   }
 
   private async sayToOp(pool: NetworkPool, nick: string, text: string): Promise<void> {
-    await pool.bot.send("privmsg", nick, text).catch((err: Error) => log.info("Could not send an operator a private message", { network: pool.networkId, nick, error: err.message }));
+    await pool.bot.send("privmsg", nick, plainForIrc(text, OP_MESSAGE_MAX)).catch((err: Error) => log.info("Could not send an operator a private message", { network: pool.networkId, nick, error: err.message }));
   }
 }

@@ -44,6 +44,14 @@ export class RoomSide {
     await this.bot().join(roomId);
   }
 
+  /** Whether the bot is in the room now (it can read the room's state). */
+  async botIsIn(roomId: string): Promise<boolean> {
+    return this.bot()
+      .matrixClient.getRoomStateEvent(roomId, "m.room.create", "")
+      .then(() => true)
+      .catch(() => false);
+  }
+
   /** "ok", or why not: the user is not joined, or lacks the power. */
   async moderatorStatus(roomId: string, userId: string): Promise<"ok" | "not_joined" | "no_power"> {
     const events = (await this.bot().matrixClient.getRoomState(roomId)) as { type: string; sender: string; state_key: string; content?: Record<string, unknown> }[];

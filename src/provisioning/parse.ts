@@ -60,3 +60,13 @@ export function parseOpAnswer(text: string): OpAnswer {
   if (unlink) return { kind: "unlink", channel: unlink[1] ?? null };
   return { kind: "other" };
 }
+
+/**
+ * Text of Matrix users' choosing (a room name, a user ID) in a private message from the bot to
+ * an operator: no control characters (IRC formatting, CTCP's \x01) or bidi overrides, and at
+ * most `max` characters, so it reads as what it is and stays on one line.
+ */
+export function plainForIrc(text: string, max: number): string {
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "");
+  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
+}

@@ -41,12 +41,26 @@ function toRecord<T>(r: Row): KeyedRecord<T> {
   return { kind: String(r.kind), key: String(r.key), value: JSON.parse(String(r.value)) as T, updatedAt: Number(r.updated_at) };
 }
 
+/** Longest a statement may run (migrations and batch prunes included: they are batched small). */
+const QUERY_TIMEOUT_MS = 60_000;
+
 export class PgDataStore implements DataStore {
   private readonly pool: pg.Pool;
   private lastRecordUpdate = 0;
 
   constructor(connectionString: string, poolSize = 10) {
-    this.pool = new pg.Pool({ connectionString, max: poolSize, types: int8AsNumber, connectionTimeoutMillis: 30_000, idleTimeoutMillis: 60_000 });
+    // Every call has a ceiling (a half-open connection must not hang the queues behind it) and
+    // dead peers are found by TCP keepalive.
+    this.pool = new pg.Pool({
+      connectionString,
+      max: poolSize,
+      types: int8AsNumber,
+      connectionTimeoutMillis: 30_000,
+      idleTimeoutMillis: 60_000,
+      statement_timeout: QUERY_TIMEOUT_MS,
+      query_timeout: QUERY_TIMEOUT_MS + 5_000,
+      keepAlive: true,
+    });
     // An idle connection dropped by the server must not crash the process; the pool replaces it.
     this.pool.on("error", (err) => log.warn("A PostgreSQL connection failed while idle", { error: err.message }));
   }
