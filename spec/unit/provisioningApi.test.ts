@@ -346,6 +346,7 @@ describe("OpenID verification", () => {
     hs = createServer((req, res) => {
       const token = new URL(req.url ?? "/", "http://x").searchParams.get("access_token");
       res.setHeader("Content-Type", "application/json");
+      if (token === "slow") return void setTimeout(() => res.end(JSON.stringify({ sub: "@alice:hs.example" })), 1_500);
       if (token === "good") res.end(JSON.stringify({ sub: "@alice:hs.example" }));
       else if (token === "foreign") res.end(JSON.stringify({ sub: "@mallory:evil.example" }));
       else {
@@ -369,6 +370,14 @@ describe("OpenID verification", () => {
     await assert.rejects(verifier.userOf("hs.example", "bad"), (err: Error) => err instanceof OpenIdError && /401/.test(err.message));
     await assert.rejects(verifier.userOf("hs.example", "foreign"), /another server/);
     await assert.rejects(verifier.userOf("hs example", "good"), /not a server name/);
+  });
+
+  test("few exchanges at once (each resolves names of the caller's choosing), and one deadline for each", async () => {
+    const verifier = new OpenIdVerifier({ serverUrls: { "hs.example": hsUrl }, allowPrivateAddresses: false, timeoutMs: 400 });
+    const started = [verifier.userOf("hs.example", "slow"), verifier.userOf("hs.example", "slow")];
+    await assert.rejects(verifier.userOf("hs.example", "good"), /too many/);
+    for (const s of started) await assert.rejects(s, /took too long|did not answer in time/);
+    assert.equal(await verifier.userOf("hs.example", "good"), "@alice:hs.example");
   });
 
   test("a discovered server on a private address is refused unless allowed", async () => {

@@ -122,9 +122,16 @@ export interface OpenIdOptions {
 
 const SERVER_NAME = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
 const MAX_ANSWER_BYTES = 64 * 1024;
+/**
+ * Exchanges in progress at once, across the API: each resolves server names of the caller's
+ * choosing with dns.lookup, on libuv's 4 threads that the journal's file writes share; slow DNS
+ * for many names at once would hold up acknowledgements to the homeserver.
+ */
+const MAX_CONCURRENT_EXCHANGES = 2;
 
 export class OpenIdVerifier {
   private readonly resolver: MatrixHostResolver;
+  private inProgress = 0;
 
   constructor(private readonly options: OpenIdOptions) {
     // Discovery's own requests (.well-known) go through the same guard, with the same deadline.
@@ -137,9 +144,25 @@ export class OpenIdVerifier {
     this.resolver = new MatrixHostResolver({ fetch: guardedFetch as typeof fetch });
   }
 
-  /** The Matrix user ID the token belongs to; throws OpenIdError when it cannot be confirmed. */
+  /** The Matrix user ID the token belongs to; throws OpenIdError when it cannot be confirmed (or when too many are being checked). */
   async userOf(matrixServer: string, openIdToken: string): Promise<string> {
     if (!SERVER_NAME.test(matrixServer)) throw new OpenIdError("matrixServer is not a server name");
+    if (this.inProgress >= MAX_CONCURRENT_EXCHANGES) throw new OpenIdError("too many OpenID tokens are being checked at once; try again shortly");
+    this.inProgress += 1;
+    // One deadline for the whole exchange (discovery and the check), not one per request.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new OpenIdError(`checking the token with ${matrixServer} took too long`)), this.options.timeoutMs * 2);
+    });
+    try {
+      return await Promise.race([this.check(matrixServer, openIdToken), deadline]);
+    } finally {
+      clearTimeout(timer);
+      this.inProgress -= 1;
+    }
+  }
+
+  private async check(matrixServer: string, openIdToken: string): Promise<string> {
     const configured = Object.hasOwn(this.options.serverUrls, matrixServer) ? this.options.serverUrls[matrixServer] : undefined;
     let base: URL;
     let hostHeader: string | undefined;
