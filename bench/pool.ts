@@ -12,8 +12,12 @@
  *   BENCH_PUPPETS=5000        puppets per shape
  *   BENCH_SHAPES=spread,single  50 channels, or one channel
  *   BENCH_CONNECT_RATE=100    pool.connectsPerSecond for the run
+ *   BENCH_HEAP_SNAPSHOTS=dir  also write the bridge's heap (baseline, loaded) there: compare
+ *                             them with `node dist/bench/heapDiff.js base loaded N`
  */
 import { randomUUID } from "node:crypto";
+import { mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { IrcTestClient } from "../spec/harness/ircClient.js";
 import type { MatrixTestClient } from "../spec/harness/matrixClient.js";
@@ -24,6 +28,7 @@ const N = Number(process.env.BENCH_PUPPETS ?? 5000);
 const SHAPES = (process.env.BENCH_SHAPES ?? "spread,single").split(",");
 const RATE = Number(process.env.BENCH_CONNECT_RATE ?? 100);
 const CHECK_LINES = 100;
+const SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS ?? "";
 
 interface Sample {
   rssMiB: number;
@@ -41,6 +46,25 @@ async function sample(stack: Stack, gc = true): Promise<Sample> {
     connected: value(/^bridge_irc_connections\{network="testnet",state="connected"\} (\S+)/m),
     memberships: value(/^bridge_irc_channel_memberships\{network="testnet"\} (\S+)/m),
   };
+}
+
+/** Has the bridge write its heap (after a GC: the sample before did one) to SNAPSHOTS/<name>.heapsnapshot. */
+async function heapSnapshot(stack: Stack, name: string): Promise<void> {
+  if (!SNAPSHOTS) return;
+  const fresh = () => readdirSync(SNAPSHOTS).filter((f) => f.startsWith("Heap.") && f.endsWith(".heapsnapshot"));
+  process.kill(stack.bridge.pid!, "SIGUSR2");
+  let last = -1;
+  await waitFor(`the ${name} heap snapshot`, () => {
+    const [file] = fresh();
+    if (!file) return false;
+    const size = statSync(join(SNAPSHOTS, file)).size;
+    if (size > 0 && size === last) {
+      renameSync(join(SNAPSHOTS, file), join(SNAPSHOTS, `${name}.heapsnapshot`));
+      return true;
+    }
+    last = size;
+    return false;
+  }, 600_000, 2_000);
 }
 
 async function joinUsers(stack: Stack, rooms: string[]): Promise<void> {
@@ -88,9 +112,14 @@ async function runShape(shape: string): Promise<string[]> {
     stack.mappings = Object.fromEntries(channels.map((c, i) => [c, { roomIds: [rooms[i]] }]));
     stack.networkOverrides = { pool: { maxClients: 0, connectsPerSecond: RATE, maxConnectsInFlight: Math.max(50, RATE * 2) }, connectTimeoutMs: 60_000 };
     stack.bridge.nodeArgs = ["--expose-gc"];
+    if (SNAPSHOTS) {
+      mkdirSync(SNAPSHOTS, { recursive: true });
+      stack.bridge.nodeArgs.push("--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${SNAPSHOTS}`);
+    }
     await stack.startBridge();
     let observer = await stack.ircUser("observer", channels);
     const baseline = await sample(stack);
+    await heapSnapshot(stack, `${shape}-baseline`);
 
     const started = performance.now();
     await joinUsers(stack, rooms);
@@ -101,6 +130,7 @@ async function runShape(shape: string): Promise<string[]> {
     const connectSeconds = (performance.now() - started) / 1000;
     await waitFor("the server to list every puppet", async () => (await puppetsPresent(observer, channels)) >= N, 60_000, 500);
     const loaded = await sample(stack);
+    await heapSnapshot(stack, `${shape}-loaded`);
     const check = await messageCheck(observer, reader, rooms[0], channels[0], "before");
 
     // Recovery: the IRCd goes away and comes back; every puppet must return.
