@@ -6,7 +6,7 @@ import { LineFaults, type LineFaultReason } from "../../src/irc/lineFaults.js";
 
 function transport(quiet = false) {
   const faults: { reason: LineFaultReason; detail: string }[] = [];
-  const listener: TransportListener = { nick: "me", hearsAll: false, options: { networkId: "net", quiet } };
+  const listener: TransportListener = { nick: "me", hearsAll: false, options: { networkId: "net", quiet }, heardAt: 0 };
   const t = new IrcTransport({ listener, lineFaults: { report: (_n: string, reason: LineFaultReason, detail: string) => faults.push({ reason, detail }) } as unknown as LineFaults });
   const lines: string[] = [];
   t.on("line", (line: string) => lines.push(line));
