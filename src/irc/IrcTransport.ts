@@ -76,6 +76,10 @@ const SOCKET_EVENTS = {
     this[TRANSPORT]?.onSocketRawConnected();
   },
   fullyConnected(this: OwnedSocket) {
+    // Connected once and for all: the connect listeners (an array per socket) can go.
+    this.off("connect", SOCKET_EVENTS.rawConnect);
+    this.off("connect", SOCKET_EVENTS.fullyConnected);
+    this.off("secureConnect", SOCKET_EVENTS.fullyConnected);
     this[TRANSPORT]?.onSocketFullyConnected();
   },
   close(this: OwnedSocket) {
