@@ -12,6 +12,7 @@
  *   BENCH_PUPPETS=5000        puppets per shape
  *   BENCH_SHAPES=spread,single  50 channels, or one channel
  *   BENCH_CONNECT_RATE=100    pool.connectsPerSecond for the run
+ *   BENCH_NODE_ARGS="--flag ..."  extra Node.js flags for the bridge (e.g. --max-semi-space-size=2)
  *   BENCH_HEAP_SNAPSHOTS=dir  also write the bridge's heap (baseline, loaded) there: compare
  *                             them with `node dist/bench/heapDiff.js base loaded N`
  */
@@ -33,6 +34,9 @@ const SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS ?? "";
 interface Sample {
   rssMiB: number;
   heapMiB: number;
+  /** V8's heap as reserved from the system (used or not), and its new space alone. */
+  heapTotalMiB: number;
+  newSpaceMiB: number;
   connected: number;
   memberships: number;
 }
@@ -43,6 +47,8 @@ async function sample(stack: Stack, gc = true): Promise<Sample> {
   return {
     rssMiB: value(/^process_resident_memory_bytes (\S+)/m) / 2 ** 20,
     heapMiB: value(/^nodejs_heap_size_used_bytes (\S+)/m) / 2 ** 20,
+    heapTotalMiB: value(/^nodejs_heap_size_total_bytes (\S+)/m) / 2 ** 20,
+    newSpaceMiB: value(/^nodejs_heap_space_size_total_bytes\{space="new"\} (\S+)/m) / 2 ** 20,
     connected: value(/^bridge_irc_connections\{network="testnet",state="connected"\} (\S+)/m),
     memberships: value(/^bridge_irc_channel_memberships\{network="testnet"\} (\S+)/m),
   };
@@ -111,7 +117,7 @@ async function runShape(shape: string): Promise<string[]> {
     const channels = rooms.map((_, i) => `#bench${i}`);
     stack.mappings = Object.fromEntries(channels.map((c, i) => [c, { roomIds: [rooms[i]] }]));
     stack.networkOverrides = { pool: { maxClients: 0, connectsPerSecond: RATE, maxConnectsInFlight: Math.max(50, RATE * 2) }, connectTimeoutMs: 60_000 };
-    stack.bridge.nodeArgs = ["--expose-gc"];
+    stack.bridge.nodeArgs = ["--expose-gc", ...(process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean)];
     if (SNAPSHOTS) {
       mkdirSync(SNAPSHOTS, { recursive: true });
       stack.bridge.nodeArgs.push("--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${SNAPSHOTS}`);
@@ -152,6 +158,7 @@ async function runShape(shape: string): Promise<string[]> {
       `  memory  baseline RSS ${baseline.rssMiB.toFixed(0)} MiB, heap ${baseline.heapMiB.toFixed(1)} MiB; ` +
         `with ${N} puppets RSS ${loaded.rssMiB.toFixed(0)} MiB, heap ${loaded.heapMiB.toFixed(1)} MiB (after GC)`,
       `  per puppet  RSS ${perPuppet(loaded.rssMiB - baseline.rssMiB)} KiB, heap ${perPuppet(loaded.heapMiB - baseline.heapMiB)} KiB`,
+      `  V8 heap reserved  baseline ${baseline.heapTotalMiB.toFixed(0)} MiB (new space ${baseline.newSpaceMiB.toFixed(0)}), with ${N} puppets ${loaded.heapTotalMiB.toFixed(0)} MiB (new space ${loaded.newSpaceMiB.toFixed(0)})`,
       `  connect all ${N}: ${connectSeconds.toFixed(1)} s (ideal at ${RATE}/s: ${ideal.toFixed(1)} s)`,
       `  recover all ${N} after an IRCd restart: ${recoverSeconds.toFixed(1)} s (ideal ${ideal.toFixed(1)} s, ${(((recoverSeconds - ideal) / ideal) * 100).toFixed(1)} % over); RSS ${recovered.rssMiB.toFixed(0)} MiB, heap ${recovered.heapMiB.toFixed(1)} MiB; 30 s later RSS ${settled.rssMiB.toFixed(0)} MiB`,
       `  message check before restart: ${check}`,
