@@ -17,7 +17,7 @@
  */
 import { isUtf8 } from "node:buffer";
 import { createRequire } from "node:module";
-import type { Socket } from "node:net";
+import { connect as netConnect, type Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 import { isAboutOthers, malformedReason } from "./lineFilter.js";
 import { lineFaults as defaultFaults, type LineFaults } from "./lineFaults.js";
@@ -31,12 +31,32 @@ interface NetTransport {
   onSocketClose(): void;
   onSocketError(err: Error): void;
   onSocketTimeout(): void;
+  options: TransportOptions;
+  state: number;
+  requested_disconnect: boolean;
+  disposeSocket(): void;
+  setEncoding(encoding: string): boolean;
+  getAddressFamily(address: string | undefined): number | undefined;
   emit(event: "line", line: string): boolean;
   on(event: "line", listener: (line: string) => void): this;
   onSocketData(data: Buffer): void;
   connect(): void;
 }
 type NetTransportClass = new (options: unknown) => NetTransport;
+/** The client's options, as irc-framework's transport reads them. */
+interface TransportOptions {
+  host: string;
+  port?: number;
+  tls?: boolean;
+  ssl?: boolean;
+  socks?: unknown;
+  encoding?: string;
+  outgoing_addr?: string;
+  ping_interval?: number;
+  ping_timeout?: number;
+}
+/** irc-framework's transport's state while its socket connects. */
+const SOCK_CONNECTING = 1;
 
 const require = createRequire(import.meta.url);
 const NetTransportBase = require("irc-framework/src/transports/net") as NetTransportClass;
@@ -67,6 +87,14 @@ export function decodeLine(bytes: Buffer, encoding: string, fallback: string | n
 /** Enough of a line to see its tags, prefix and command. */
 const HEAD_BYTES = 600;
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Where every plain TCP socket of ours reads into. Node would otherwise allocate a buffer for
+ * each read of each socket (and in a channel of N puppets, every JOIN reaches N sockets): all
+ * of it is handled synchronously (lines copied out as strings, a partial line copied), so one
+ * buffer serves every socket.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** The transport a socket's events go to (one set of listener functions for all sockets). */
 const TRANSPORT = Symbol("transport");
@@ -116,7 +144,26 @@ export class IrcTransport extends NetTransportBase {
 
   override connect(): void {
     this.discarding = false;
-    super.connect();
+    const options = this.options;
+    // TLS and SOCKS as irc-framework does them; plain TCP as it does too, reading into READ_BUFFER.
+    if (options.tls || options.ssl || options.socks) return super.connect();
+    this.disposeSocket();
+    this.requested_disconnect = false;
+    this.incoming_buffer = EMPTY;
+    if (!options.encoding || !this.setEncoding(options.encoding)) this.setEncoding("utf8");
+    this.state = SOCK_CONNECTING;
+    const socket = netConnect({
+      host: options.host,
+      port: options.port || 6667,
+      localAddress: options.outgoing_addr,
+      family: this.getAddressFamily(options.outgoing_addr),
+      onread: { buffer: READ_BUFFER, callback: (bytes: number, buffer: Uint8Array) => {
+        this.onSocketData(Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
+        return true;
+      } },
+    });
+    this.socket = socket;
+    this._onSocketCreate(options, socket);
   }
 
   /**
