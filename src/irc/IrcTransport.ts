@@ -19,7 +19,7 @@ import { isUtf8 } from "node:buffer";
 import { createRequire } from "node:module";
 import { connect as netConnect, type Socket } from "node:net";
 import { TLSSocket } from "node:tls";
-import { isAboutOthers, malformedReason } from "./lineFilter.js";
+import { isAboutOthersIn, malformedReason } from "./lineFilter.js";
 import { lineFaults as defaultFaults, type LineFaults } from "./lineFaults.js";
 
 interface NetTransport {
@@ -231,7 +231,7 @@ export class IrcTransport extends NetTransportBase {
 
   private deliver(buffer: Buffer, start: number, end: number): void {
     const listener = this.listener;
-    if (listener.options.quiet && !listener.hearsAll && isAboutOthers(buffer.toString("latin1", start, Math.min(end, start + HEAD_BYTES)), listener.nick)) return;
+    if (listener.options.quiet && !listener.hearsAll && isAboutOthersIn(buffer, start, end, listener.nick, HEAD_BYTES)) return;
     const line = decodeLine(buffer.subarray(start, end), this.encoding, listener.options.encodingFallback ?? null);
     const malformed = malformedReason(line);
     if (malformed) return this.faults.report(listener.options.networkId, "malformed", malformed, line);
