@@ -42,7 +42,15 @@ interface Sample {
 }
 
 async function sample(stack: Stack, gc = true): Promise<Sample> {
-  const text = await (await fetch(`http://127.0.0.1:${stack.bridgePort}/metrics${gc ? "?gc=1" : ""}`)).text();
+  const url = `http://127.0.0.1:${stack.bridgePort}/metrics${gc ? "?gc=1" : ""}`;
+  // V8 sweeps after a collection in the background and only then gives pages back: read the
+  // figures after a second collection, once the first one's sweeping has had time to finish,
+  // not in the middle of it (RSS read at once varied by a factor of two between equal runs).
+  if (gc) {
+    await (await fetch(url)).text();
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+  }
+  const text = await (await fetch(url)).text();
   const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
   return {
     rssMiB: value(/^process_resident_memory_bytes (\S+)/m) / 2 ** 20,
