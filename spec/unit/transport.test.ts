@@ -17,6 +17,19 @@ function transport(quiet = false) {
 }
 
 describe("IrcTransport", () => {
+  test("a partial line is kept as a copy: the read buffer is reused for the next read (one buffer for every socket)", () => {
+    const { t, lines } = transport();
+    const shared = Buffer.alloc(64);
+    const read = (text: string) => {
+      shared.fill(0x58);
+      const n = shared.write(text, "latin1");
+      t.onSocketData(shared.subarray(0, n));
+    };
+    read(":bob!b@h PRIVMSG #c :hel");
+    read("lo\r\n:bob!b@h PRIVMSG #c :again\r\n");
+    assert.deepEqual(lines, [":bob!b@h PRIVMSG #c :hello\r\n", ":bob!b@h PRIVMSG #c :again\r\n"]);
+  });
+
   test("a line without LF growing to megabytes is dropped with one report, never buffered past the bound", () => {
     const { t, lines, faults, feed } = transport();
     feed(":a!b@c PRIVMSG #c :before\r\n");

@@ -225,7 +225,7 @@ export class IrcTransport extends NetTransportBase {
       this.incoming_buffer = EMPTY;
       return;
     }
-    // Copy the partial line, so the socket's whole chunk is not kept alive by a view into it.
+    // Copy the partial line: `data` may be READ_BUFFER, which the next read overwrites.
     this.incoming_buffer = start === buffer.length ? EMPTY : Buffer.from(buffer.subarray(start));
   }
 
