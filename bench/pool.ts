@@ -12,8 +12,13 @@
  *   BENCH_PUPPETS=5000        puppets per shape
  *   BENCH_SHAPES=spread,single  50 channels, or one channel
  *   BENCH_CONNECT_RATE=100    pool.connectsPerSecond for the run
+ *   BENCH_NODE_ARGS="--flag ..."  extra Node.js flags for the bridge (e.g. --max-semi-space-size=2)
+ *   BENCH_HEAP_SNAPSHOTS=dir  also write the bridge's heap (baseline, loaded) there: compare
+ *                             them with `node dist/bench/heapDiff.js base loaded N`
  */
 import { randomUUID } from "node:crypto";
+import { mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { IrcTestClient } from "../spec/harness/ircClient.js";
 import type { MatrixTestClient } from "../spec/harness/matrixClient.js";
@@ -24,23 +29,56 @@ const N = Number(process.env.BENCH_PUPPETS ?? 5000);
 const SHAPES = (process.env.BENCH_SHAPES ?? "spread,single").split(",");
 const RATE = Number(process.env.BENCH_CONNECT_RATE ?? 100);
 const CHECK_LINES = 100;
+const SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS ?? "";
 
 interface Sample {
   rssMiB: number;
   heapMiB: number;
+  /** V8's heap as reserved from the system (used or not), and its new space alone. */
+  heapTotalMiB: number;
+  newSpaceMiB: number;
   connected: number;
   memberships: number;
 }
 
 async function sample(stack: Stack, gc = true): Promise<Sample> {
-  const text = await (await fetch(`http://127.0.0.1:${stack.bridgePort}/metrics${gc ? "?gc=1" : ""}`)).text();
+  const url = `http://127.0.0.1:${stack.bridgePort}/metrics${gc ? "?gc=1" : ""}`;
+  // V8 sweeps after a collection in the background and only then gives pages back: read the
+  // figures after a second collection, once the first one's sweeping has had time to finish,
+  // not in the middle of it (RSS read at once varied by a factor of two between equal runs).
+  if (gc) {
+    await (await fetch(url)).text();
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+  }
+  const text = await (await fetch(url)).text();
   const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
   return {
     rssMiB: value(/^process_resident_memory_bytes (\S+)/m) / 2 ** 20,
     heapMiB: value(/^nodejs_heap_size_used_bytes (\S+)/m) / 2 ** 20,
+    heapTotalMiB: value(/^nodejs_heap_size_total_bytes (\S+)/m) / 2 ** 20,
+    newSpaceMiB: value(/^nodejs_heap_space_size_total_bytes\{space="new"\} (\S+)/m) / 2 ** 20,
     connected: value(/^bridge_irc_connections\{network="testnet",state="connected"\} (\S+)/m),
     memberships: value(/^bridge_irc_channel_memberships\{network="testnet"\} (\S+)/m),
   };
+}
+
+/** Has the bridge write its heap (after a GC: the sample before did one) to SNAPSHOTS/<name>.heapsnapshot. */
+async function heapSnapshot(stack: Stack, name: string): Promise<void> {
+  if (!SNAPSHOTS) return;
+  const fresh = () => readdirSync(SNAPSHOTS).filter((f) => f.startsWith("Heap.") && f.endsWith(".heapsnapshot"));
+  process.kill(stack.bridge.pid!, "SIGUSR2");
+  let last = -1;
+  await waitFor(`the ${name} heap snapshot`, () => {
+    const [file] = fresh();
+    if (!file) return false;
+    const size = statSync(join(SNAPSHOTS, file)).size;
+    if (size > 0 && size === last) {
+      renameSync(join(SNAPSHOTS, file), join(SNAPSHOTS, `${name}.heapsnapshot`));
+      return true;
+    }
+    last = size;
+    return false;
+  }, 600_000, 2_000);
 }
 
 async function joinUsers(stack: Stack, rooms: string[]): Promise<void> {
@@ -87,10 +125,15 @@ async function runShape(shape: string): Promise<string[]> {
     const channels = rooms.map((_, i) => `#bench${i}`);
     stack.mappings = Object.fromEntries(channels.map((c, i) => [c, { roomIds: [rooms[i]] }]));
     stack.networkOverrides = { pool: { maxClients: 0, connectsPerSecond: RATE, maxConnectsInFlight: Math.max(50, RATE * 2) }, connectTimeoutMs: 60_000 };
-    stack.bridge.nodeArgs = ["--expose-gc"];
+    stack.bridge.nodeArgs = ["--expose-gc", ...(process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean)];
+    if (SNAPSHOTS) {
+      mkdirSync(SNAPSHOTS, { recursive: true });
+      stack.bridge.nodeArgs.push("--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${SNAPSHOTS}`);
+    }
     await stack.startBridge();
     let observer = await stack.ircUser("observer", channels);
     const baseline = await sample(stack);
+    await heapSnapshot(stack, `${shape}-baseline`);
 
     const started = performance.now();
     await joinUsers(stack, rooms);
@@ -101,6 +144,7 @@ async function runShape(shape: string): Promise<string[]> {
     const connectSeconds = (performance.now() - started) / 1000;
     await waitFor("the server to list every puppet", async () => (await puppetsPresent(observer, channels)) >= N, 60_000, 500);
     const loaded = await sample(stack);
+    await heapSnapshot(stack, `${shape}-loaded`);
     const check = await messageCheck(observer, reader, rooms[0], channels[0], "before");
 
     // Recovery: the IRCd goes away and comes back; every puppet must return.
@@ -122,6 +166,7 @@ async function runShape(shape: string): Promise<string[]> {
       `  memory  baseline RSS ${baseline.rssMiB.toFixed(0)} MiB, heap ${baseline.heapMiB.toFixed(1)} MiB; ` +
         `with ${N} puppets RSS ${loaded.rssMiB.toFixed(0)} MiB, heap ${loaded.heapMiB.toFixed(1)} MiB (after GC)`,
       `  per puppet  RSS ${perPuppet(loaded.rssMiB - baseline.rssMiB)} KiB, heap ${perPuppet(loaded.heapMiB - baseline.heapMiB)} KiB`,
+      `  V8 heap reserved  baseline ${baseline.heapTotalMiB.toFixed(0)} MiB (new space ${baseline.newSpaceMiB.toFixed(0)}), with ${N} puppets ${loaded.heapTotalMiB.toFixed(0)} MiB (new space ${loaded.newSpaceMiB.toFixed(0)})`,
       `  connect all ${N}: ${connectSeconds.toFixed(1)} s (ideal at ${RATE}/s: ${ideal.toFixed(1)} s)`,
       `  recover all ${N} after an IRCd restart: ${recoverSeconds.toFixed(1)} s (ideal ${ideal.toFixed(1)} s, ${(((recoverSeconds - ideal) / ideal) * 100).toFixed(1)} % over); RSS ${recovered.rssMiB.toFixed(0)} MiB, heap ${recovered.heapMiB.toFixed(1)} MiB; 30 s later RSS ${settled.rssMiB.toFixed(0)} MiB`,
       `  message check before restart: ${check}`,

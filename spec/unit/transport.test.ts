@@ -6,7 +6,7 @@ import { LineFaults, type LineFaultReason } from "../../src/irc/lineFaults.js";
 
 function transport(quiet = false) {
   const faults: { reason: LineFaultReason; detail: string }[] = [];
-  const listener: TransportListener = { nick: "me", hearsAll: false, options: { networkId: "net", quiet } };
+  const listener: TransportListener = { nick: "me", hearsAll: false, options: { networkId: "net", quiet }, heardAt: 0 };
   const t = new IrcTransport({ listener, lineFaults: { report: (_n: string, reason: LineFaultReason, detail: string) => faults.push({ reason, detail }) } as unknown as LineFaults });
   const lines: string[] = [];
   t.on("line", (line: string) => lines.push(line));
@@ -17,6 +17,19 @@ function transport(quiet = false) {
 }
 
 describe("IrcTransport", () => {
+  test("a partial line is kept as a copy: the read buffer is reused for the next read (one buffer for every socket)", () => {
+    const { t, lines } = transport();
+    const shared = Buffer.alloc(64);
+    const read = (text: string) => {
+      shared.fill(0x58);
+      const n = shared.write(text, "latin1");
+      t.onSocketData(shared.subarray(0, n));
+    };
+    read(":bob!b@h PRIVMSG #c :hel");
+    read("lo\r\n:bob!b@h PRIVMSG #c :again\r\n");
+    assert.deepEqual(lines, [":bob!b@h PRIVMSG #c :hello\r\n", ":bob!b@h PRIVMSG #c :again\r\n"]);
+  });
+
   test("a line without LF growing to megabytes is dropped with one report, never buffered past the bound", () => {
     const { t, lines, faults, feed } = transport();
     feed(":a!b@c PRIVMSG #c :before\r\n");

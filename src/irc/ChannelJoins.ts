@@ -25,8 +25,8 @@ export class ChannelJoins {
   /** Channels this connection should be in (casefolded → name and key), rejoined on reconnect. */
   private readonly wanted = new Map<string, { name: string; key: string | null }>();
   private readonly joined = new Set<string>();
-  /** JOINs waiting for their answer (casefolded channel → the attempt). */
-  private readonly joining = new Map<string, Promise<void>>();
+  /** JOINs waiting for their answer (casefolded channel → the attempt); made at the first JOIN. */
+  private joining: Map<string, Promise<void>> | null = null;
 
   constructor(
     private readonly owner: JoinsOwner,
@@ -54,7 +54,8 @@ export class ChannelJoins {
     this.wanted.set(folded, { name, key });
     if (this.joined.has(folded)) return Promise.resolve();
     // One JOIN in flight per channel: a second one would get no answer from the server.
-    let joining = this.joining.get(folded);
+    const pending = (this.joining ??= new Map());
+    let joining = pending.get(folded);
     if (!joining) {
       joining = exchange<true>(
         this.client,
@@ -76,8 +77,12 @@ export class ChannelJoins {
             throw err.code === "timeout" ? new IrcFailure("join_timeout", err.message) : err;
           },
         )
-        .finally(() => this.joining.delete(folded));
-      this.joining.set(folded, joining);
+        .finally(() => {
+          pending.delete(folded);
+          // Nothing in flight: the map goes too (memory counts per puppet).
+          if (pending.size === 0 && this.joining === pending) this.joining = null;
+        });
+      pending.set(folded, joining);
     }
     return joining;
   }
@@ -92,7 +97,7 @@ export class ChannelJoins {
     const folded = this.owner.casefold(name);
     this.wanted.delete(folded);
     // Parted while its JOIN is on the way: leave once the server has let us in, unless it is wanted again by then.
-    const inFlight = this.joining.get(folded);
+    const inFlight = this.joining?.get(folded);
     if (inFlight) {
       inFlight.then(() => !this.wanted.has(folded) && this.part(name, message), () => undefined);
       return;

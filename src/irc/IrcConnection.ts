@@ -4,25 +4,25 @@
  * paced sends, and reconnection with jittered exponential backoff that rejoins channels.
  */
 import { EventEmitter } from "node:events";
-import { Client, type IrcErrorEvent, type JoinEvent, type MessageEvent } from "irc-framework";
 import { casefold, parseCaseMapping, type CaseMapping } from "../format/casemap.js";
 import { getLogger } from "../logging.js";
 import { SendPacer } from "./SendPacer.js";
 import { IrcFailure } from "./errors.js";
-import { isChannelName } from "../format/ircText.js";
 import { classifyCloseReason } from "./ConnectScheduler.js";
 import type { ConnectionState, IrcConnectionEvents, IrcConnectionOptions, IrcMessage, IrcMessageKind } from "./connectionTypes.js";
+import { BridgeClient } from "./BridgeClient.js";
+import { linkWatch, type LinkWatch } from "./LinkWatch.js";
 import { IrcTransport } from "./IrcTransport.js";
 import { EchoTracker } from "./EchoTracker.js";
 import { register } from "./register.js";
-import { HISTORY_BATCH, ReplayedHistory } from "./ReplayedHistory.js";
+import { ReplayedHistory } from "./ReplayedHistory.js";
 import { exchange } from "./exchange.js";
 import { ServerCommands } from "./ServerCommands.js";
 import { IrcWriter, oneLine } from "./IrcWriter.js";
-import { listenForTagsAndRedactions, REDACTION_CAP } from "./ircv3Events.js";
+import { REDACTION_CAP } from "./ircv3Events.js";
 import { ChannelJoins } from "./ChannelJoins.js";
 import { parsePrefix } from "../format/prefix.js";
-import { explainNumeric, NUMERIC_EVENT, readNumeric, type NumericReply } from "./numerics.js";
+import { explainNumeric, NUMERIC_EVENT, type NumericReply } from "./numerics.js";
 
 const log = getLogger("irc/connection");
 
@@ -35,7 +35,7 @@ const LINK_CHECK_TIMEOUT_MS = 10_000;
 
 export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   state: ConnectionState = "idle";
-  private readonly client: Client;
+  private readonly client: BridgeClient;
   private readonly pacer: SendPacer;
   /** The only way lines reach the server (see IrcWriter). */
   readonly writer: IrcWriter;
@@ -51,16 +51,20 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   private closeReason = "";
   /** Set when registration was refused for good (464, 465, ...): no reconnect. */
   private refusedFor: string | null = null;
-  /** Topic, kick, nick, WHOIS and raw commands, with the server's answers. */
-  readonly commands: ServerCommands;
-  private readonly echoes = new EchoTracker(this, () => this.checkLink());
+  /** When the socket last delivered anything (IrcTransport sets it; LinkWatch reads it). */
+  heardAt = 0;
+  private readonly watch: LinkWatch;
+  // Made on first use: most puppets never need them (memory counts per puppet).
+  private serverCommands: ServerCommands | null = null;
+  private echoTracker: EchoTracker | null = null;
   /** The history batch being read, if any. */
   private history: ReplayedHistory | null = null;
 
   constructor(readonly options: IrcConnectionOptions) {
     super();
+    this.watch = options.linkWatch ?? linkWatch;
     this.pacer = new SendPacer(options.sendRate.burst, options.sendRate.linesPerSecond);
-    this.client = new Client({
+    this.client = new BridgeClient({
       host: options.host,
       port: options.port,
       tls: options.tls,
@@ -72,19 +76,30 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       auto_reconnect: false,
       version: null,
       message_max_length: 400,
+      // Liveness is LinkWatch's: one timer for every connection instead of two per connection.
+      ping_interval: 0,
+      ping_timeout: 0,
       enable_echomessage: true,
       ...(options.localAddress ? { outgoing_addr: options.localAddress } : {}),
       // Every line from the server comes through our transport: bounded, checked, isolated.
       transport: IrcTransport,
+      // The transport's and BridgeClient's events are about this connection.
       listener: this,
     });
     // Taking back lines (REDACT), wherever the server offers it; irc-framework asks for the
     // rest (message-tags, server-time, echo-message, ...) and requests only what is offered.
     this.client.requestCap(REDACTION_CAP);
     this.writer = new IrcWriter(this.client, this.pacer);
-    this.commands = new ServerCommands(this.client, this.writer, this, options.connectTimeoutMs);
     this.channels = new ChannelJoins(this, this.client, this.writer);
-    this.wireEvents();
+  }
+
+  /** Topic, kick, nick, WHOIS and raw commands, with the server's answers. */
+  get commands(): ServerCommands {
+    return (this.serverCommands ??= new ServerCommands(this.client, this.writer, this, this.options.connectTimeoutMs));
+  }
+
+  private get echoes(): EchoTracker {
+    return (this.echoTracker ??= new EchoTracker(this, () => this.checkLink()));
   }
 
   get nick(): string {
@@ -93,7 +108,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
 
   /** Whether a quiet connection should pass every line for now (see IrcTransport). */
   get hearsAll(): boolean {
-    return this.commands.listening > 0;
+    return (this.serverCommands?.listening ?? 0) > 0;
   }
 
   /** The server's CASEMAPPING (rfc1459 until it says otherwise). */
@@ -138,116 +153,48 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     return this.channels.isJoined(channel);
   }
 
-  private wireEvents(): void {
-    const client = this.client;
-    // IrcTransport keeps lines irc-framework cannot parse away from it; what it emits is still
-    // checked here, so that only non-empty names reach the rest of the bridge.
-    const named = (...values: unknown[]) => values.every((v) => typeof v === "string" && v.length > 0);
-    const relay = (kind: IrcMessageKind) => (e: MessageEvent) => {
-      if (!named(e.target) || typeof e.message !== "string") return;
-      if (e.from_server && kind === "notice" && this.state === "connected" && !isChannelName(e.target, this.chanTypes)) this.emit("serverNotice", e.message);
-      if (e.from_server || !named(e.nick)) return;
-      const msg: IrcMessage = { kind, nick: e.nick, ident: e.ident, hostname: e.hostname, target: e.target, text: e.message, tags: e.tags ?? {}, receivedAt: Date.now() };
-      if (typeof e.time === "number" && Number.isFinite(e.time)) msg.time = e.time;
-      // Replayed history is not news, and our own old lines in it are not echoes of lines in flight.
-      if (e.batch?.type === HISTORY_BATCH) return this.history?.id === e.batch.id ? void this.history.add({ ...msg, recovered: true }) : undefined;
-      if (this.isSelf(e.nick)) this.echoes.onEcho(e.target, e.tags?.msgid ?? null);
-      this.emit("message", msg);
-    };
-    // irc-framework runs a whole batch at once (start, its lines, end) when the batch ends.
-    client.on(`batch start ${HISTORY_BATCH}`, (e: { id: string; params: string[] }) => {
-      if (named(e.params?.[0])) this.history = new ReplayedHistory(e.id, e.params[0]);
-    });
-    client.on(`batch end ${HISTORY_BATCH}`, (e: { id: string }) => {
-      const history = this.history;
-      this.history = null;
-      if (history?.id === e.id && history.lines.length > 0) this.emit("history", { channel: history.channel, lines: history.lines });
-    });
-    client.on("privmsg", relay("privmsg"));
-    client.on("notice", relay("notice"));
-    client.on("action", relay("action"));
-    client.on("join", (e: JoinEvent) => {
-      if (!named(e.nick, e.channel)) return;
-      if (this.isSelf(e.nick)) {
-        // Our own JOIN shows the prefix the server puts before our lines: the real line budget.
-        const joined = e as JoinEvent & { ident?: string; hostname?: string };
-        if (typeof joined.hostname === "string" && joined.hostname) this.writer.setSelf({ user: joined.ident ?? null, host: joined.hostname });
-        this.channels.onSelf(e.channel, true);
-      }
-      else this.emit("membership", { type: "join", nick: e.nick, channel: e.channel });
-    });
-    client.on("displayed host", (e: { nick: string; hostname: string }) => {
-      if (typeof e.hostname === "string" && e.hostname && !/\s/.test(e.hostname)) this.writer.setSelf({ user: null, host: e.hostname.includes("@") ? e.hostname.split("@").pop()! : e.hostname });
-    });
-    client.on("part", (e: { nick: string; channel: string; message: string }) => {
-      if (!named(e.nick, e.channel)) return;
-      if (this.isSelf(e.nick)) this.channels.onSelf(e.channel, false);
-      else this.emit("membership", { type: "part", nick: e.nick, channel: e.channel, reason: e.message });
-    });
-    client.on("kick", (e: { kicked: string; nick: string; channel: string; message: string }) => {
-      if (!named(e.kicked, e.nick, e.channel)) return;
-      if (this.isSelf(e.kicked)) {
-        const key = this.channels.onKicked(e.channel);
-        this.emit("kicked", { channel: e.channel, by: e.nick, reason: e.message, key });
-      } else this.emit("membership", { type: "kick", nick: e.kicked, channel: e.channel, reason: `kicked by ${e.nick}: ${e.message}` });
-    });
-    client.on("quit", (e: { nick: string; message: string }) => {
-      if (named(e.nick) && !this.isSelf(e.nick)) this.emit("membership", { type: "quit", nick: e.nick, reason: e.message });
-    });
-    client.on("nick", (e: { nick: string; new_nick: string }) => {
-      if (!named(e.nick, e.new_nick)) return;
-      // irc-framework renames its user only after the listeners have run.
-      if (this.isSelf(e.nick) && this.state === "connected") this.emit("nickChanged", e.new_nick);
-      else if (!this.isSelf(e.new_nick)) this.emit("membership", { type: "nick", nick: e.nick, newNick: e.new_nick });
-    });
-    client.on("userlist", (e: { channel: string; users: { nick: string; modes?: unknown }[] }) => {
-      if (!named(e.channel)) return;
-      const users = e.users.filter((u) => named(u.nick));
-      const modes = users.map((u) => (Array.isArray(u.modes) ? u.modes.filter((m) => typeof m === "string" && /^[A-Za-z]$/.test(m)).join("") : ""));
-      this.emit("membership", { type: "names", channel: e.channel, nicks: users.map((u) => u.nick), modes });
-    });
-    // Topics and modes matter to the bot (it follows channels); invites to puppets (they are people).
-    if (!this.options.quiet) {
-      client.on("mode", (e: { target?: unknown; nick?: unknown; modes?: unknown }) => {
-        if (!named(e.target) || !isChannelName(e.target as string, this.chanTypes) || !Array.isArray(e.modes)) return;
-        // Hostile or odd servers: keep only well-formed single-letter changes with sane params.
-        const changes = (e.modes as { mode?: unknown; param?: unknown }[])
-          .filter((m) => typeof m?.mode === "string" && /^[+-][A-Za-z]$/.test(m.mode) && (m.param == null || (typeof m.param === "string" && m.param.length > 0 && !/\s/.test(m.param))))
-          .map((m) => ({ mode: m.mode as string, param: (m.param as string | null | undefined) ?? null }));
-        if (changes.length) this.emit("channelMode", { channel: e.target as string, nick: typeof e.nick === "string" ? e.nick : "", changes });
-      });
-      client.on("channel info", (e: { channel?: unknown; raw_modes?: unknown }) => {
-        if (named(e.channel) && typeof e.raw_modes === "string") this.emit("channelModeIs", { channel: e.channel as string, modes: e.raw_modes });
-      });
-      // Reactions, typing and redactions: the bot hears every channel once (see NetworkPool).
-      listenForTagsAndRedactions(client, this);
-      client.on("topic", (e: { channel: string; topic: string; nick?: string }) => {
-        if (!named(e.channel) || typeof e.topic !== "string") return;
-        this.emit("topic", { channel: e.channel, topic: e.topic, nick: e.nick ?? null });
-      });
-    } else {
-      client.on("invite", (e: { nick: string; invited: string; channel: string }) => {
-        if (named(e.nick, e.invited, e.channel) && this.isSelf(e.invited)) this.emit("invited", { channel: e.channel, by: e.nick });
-      });
-    }
-    client.on("irc error", (e: IrcErrorEvent) => {
-      if (e.error === "irc") this.closeReason = e.reason ?? "closed by the server";
-    });
-    client.on("socket error", (err: Error) => {
-      this.closeReason = err.message;
-    });
-    // Numerics are read here once, from the raw line, and handed to whoever waits for one.
-    client.on("raw", (e: { line: string; from_server: boolean }) => {
-      if (!e.from_server) return;
-      const reply = readNumeric(e.line);
-      if (reply) this.onNumeric(reply);
-    });
-    client.on("close", () => this.onClosed());
+  // What BridgeClient's event table (clientEvents) tells the connection; not for other callers.
+
+  /** @internal A replayed-history batch (`chathistory`) starts: its lines are collected, not relayed. */
+  onHistoryStart(id: string, channel: string): void {
+    this.history = new ReplayedHistory(id, channel);
   }
 
-  /** A numeric reply from the server: to whoever waits for one, and refused lines to their senders. */
-  private onNumeric(reply: NumericReply): void {
-    if (reply.meaning?.role === "send" && reply.target) this.echoes.onRefused(reply.target, new IrcFailure(reply.meaning.name.toLowerCase(), explainNumeric(reply, this.options.networkName), reply.meaning.fatal));
+  /** @internal A line of a history batch (irc-framework runs a whole batch at once, when it ends). */
+  onHistoryLine(batchId: string, msg: IrcMessage): void {
+    if (this.history?.id === batchId) this.history.add(msg);
+  }
+
+  /** @internal The batch ended: its lines go out as one `history` event. */
+  onHistoryEnd(id: string): void {
+    const history = this.history;
+    this.history = null;
+    if (history?.id === id && history.lines.length > 0) this.emit("history", { channel: history.channel, lines: history.lines });
+  }
+
+  /** @internal One of our own lines came back (echo-message). */
+  onOwnEcho(target: string, msgid: string | null): void {
+    this.echoTracker?.onEcho(target, msgid);
+  }
+
+  /** @internal The server says we joined (`true`) or left a channel. */
+  onOwnMembership(channel: string, inside: boolean): void {
+    this.channels.onSelf(channel, inside);
+  }
+
+  /** @internal We were kicked: the key the channel was joined with. */
+  onOwnKick(channel: string): string | null {
+    return this.channels.onKicked(channel);
+  }
+
+  /** @internal Why the socket is closing. */
+  onCloseReason(reason: string): void {
+    this.closeReason = reason;
+  }
+
+  /** @internal A numeric reply from the server: to whoever waits for one, and refused lines to their senders. */
+  onNumeric(reply: NumericReply): void {
+    if (reply.meaning?.role === "send" && reply.target) this.echoTracker?.onRefused(reply.target, new IrcFailure(reply.meaning.name.toLowerCase(), explainNumeric(reply, this.options.networkName), reply.meaning.fatal));
     this.client.emit(NUMERIC_EVENT, reply);
   }
 
@@ -329,6 +276,8 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     }
     this.state = "connected";
     this.reconnectAttempt = 0;
+    this.heardAt = Date.now();
+    this.watch.add(this);
     log.info("Registered", { network: this.options.networkId, nick: this.nick, saslLoggedIn: loggedIn });
     // Without SASL (the server does not offer it), services take the password by message.
     if (credentials && !loggedIn) {
@@ -338,11 +287,13 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     this.channels.rejoinAll();
   }
 
-  private onClosed(): void {
+  /** @internal The socket closed. */
+  onClosed(): void {
     const wasConnected = this.state === "connected";
+    this.watch.delete(this);
     this.channels.onClosed();
     this.pacer.clear(new IrcFailure("disconnected", "the IRC connection was lost"));
-    this.echoes.clear();
+    this.echoTracker?.clear();
     this.writer.setSelf(null);
     if (this.state === "stopped") return;
     this.state = "disconnected";
@@ -396,6 +347,18 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       this.writer.abort();
       return false;
     }
+  }
+
+  /** @internal LinkWatch: nothing heard for a while, so the server is asked for a sign of life. */
+  keepAlive(): void {
+    this.writer.send("PING", ["keepalive"]).catch(() => undefined);
+  }
+
+  /** @internal LinkWatch: nothing heard for too long; the link is dropped and reconnects. */
+  silentFor(ms: number): void {
+    this.closeReason = `Ping timeout (${Math.round(ms / 1000)} seconds)`;
+    log.warn("The IRC link is silent; dropping it to reconnect", { network: this.options.networkId, nick: this.nick, silentMs: ms });
+    this.writer.abort();
   }
 
   /** The same check, asked from outside (the canary missed a probe this connection should have delivered). */

@@ -17,18 +17,46 @@
  */
 import { isUtf8 } from "node:buffer";
 import { createRequire } from "node:module";
-import { isAboutOthers, malformedReason } from "./lineFilter.js";
+import { connect as netConnect, type Socket } from "node:net";
+import { TLSSocket } from "node:tls";
+import { isAboutOthersIn, malformedReason } from "./lineFilter.js";
 import { lineFaults as defaultFaults, type LineFaults } from "./lineFaults.js";
 
 interface NetTransport {
   incoming_buffer: Buffer;
   encoding: string;
+  socket: Socket | null;
+  onSocketRawConnected(): void;
+  onSocketFullyConnected(): void;
+  onSocketClose(): void;
+  onSocketError(err: Error): void;
+  onSocketTimeout(): void;
+  options: TransportOptions;
+  state: number;
+  requested_disconnect: boolean;
+  disposeSocket(): void;
+  setEncoding(encoding: string): boolean;
+  getAddressFamily(address: string | undefined): number | undefined;
   emit(event: "line", line: string): boolean;
   on(event: "line", listener: (line: string) => void): this;
   onSocketData(data: Buffer): void;
   connect(): void;
 }
 type NetTransportClass = new (options: unknown) => NetTransport;
+/** The client's options, as irc-framework's transport reads them. */
+interface TransportOptions {
+  host: string;
+  port?: number;
+  tls?: boolean;
+  ssl?: boolean;
+  socks?: unknown;
+  encoding?: string;
+  outgoing_addr?: string;
+  ping_interval?: number;
+  ping_timeout?: number;
+}
+/** irc-framework's transport's state while its socket connects. */
+const SOCK_CONNECTING = 1;
 
 const require = createRequire(import.meta.url);
 const NetTransportBase = require("irc-framework/src/transports/net") as NetTransportClass;
@@ -43,6 +71,8 @@ export interface TransportListener {
   /** True while the connection wants every line (a raw command's answer may be a listing). */
   readonly hearsAll: boolean;
   readonly options: { readonly networkId: string; readonly quiet: boolean; readonly encodingFallback?: string | null };
+  /** When the socket last delivered anything: set here, read by LinkWatch. */
+  heardAt: number;
 }
 
 /**
@@ -57,6 +87,42 @@ export function decodeLine(bytes: Buffer, encoding: string, fallback: string | n
 /** Enough of a line to see its tags, prefix and command. */
 const HEAD_BYTES = 600;
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Where every plain TCP socket of ours reads into. Node would otherwise allocate a buffer for
+ * each read of each socket (and in a channel of N puppets, every JOIN reaches N sockets): all
+ * of it is handled synchronously (lines copied out as strings, a partial line copied), so one
+ * buffer serves every socket.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+/** The transport a socket's events go to (one set of listener functions for all sockets). */
+const TRANSPORT = Symbol("transport");
+type OwnedSocket = Socket & { [TRANSPORT]?: IrcTransport };
+const SOCKET_EVENTS = {
+  rawConnect(this: OwnedSocket) {
+    this[TRANSPORT]?.onSocketRawConnected();
+  },
+  fullyConnected(this: OwnedSocket) {
+    // Connected once and for all: the connect listeners (an array per socket) can go.
+    this.off("connect", SOCKET_EVENTS.rawConnect);
+    this.off("connect", SOCKET_EVENTS.fullyConnected);
+    this.off("secureConnect", SOCKET_EVENTS.fullyConnected);
+    this[TRANSPORT]?.onSocketFullyConnected();
+  },
+  close(this: OwnedSocket) {
+    this[TRANSPORT]?.onSocketClose();
+  },
+  error(this: OwnedSocket, err: Error) {
+    this[TRANSPORT]?.onSocketError(err);
+  },
+  data(this: OwnedSocket, data: Buffer) {
+    this[TRANSPORT]?.onSocketData(data);
+  },
+  timeout(this: OwnedSocket) {
+    this[TRANSPORT]?.onSocketTimeout();
+  },
+};
 
 /**
  * Pass as irc-framework's `transport` option, with a `listener` (the IrcConnection) in the
@@ -78,10 +144,64 @@ export class IrcTransport extends NetTransportBase {
 
   override connect(): void {
     this.discarding = false;
-    super.connect();
+    const options = this.options;
+    // TLS and SOCKS as irc-framework does them; plain TCP as it does too, reading into READ_BUFFER.
+    if (options.tls || options.ssl || options.socks) return super.connect();
+    this.disposeSocket();
+    this.requested_disconnect = false;
+    this.incoming_buffer = EMPTY;
+    if (!options.encoding || !this.setEncoding(options.encoding)) this.setEncoding("utf8");
+    this.state = SOCK_CONNECTING;
+    const socket = netConnect({
+      host: options.host,
+      port: options.port || 6667,
+      localAddress: options.outgoing_addr,
+      family: this.getAddressFamily(options.outgoing_addr),
+      onread: { buffer: READ_BUFFER, callback: (bytes: number, buffer: Uint8Array) => {
+        this.onSocketData(Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
+        return true;
+      } },
+    });
+    this.socket = socket;
+    this._onSocketCreate(options, socket);
+  }
+
+  /**
+   * irc-framework's own, with shared listener functions: it binds six methods and makes six
+   * unbinding closures per socket (a kilobyte per puppet). Same events, same order.
+   */
+  _onSocketCreate(options: { ping_interval?: number; ping_timeout?: number }, socket: OwnedSocket): void {
+    const { ping_interval: interval = 0, ping_timeout: timeout = 0 } = options;
+    if (interval > 0 && timeout > 0) socket.setTimeout((interval + timeout) * 1000);
+    socket[TRANSPORT] = this;
+    const tls = socket instanceof TLSSocket;
+    if (socket.readyState !== "opening") {
+      this.onSocketRawConnected();
+      if (!tls) this.onSocketFullyConnected();
+    } else socket.on("connect", SOCKET_EVENTS.rawConnect);
+    socket.on(tls ? "secureConnect" : "connect", SOCKET_EVENTS.fullyConnected);
+    socket.on("close", SOCKET_EVENTS.close);
+    socket.on("error", SOCKET_EVENTS.error);
+    socket.on("data", SOCKET_EVENTS.data);
+    socket.on("timeout", SOCKET_EVENTS.timeout);
+  }
+
+  /** Called by irc-framework when it lets go of the socket. */
+  _unbindEvents(): void {
+    const socket = this.socket as OwnedSocket | null;
+    if (!socket) return;
+    socket.off("connect", SOCKET_EVENTS.rawConnect);
+    socket.off("connect", SOCKET_EVENTS.fullyConnected);
+    socket.off("secureConnect", SOCKET_EVENTS.fullyConnected);
+    socket.off("close", SOCKET_EVENTS.close);
+    socket.off("error", SOCKET_EVENTS.error);
+    socket.off("data", SOCKET_EVENTS.data);
+    socket.off("timeout", SOCKET_EVENTS.timeout);
+    delete socket[TRANSPORT];
   }
 
   override onSocketData(data: Buffer): void {
+    this.listener.heardAt = Date.now();
     let buffer = data;
     let start = 0;
     if (this.discarding) {
@@ -105,13 +225,13 @@ export class IrcTransport extends NetTransportBase {
       this.incoming_buffer = EMPTY;
       return;
     }
-    // Copy the partial line, so the socket's whole chunk is not kept alive by a view into it.
+    // Copy the partial line: `data` may be READ_BUFFER, which the next read overwrites.
     this.incoming_buffer = start === buffer.length ? EMPTY : Buffer.from(buffer.subarray(start));
   }
 
   private deliver(buffer: Buffer, start: number, end: number): void {
     const listener = this.listener;
-    if (listener.options.quiet && !listener.hearsAll && isAboutOthers(buffer.toString("latin1", start, Math.min(end, start + HEAD_BYTES)), listener.nick)) return;
+    if (listener.options.quiet && !listener.hearsAll && isAboutOthersIn(buffer, start, end, listener.nick, HEAD_BYTES)) return;
     const line = decodeLine(buffer.subarray(start, end), this.encoding, listener.options.encodingFallback ?? null);
     const malformed = malformedReason(line);
     if (malformed) return this.faults.report(listener.options.networkId, "malformed", malformed, line);

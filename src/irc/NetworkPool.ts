@@ -17,7 +17,7 @@ import { NO_HOOKS, type PoolEvents, type PoolHooks } from "./poolEvents.js";
 import { ChannelRoster } from "./ChannelRoster.js";
 import { ConnectScheduler } from "./ConnectScheduler.js";
 import { IrcConnection, type IrcMessage } from "./IrcConnection.js";
-import { ConnectionNotices } from "./ConnectionNotices.js";
+import { poolHandlers, wireConnection, type HandlerPool, type PoolHandlers } from "./poolHandlers.js";
 import { PuppetRecords } from "./PuppetRecords.js";
 import { Outbox, type OutgoingMessage } from "./Outbox.js";
 import { BotRejoiner } from "./BotRejoiner.js";
@@ -29,7 +29,8 @@ const ACTIVITY_WRITE_EVERY_MS = 60_000;
 interface Puppet {
   userId: string;
   connection: IrcConnection;
-  outbox: Outbox;
+  /** Made at the user's first message: most puppets only sit in channels. */
+  outbox: Outbox | null;
   record: PuppetRecord;
   lastWrittenAt: number;
   /** Drop notices (see ConnectionNotices): the pending one, and whether the user was told. */
@@ -48,7 +49,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   /** Casefolded nicks of our connections → the Matrix user (null: the bot), checked per line in O(1). */
   private readonly ownNicks = new Map<string, string | null>();
   private idleTimer: NodeJS.Timeout | null = null;
-  private readonly handlers: ReturnType<NetworkPool["makeHandlers"]>;
+  private readonly handlers: PoolHandlers;
   private readonly countQueued: (delta: number) => void;
   private readonly stats = () => this.collectStats();
   private readonly rejoiner: BotRejoiner;
@@ -63,7 +64,23 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   ) {
     super();
     // Made here, not as field initialisers: they read the constructor's parameters.
-    this.handlers = this.makeHandlers();
+    this.handlers = poolHandlers({
+      networkId,
+      config,
+      hooks,
+      emit: this.emit.bind(this) as HandlerPool["emit"],
+      puppetOf: (userId) => this.puppets.get(userId),
+      recordOf: (userId) => this.records.get(userId),
+      removeChannel: (userId, channel) => this.records.removeChannel(userId, channel),
+      removePuppet: (puppet) => this.remove(puppet as Puppet),
+      setNick: (connection, nick) => {
+        this.forgetNick(connection);
+        if (nick !== null) this.ownNicks.set(connection.casefold(nick), connection.options.owner);
+      },
+      channelLine: (connection, channel, msg) => this.broker.onLine(connection, channel, msg),
+      connectionLost: (connection) => this.broker.onConnectionLost(connection),
+      historyReplay: (connection, channel, lines) => this.recovery.onReplay(connection, channel, lines),
+    });
     this.countQueued = (delta) => metrics.offlineQueued.inc({ network: networkId }, delta);
     const { pool } = config;
     this.scheduler = new ConnectScheduler(networkId, pool.connectsPerSecond, pool.maxConnectsInFlight, pool.throttlePauseMs);
@@ -122,96 +139,8 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       owner,
       credentials: owner ? this.handlers.credentials : undefined,
     });
-    // Shared handlers (the connection is `this` in them): a closure per connection and event
-    // would cost kilobytes per puppet, and there may be thousands.
-    const h = this.handlers;
-    connection.on("registered", h.rememberNick);
-    connection.on("nickChanged", h.rememberNick);
-    connection.on("disconnected", h.lost);
-    connection.on("fatal", h.forgetNick);
-    if (!canary) {
-      connection.on("message", h.message);
-      connection.on("history", h.history);
-    }
-    if (owner) {
-      connection.on("registered", h.puppetRegistered);
-      connection.on("fatal", h.puppetRefused);
-      connection.on("kicked", h.puppetKicked);
-      connection.on("invited", h.puppetInvited);
-      connection.on("disconnected", h.puppetDropped);
-      connection.on("nickChanged", h.puppetNickChanged);
-      connection.on("serverNotice", h.puppetServerNotice);
-    }
+    wireConnection(connection, this.handlers, canary);
     return connection;
-  }
-
-  /** The event handlers every connection shares; `this` is the connection that emitted. */
-  private makeHandlers() {
-    // Inside the handlers `this` is the connection that emitted, so the pool is named.
-    const pool = this;
-    const puppetOf = (c: IrcConnection) => (c.options.owner ? pool.puppets.get(c.options.owner) : undefined);
-    const tell = (c: IrcConnection, text: string) => c.options.owner && pool.emit("userNotice", c.options.owner, text);
-    const inform = (c: IrcConnection, text: string) => c.options.owner && pool.emit("connectionNotice", c.options.owner, text);
-    const notices = new ConnectionNotices(pool.config, inform);
-    return {
-      rememberNick(this: IrcConnection, nick: string) {
-        pool.forgetNick(this);
-        pool.ownNicks.set(this.casefold(nick), this.options.owner);
-      },
-      forgetNick(this: IrcConnection) {
-        pool.forgetNick(this);
-      },
-      lost(this: IrcConnection) {
-        pool.forgetNick(this);
-        pool.broker.onConnectionLost(this);
-      },
-      message(this: IrcConnection, msg: IrcMessage) {
-        if (isChannelName(msg.target, this.chanTypes)) pool.broker.onLine(this, this.casefold(msg.target), msg);
-        else if (this.options.owner && !this.isSelf(msg.nick)) pool.emit("privateLine", this.options.owner, msg);
-        else if (!this.options.owner && !this.isSelf(msg.nick)) pool.emit("botPrivateLine", msg);
-      },
-      history(this: IrcConnection, replay: { channel: string; lines: IrcMessage[] }) {
-        if (isChannelName(replay.channel, this.chanTypes)) pool.recovery.onReplay(this, this.casefold(replay.channel), replay.lines);
-      },
-      credentials(this: void, c: IrcConnection) {
-        const record = c.options.owner ? pool.records.get(c.options.owner) : null;
-        const password = record?.password ? pool.hooks.openPassword(record.password) : null;
-        if (!record || !password) return null;
-        if (!pool.config.tls.enabled) {
-          log.warn("Sending a user's password without TLS: anyone on the way to the server can read it (enable tls for this network)", { network: pool.networkId, userId: c.options.owner });
-        }
-        return { account: record.account ?? record.nick, password };
-      },
-      puppetRegistered(this: IrcConnection, nick: string) {
-        const puppet = puppetOf(this);
-        if (!puppet) return;
-        notices.restored(puppet, this, nick);
-        if (nick !== puppet.record.nick) tell(this, `Your nick on ${pool.config.name} is ${nick}, because ${puppet.record.nick} is already in use.`);
-      },
-      puppetRefused(this: IrcConnection, reason: string) {
-        tell(this, `${pool.config.name} refused your connection and the bridge will not retry: ${reason}`);
-        const puppet = puppetOf(this);
-        if (puppet) pool.remove(puppet);
-      },
-      puppetKicked(this: IrcConnection, kick: { channel: string; by: string; reason: string }) {
-        pool.records.removeChannel(this.options.owner!, kick.channel);
-        pool.emit("puppetKicked", this.options.owner!, kick);
-      },
-      puppetInvited(this: IrcConnection, invite: { channel: string; by: string }) {
-        pool.emit("puppetInvited", this.options.owner!, invite);
-      },
-      puppetDropped(this: IrcConnection, reason: string) {
-        const puppet = puppetOf(this);
-        if (puppet) notices.dropped(puppet, this, reason);
-      },
-      puppetNickChanged(this: IrcConnection, nick: string) {
-        const puppet = puppetOf(this);
-        if (puppet && this.casefold(nick) !== this.casefold(puppet.record.nick)) inform(this, `${pool.config.name} changed your nick to ${nick}.`);
-      },
-      puppetServerNotice(this: IrcConnection, text: string) {
-        inform(this, `${pool.config.name}: ${text}`);
-      },
-    };
   }
 
   private forgetNick(connection: IrcConnection): void {
@@ -313,6 +242,8 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
    */
   async enqueue(userId: string, message: OutgoingMessage): Promise<{ delivered: Promise<(string | null)[]> }> {
     const puppet = await this.puppetFor(userId, true);
+    const { maxMessages, ttlMs } = this.config.pool.offlineQueue;
+    puppet.outbox ??= new Outbox(puppet.connection, maxMessages, ttlMs, this.countQueued);
     const delivered = puppet.outbox.send(message).then((msgids) => {
       if (isChannelName(message.target, puppet.connection.chanTypes) && puppet.connection.wants(message.target)) this.records.addChannel(puppet.record, message.target);
       return msgids;
@@ -430,9 +361,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
     await this.makeRoom();
     const record = await this.records.ensure(userId, () => this.hooks.displayNameOf(userId));
     const connection = this.createConnection(userId, record.nick, record.username, record.ipv6);
-    const { maxMessages, ttlMs } = this.config.pool.offlineQueue;
-    const outbox = new Outbox(connection, maxMessages, ttlMs, this.countQueued);
-    const puppet: Puppet = { userId, connection, outbox, record, lastWrittenAt: 0, dropTimer: null, toldDrop: false };
+    const puppet: Puppet = { userId, connection, outbox: null, record, lastWrittenAt: 0, dropTimer: null, toldDrop: false };
     this.puppets.set(userId, puppet);
     return puppet;
   }
@@ -455,7 +384,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
   private disconnectIdle(): void {
     const cutoff = Date.now() - this.config.pool.idleTimeoutMs;
     for (const puppet of [...this.puppets.values()]) {
-      if (puppet.record.lastActiveAt < cutoff && puppet.outbox.depth === 0) {
+      if (puppet.record.lastActiveAt < cutoff && (puppet.outbox?.depth ?? 0) === 0) {
         log.info("Disconnecting an idle user", { network: this.networkId, userId: puppet.userId });
         void this.disconnect(puppet, "Idle");
       }

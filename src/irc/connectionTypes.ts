@@ -4,6 +4,7 @@
  */
 import type { ConnectScheduler } from "./ConnectScheduler.js";
 import type { IrcConnection } from "./IrcConnection.js";
+import type { LinkWatch } from "./LinkWatch.js";
 
 export type ConnectionState = "idle" | "connecting" | "connected" | "disconnected" | "stopped";
 export type IrcMessageKind = "privmsg" | "notice" | "action";
@@ -52,6 +53,8 @@ export interface IrcConnectionOptions {
   encodingFallback?: string | null;
   /** The account and password to log in with, read at each connect (SASL PLAIN, else PASS and NickServ). */
   credentials?: (connection: IrcConnection) => { account: string; password: string } | null;
+  /** Watches the link for silence (tests pass their own); the process's shared one by default. */
+  linkWatch?: LinkWatch;
   /** The Matrix user this connection is the puppet of; null for the bridge bot. */
   owner: string | null;
 }

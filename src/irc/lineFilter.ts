@@ -26,6 +26,46 @@ export function isAboutOthers(line: string, ownNick: string): boolean {
   return line.slice(i + 1, nickEnd) !== ownNick;
 }
 
+/** Whitespace that String.prototype.trimEnd removes, as latin1 bytes. */
+const TRAILING_SPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0xa0]);
+/** The longest command in ABOUT_OTHERS and LISTINGS. */
+const LONGEST_COMMAND = 7;
+
+/**
+ * `isAboutOthers` read from the raw bytes `buffer[start, end)` (only its first `headBytes`,
+ * each byte as a latin1 character, as `isAboutOthers(buffer.toString("latin1", ...))` would),
+ * without making strings of it: in a channel of N puppets every JOIN reaches N sockets, and
+ * each of them drops it here.
+ */
+export function isAboutOthersIn(buffer: Uint8Array, start: number, end: number, ownNick: string, headBytes = Infinity): boolean {
+  const limit = Math.min(end, start + headBytes);
+  const indexOf = (byte: number, from: number) => {
+    for (let k = from; k < limit; k++) if (buffer[k] === byte) return k;
+    return -1;
+  };
+  let i = start;
+  if (buffer[start] === 64 /* @ tags */) {
+    i = indexOf(0x20, start) + 1;
+    if (i === 0) return false;
+  }
+  if (i >= limit || buffer[i] !== 58 /* : prefix */) return false;
+  const afterPrefix = indexOf(0x20, i);
+  if (afterPrefix < 0) return false;
+  const commandEnd = indexOf(0x20, afterPrefix + 1);
+  let last = commandEnd < 0 ? limit : commandEnd;
+  while (last > afterPrefix + 1 && TRAILING_SPACE.has(buffer[last - 1])) last--;
+  const length = last - (afterPrefix + 1);
+  if (length > LONGEST_COMMAND) return false;
+  const command = String.fromCharCode(...buffer.subarray(afterPrefix + 1, last));
+  if (LISTINGS.has(command)) return true;
+  if (!ABOUT_OTHERS.has(command)) return false;
+  const bang = indexOf(0x21, i);
+  const nickEnd = bang > start && bang < afterPrefix ? bang : afterPrefix;
+  if (nickEnd - (i + 1) !== ownNick.length) return true;
+  for (let k = 0; k < ownNick.length; k++) if (buffer[i + 1 + k] !== ownNick.charCodeAt(k)) return true;
+  return false;
+}
+
 /**
  * What a command needs before irc-framework may see it: how many parameters must be present,
  * how many of the first ones must be non-empty, and whether the prefix must name a nick.
