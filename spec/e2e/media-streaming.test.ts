@@ -122,6 +122,10 @@ describe("media link streaming", { timeout: 60_000 }, () => {
     assert.equal((await fetch(forged)).status, 404);
     redacted.add("$gone");
     assert.equal((await fetch(link("small", "$gone"))).status, 404);
+    // An edit's link dies with the edit or with the event it edits.
+    const editLink = (eventId: string, originalEventId: string) => signer.link({ mxc: "mxc://hs.test/small", eventId, roomId: "!r:hs.test", filename: "small.bin", originalEventId });
+    assert.equal((await fetch(editLink("$edit", "$gone"))).status, 404);
+    assert.equal((await fetch(editLink("$gone", "$kept"))).status, 404);
     assert.equal((await fetch(`${base}/m/nothing/here`)).status, 404);
     assert.equal((await fetch(good, { method: "POST" })).status, 405);
     assert.equal(seen.length, calls, "none of those reached the homeserver");

@@ -1,5 +1,6 @@
 /** Media links (issue 13): signing and parsing, the headers files are served with, and the IRC line. */
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { mkdtempSync, statSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -51,6 +52,22 @@ describe("media link signing", () => {
     assert.equal(new MediaSigner(Buffer.alloc(32, 8), "https://example.org/m/").verify(token, filename).ok, false);
     assert.equal(signer.verify("garbage", filename).ok, false);
     assert.equal(signer.verify(`${Buffer.from('[1,"a","b","$e","!r"]').toString("base64url")}.${"A".repeat(43)}`, filename).ok, false);
+  });
+
+  test("an edit's link signs both event IDs; links given out before (version 1) still verify", () => {
+    const signer = new MediaSigner(KEY, "https://example.org/m/");
+    const edit = parts(signer, signer.link({ ...REF, originalEventId: "$orig" }));
+    assert.deepEqual(signer.verify(edit.token, edit.filename), { ok: true, ref: { ...REF, originalEventId: "$orig", expiresAt: null } });
+    // Swapping in another original (or dropping it) breaks the signature.
+    const [payload, signature] = edit.token.split(".");
+    const fields = JSON.parse(Buffer.from(payload, "base64url").toString()) as unknown[];
+    for (const changed of [[...fields.slice(0, 5), "$never-redacted"], [1, ...fields.slice(1, 5)]]) {
+      assert.equal(signer.verify(`${Buffer.from(JSON.stringify(changed)).toString("base64url")}.${signature}`, edit.filename).ok, false);
+    }
+    // A version-1 link as the bridge made them before: [1, server, id, event, room] signed without an original.
+    const legacyPayload = Buffer.from(JSON.stringify([1, "example.org", "AbCdEf123", REF.eventId, REF.roomId])).toString("base64url");
+    const legacySig = createHmac("sha256", KEY).update(JSON.stringify(["matrix-irc-bridge media link", 1, REF.mxc, REF.eventId, REF.roomId, "cat.png", null])).digest("base64url");
+    assert.deepEqual(signer.verify(`${legacyPayload}.${legacySig}`, "cat.png"), { ok: true, ref: { ...REF, expiresAt: null } });
   });
 
   test("links never expire unless a lifetime is set; then they do", () => {
@@ -154,10 +171,14 @@ describe("what a Matrix file says on IRC", () => {
     assert.equal("content" in voice && voice.content.body, "sent a voice message: Voice message.ogg https://b/$e/Voice message.ogg");
   });
 
-  test("an edit of a file links the original event (whose redaction ends the link)", () => {
+  test("an edit of a file links the edit and the event it edits (redacting either ends the link)", () => {
     const edit = ircMessageOf(event({ msgtype: "m.image", body: "* new", url: "mxc://hs/abc", "m.new_content": { msgtype: "m.image", body: "new caption", filename: "a.png", url: "mxc://hs/abc" }, "m.relates_to": { rel_type: "m.replace", event_id: "$orig" } }), linker);
     assert.ok("content" in edit);
-    assert.equal((edit.content["m.new_content"] as { body: string }).body, "sent an image: new caption (a.png) https://b/$orig/a.png");
+    // The edit's own ID: the sender chooses the edited ID, so it alone could name an event never redacted.
+    assert.equal((edit.content["m.new_content"] as { body: string }).body, "sent an image: new caption (a.png) https://b/$e/a.png");
+    const refs: unknown[] = [];
+    ircMessageOf(event({ msgtype: "m.image", body: "* new", url: "mxc://hs/abc", "m.new_content": { msgtype: "m.image", body: "x", url: "mxc://hs/abc" }, "m.relates_to": { rel_type: "m.replace", event_id: "$orig" } }), { link: (ref) => (refs.push(ref), "l") });
+    assert.deepEqual(refs, [{ mxc: "mxc://hs/abc", eventId: "$e", roomId: "!r", filename: "x", originalEventId: "$orig" }]);
   });
 
   test("refusals: encrypted files, no publicUrl (naming the key), bad mxc, unknown msgtypes", () => {

@@ -102,7 +102,7 @@ export class MediaServer {
       return verified.reason;
     }
     const { ref } = verified;
-    if (this.deps.isRedacted(ref.eventId)) {
+    if (this.deps.isRedacted(ref.eventId) || (ref.originalEventId !== undefined && this.deps.isRedacted(ref.originalEventId))) {
       this.answer(res, 404, "Not found (the message was deleted)");
       return "redacted";
     }
