@@ -264,6 +264,7 @@ describe("redactions both ways", () => {
       { intentFor: async (_n: string, _c: unknown, nick: string) => intent(`ghost ${nick}`, options.ghostFails ?? false) } as never,
       new KeyedQueue(),
       () => intent("bot", false) as never,
+      async (roomId: string, eventId: string) => void calls.push(`media links of ${eventId} in ${roomId} die`),
     );
     redactions.attach(pool);
     return { calls, pool, redactions };
@@ -298,10 +299,11 @@ describe("redactions both ways", () => {
     await redactions.onIrcRedact(pool, ircRedact("alice[m]", "m2"));
     await redactions.onIrcRedact(pool, ircRedact("bob", "unknown"));
     await redactions.onIrcRedact(pool, { ...ircRedact("bob", "m2"), target: "#elsewhere" });
-    assert.deepEqual(calls, ["ghost bob redacts $e1 in !room:example.org oops"]);
+    // The bridge's own redaction comes back from a bridge user (ignored): media links are told here.
+    assert.deepEqual(calls, ["ghost bob redacts $e1 in !room:example.org oops", "media links of $e1 in !room:example.org die"]);
     const fallback = setup([line("$e1", "m1")], { ghostFails: true });
     await fallback.redactions.onIrcRedact(fallback.pool, ircRedact("op", "m1"));
-    assert.deepEqual(fallback.calls, ["bot redacts $e1 in !room:example.org -"]);
+    assert.deepEqual(fallback.calls, ["bot redacts $e1 in !room:example.org -", "media links of $e1 in !room:example.org die"]);
   });
 
   test("the Matrix redaction list: every handler runs, one failing does not stop the others", async () => {

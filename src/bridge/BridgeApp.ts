@@ -260,6 +260,7 @@ export class BridgeApp {
       roomQueue: this.roomQueue,
       bot,
       bridgesUser: (userId) => !this.isBridgeUser(userId) && this.permissions.mayUse(userId),
+      redactedByBridge: async (roomId, eventId) => this.media?.redactions.redact(roomId, eventId),
     });
     this.interactions = interactions;
     for (const [networkId, network] of Object.entries(config.networks)) {

@@ -49,9 +49,14 @@ export class MediaRedactions {
   /** A redaction from a transaction (any room but admin rooms; see MatrixEvents). */
   async onRedaction(event: MatrixEvent): Promise<void> {
     const target = redactedEventOf(event);
-    if (!target || this.redacted.has(target)) return;
+    if (target) await this.redact(String(event.room_id), target);
+  }
+
+  /** An event redacted (by a user, or by the bridge itself for an IRC REDACT): its links die. */
+  async redact(roomId: string, target: string): Promise<void> {
+    if (this.redacted.has(target)) return;
     this.redacted.add(target);
-    await this.store.putRecord<RedactedRecord>(REDACTED_KIND, target, { roomId: String(event.room_id), at: Date.now() });
+    await this.store.putRecord<RedactedRecord>(REDACTED_KIND, target, { roomId, at: Date.now() });
     await this.trim();
   }
 
