@@ -3,8 +3,29 @@
  * channel (kept current by NAMES and every MODE), else a WHO asked of the server without
  * joining (no join/part noise in the channel). "Operator" is `+o` or any prefix above it in
  * the server's PREFIX (e.g. `+q`, `+a`); nicks compare with the network's case mapping.
+ *
+ * Anyone may make the bridge ask (the room command, the provisioning API's querylink), so the
+ * WHO is the one choke point that bounds it: a result is kept `cacheMs` per (network,
+ * channel), one WHO per channel is in flight at a time (others wait for it), and each network
+ * gets at most `whoLimit` WHOs (beyond: an error, nothing sent). Only replies about the
+ * channel asked count: a server may take `WHO #x` as a mask and answer for others.
  */
 import type { NetworkPool } from "../irc/NetworkPool.js";
+import { RateLimiter, type RateLimit } from "../bridge/RateLimiter.js";
+
+type Member = { nick: string; modes: string };
+/** What a WHO gives (the channel of each reply, where the server said it). */
+type WhoReply = Member & { channel?: string };
+
+export interface ChannelOpsOptions {
+  cacheMs: number;
+  whoLimit: RateLimit;
+  /** Cached channels kept at most (oldest forgotten). */
+  maxCached: number;
+  now: () => number;
+}
+
+const DEFAULTS: ChannelOpsOptions = { cacheMs: 60_000, whoLimit: { burst: 5, perMinute: 10 }, maxCached: 1_000, now: Date.now };
 
 /** Whether prefix modes (e.g. "av") include `o` or one ranked above it in `offered` (e.g. "qaohv"). */
 export function holdsOp(modes: string, offered: string): boolean {
@@ -17,14 +38,54 @@ export function holdsOp(modes: string, offered: string): boolean {
 }
 
 export class ChannelOps {
+  private readonly options: ChannelOpsOptions;
+  private readonly cached = new Map<string, { at: number; members: Member[] }>();
+  private readonly inFlight = new Map<string, Promise<Member[]>>();
+  private readonly whoLimiter: RateLimiter;
+
+  constructor(options: Partial<ChannelOpsOptions> = {}) {
+    this.options = { ...DEFAULTS, ...options };
+    this.whoLimiter = new RateLimiter(this.options.whoLimit, 1_000, this.options.now);
+  }
+
   /** The channel's members with their prefix modes, from the roster or a WHO. */
-  private async members(pool: NetworkPool, channel: string): Promise<{ nick: string; modes: string }[]> {
+  private async members(pool: NetworkPool, channel: string): Promise<Member[]> {
     if (pool.bot.isJoined(channel) && pool.roster.knows(channel)) {
       const withModes = pool.roster.withPrefixes(channel);
       return pool.roster.membersOf(channel).map((nick) => ({ nick, modes: withModes.get(nick) ?? "" }));
     }
+    const folded = pool.bot.casefold(channel);
+    const key = `${pool.networkId}\0${folded}`;
+    const hit = this.cached.get(key);
+    if (hit && this.options.now() - hit.at < this.options.cacheMs) return hit.members;
+    const running = this.inFlight.get(key);
+    if (running) return running;
+    if (!this.whoLimiter.take(pool.networkId)) {
+      throw new Error(`too many channel lookups on ${pool.config.name} just now; try again in ${Math.ceil(this.whoLimiter.retryAfterMs(pool.networkId) / 1000)} s`);
+    }
+    const asked = this.who(pool, channel, folded).then(
+      (members) => {
+        this.remember(key, members);
+        return members;
+      },
+    ).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, asked);
+    return asked;
+  }
+
+  private async who(pool: NetworkPool, channel: string, folded: string): Promise<Member[]> {
     await pool.bot.whenConnected(pool.config.connectTimeoutMs);
-    return pool.bot.commands.who(channel);
+    const replies: WhoReply[] = await pool.bot.commands.who(channel);
+    return replies.filter((r) => typeof r.channel === "string" && pool.bot.casefold(r.channel) === folded).map(({ nick, modes }) => ({ nick, modes }));
+  }
+
+  private remember(key: string, members: Member[]): void {
+    this.cached.delete(key);
+    this.cached.set(key, { at: this.options.now(), members });
+    for (const [k, v] of this.cached) {
+      if (this.cached.size <= this.options.maxCached && this.options.now() - v.at < this.options.cacheMs) break;
+      this.cached.delete(k);
+    }
   }
 
   /** The nicks holding `+o` or higher in the channel now (the bot and the bridge's puppets left out). */

@@ -41,7 +41,7 @@ export class Provisioning {
     const room = new RoomSide(d.bot);
     const unlinker = new Unlinker(d.links, d.pools, d.ghosts, room, d.joinedMembers);
     this.requests = new LinkRequests({ ...d, room, unlinker });
-    this.roomCommands = new RoomCommands(d.config, this.requests, room);
+    this.roomCommands = new RoomCommands(d.config, this.requests, room, (userId) => d.permissions.isAdmin(userId));
     this.answers = new OpAnswers(this.requests);
   }
 
