@@ -325,9 +325,10 @@ describe("typing both ways (the bridge part)", () => {
     networks: { net: { name: "Net", address: "irc.example.org", botNick: "Bot", ghostUserTemplate: "net_$NICK", aliasTemplate: "net_$CHANNEL" } },
   });
   const ROOM = "!room:example.org";
-  const setup = () => {
+  const setup = (options: { limit?: { burst: number; perMinute: number }; now?: () => number; inRoom?: (userId: string) => boolean } = {}) => {
     const toIrc: string[] = [];
     const toMatrix: string[] = [];
+    const joins: string[] = [];
     const connection = { isJoined: (c: string) => c === "#C", sendTags: async (target: string, tags: Record<string, string>) => toIrc.push(`${target} ${tags["+typing"]}`) > 0 };
     const pool = Object.assign(new EventEmitter(), {
       networkId: "net",
@@ -338,14 +339,15 @@ describe("typing both ways (the bridge part)", () => {
     const links = { channelsOf: (roomId: string) => (roomId === ROOM ? [{ networkId: "net", channel: "#c", channelName: "#C" }] : []), roomsOf: (_n: string, c: string) => (c === "#c" ? [ROOM] : []) };
     const ghosts = {
       userIdFor: (_n: unknown, nick: string) => `@net_${nick}:example.org`,
+      isKnownIn: (_roomId: string, userId: string) => options.inRoom?.(userId) ?? true,
       intentFor: async (_id: string, _n: unknown, nick: string) => ({
-        join: async () => undefined,
+        join: async (roomId: string) => void joins.push(`${nick} ${roomId}`),
         matrixClient: { setTyping: async (_r: string, typing: boolean, timeout?: number) => void toMatrix.push(`${nick} ${typing} ${timeout ?? "-"}`) },
       }),
     };
-    const typing = new Typing(config, links as never, new Map([["net", pool as unknown as NetworkPool]]), ghosts as never, (u) => !u.startsWith("@net_"));
+    const typing = new Typing(config, links as never, new Map([["net", pool as unknown as NetworkPool]]), ghosts as never, (u) => !u.startsWith("@net_"), options.limit, options.now);
     typing.attach(pool as unknown as NetworkPool);
-    return { typing, pool, toIrc, toMatrix };
+    return { typing, pool, toIrc, toMatrix, joins };
   };
   const settle = () => new Promise((r) => setImmediate(r));
 
@@ -364,7 +366,7 @@ describe("typing both ways (the bridge part)", () => {
     typing.stop();
   });
 
-  test("IRC typing: the same state reaches Matrix at most every 3 s, with its expiry; done and a line stop it once", async () => {
+  test("IRC typing: one update per ghost per room per 3 s whatever the state, with its expiry; done and a line stop it once", async () => {
     const { pool, toMatrix } = setup();
     for (let i = 0; i < 5; i++) pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "active" } });
     pool.emit("tagmsg", { nick: "alice[m]", target: "#C", tags: { "+typing": "active" } });
@@ -375,6 +377,31 @@ describe("typing both ways (the bridge part)", () => {
     pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "done" } });
     await settle();
     await settle();
-    assert.deepEqual(toMatrix, ["bob true 6000", "bob true 30000", "bob false -"]);
+    assert.deepEqual(toMatrix, ["bob true 6000", "bob false -"], "paused within 3 s of active waits");
+  });
+
+  test("alternating active/paused/done cannot flood: at most one true and one done per 3 s; never a join", async () => {
+    let now = 1_000_000;
+    const { pool, toMatrix, joins } = setup({ now: () => now });
+    const say = (state: string) => pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": state } });
+    for (let round = 0; round < 10; round++) {
+      for (const state of ["active", "paused", "done", "active", "done"]) say(state);
+      now += 1_000;
+    }
+    await settle();
+    await settle();
+    // 10 s of flood: a true and its done every 3 s at most.
+    assert.ok(toMatrix.length <= 8, `${toMatrix.length} updates: ${toMatrix.join(", ")}`);
+    assert.deepEqual(toMatrix.slice(0, 2), ["bob true 6000", "bob false -"]);
+    assert.deepEqual(joins, [], "typing never joins a ghost to a room");
+  });
+
+  test("ghosts not known in the room show nothing; a network's budget bounds many ghosts", async () => {
+    const { pool, toMatrix } = setup({ inRoom: (u) => u !== "@net_stranger:example.org", limit: { burst: 3, perMinute: 1 } });
+    pool.emit("tagmsg", { nick: "stranger", target: "#C", tags: { "+typing": "active" } });
+    for (let i = 0; i < 10; i++) pool.emit("tagmsg", { nick: `n${i}`, target: "#C", tags: { "+typing": "active" } });
+    await settle();
+    await settle();
+    assert.deepEqual(toMatrix, ["n0 true 6000", "n1 true 6000", "n2 true 6000"]);
   });
 });
