@@ -19,6 +19,7 @@ import { KeyedQueue } from "../../src/bridge/KeyedQueue.js";
 import { LineRedactions, MatrixRedactions, type RedactionPool } from "../../src/bridge/Redactions.js";
 import { TypingThrottle, type TypingClock } from "../../src/bridge/TypingThrottle.js";
 import { Typing } from "../../src/bridge/Typing.js";
+import { waitFor } from "../harness/wait.js";
 import type { NetworkPool } from "../../src/irc/NetworkPool.js";
 import type { MessageLink } from "../../src/store/DataStore.js";
 
@@ -377,12 +378,27 @@ describe("typing both ways (the bridge part)", () => {
     pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "done" } });
     await settle();
     await settle();
-    assert.deepEqual(toMatrix, ["bob true 6000", "bob false -"], "paused within 3 s of active waits");
+    assert.deepEqual(toMatrix, ["bob true 6000", "bob false -"], "paused within 3 s of active waits (and the done cancels it)");
+  });
+
+  test("a change within the 3 s window is sent when it opens, the latest one only", async () => {
+    let now = 1_000_000;
+    const { pool, toMatrix, typing } = setup({ now: () => now });
+    pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "active" } });
+    pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "done" } });
+    pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "active" } });
+    pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "paused" } });
+    await settle();
+    assert.deepEqual(toMatrix, ["bob true 6000", "bob false -"]);
+    now += 3_000; // the deferred send runs on a real timer of up to 3 s
+    await waitFor("the deferred paused", () => toMatrix.length === 3, 10_000, 50);
+    assert.deepEqual(toMatrix, ["bob true 6000", "bob false -", "bob true 30000"]);
+    typing.stop();
   });
 
   test("alternating active/paused/done cannot flood: at most one true and one done per 3 s; never a join", async () => {
     let now = 1_000_000;
-    const { pool, toMatrix, joins } = setup({ now: () => now });
+    const { pool, toMatrix, joins, typing } = setup({ now: () => now });
     const say = (state: string) => pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": state } });
     for (let round = 0; round < 10; round++) {
       for (const state of ["active", "paused", "done", "active", "done"]) say(state);
@@ -394,6 +410,7 @@ describe("typing both ways (the bridge part)", () => {
     assert.ok(toMatrix.length <= 8, `${toMatrix.length} updates: ${toMatrix.join(", ")}`);
     assert.deepEqual(toMatrix.slice(0, 2), ["bob true 6000", "bob false -"]);
     assert.deepEqual(joins, [], "typing never joins a ghost to a room");
+    typing.stop();
   });
 
   test("ghosts not known in the room show nothing; a network's budget bounds many ghosts", async () => {

@@ -77,6 +77,8 @@ export class Typing {
   }
 
   private readonly toMatrixLimit: RateLimiter;
+  /** Per room and ghost: a typing change that came within the renew window, sent when it opens. */
+  private readonly deferred = new Map<string, NodeJS.Timeout>();
 
   attach(pool: NetworkPool): void {
     pool.on("tagmsg", (m) => this.onIrcTags(pool, m));
@@ -103,6 +105,8 @@ export class Typing {
   /** Stops every repeat (shutdown). */
   stop(): void {
     this.throttle.clear();
+    for (const timer of this.deferred.values()) clearTimeout(timer);
+    this.deferred.clear();
   }
 
   private setMatrixTyping(roomId: string, userId: string, state: TypingState): void {
@@ -138,7 +142,12 @@ export class Typing {
       const typing = this.ghostsTyping.get(roomId) ?? new Map<string, Shown>();
       for (const [id, shown] of typing) if (!isLive(shown, now)) typing.delete(id);
       const shown = typing.get(userId);
-      const send = state === "done" ? this.stopping(shown, now) : this.starting(pool, roomId, userId, shown, now);
+      const key = `${roomId}\0${userId}`;
+      const send = state === "done" ? this.stopping(key, shown, now) : this.starting(pool, roomId, userId, shown, now);
+      // A change within the window is sent when it opens (the latest one; a done cancels it).
+      if (!send && state !== "done" && shown && now - shown.at < RENEW_MS && (!shown.showing || shown.state !== state)) {
+        this.defer(key, shown.at + RENEW_MS - now, () => this.onIrcTyping(pool, nick, target, state, false));
+      }
       if (send && state !== "done") typing.set(userId, { state, at: now, showing: true });
       if (typing.size > 0) this.ghostsTyping.set(roomId, typing);
       else this.ghostsTyping.delete(roomId);
@@ -150,11 +159,28 @@ export class Typing {
   }
 
   /** A `done`: sent only to stop a `true` that was sent, once (not counted against the budget: each follows one that was). */
-  private stopping(shown: Shown | undefined, now: number): boolean {
+  private stopping(key: string, shown: Shown | undefined, now: number): boolean {
+    this.cancelDeferred(key);
     if (!shown?.showing) return false; // nothing shown (or expired, or stopped already)
     shown.showing = false;
     shown.at = now;
     return true;
+  }
+
+  private defer(key: string, ms: number, run: () => void): void {
+    this.cancelDeferred(key);
+    const timer = setTimeout(() => {
+      this.deferred.delete(key);
+      run();
+    }, ms);
+    timer.unref();
+    this.deferred.set(key, timer);
+  }
+
+  private cancelDeferred(key: string): void {
+    const timer = this.deferred.get(key);
+    if (timer) clearTimeout(timer);
+    this.deferred.delete(key);
   }
 
   /**
