@@ -9,7 +9,7 @@ import { contentDisposition, mediaHeaders, safeContentType } from "../../src/htt
 import { linkFileName, loadSigningKey, MediaSigner } from "../../src/http/mediaToken.js";
 import { formatSize } from "../../src/format/media.js";
 import { ircMessageOf } from "../../src/format/msgtypes.js";
-import { redactedEventOf } from "../../src/bridge/MediaRedactions.js";
+import { MediaRedactions, redactedEventOf } from "../../src/bridge/MediaRedactions.js";
 import { MediaLinkPolicy } from "../../src/format/longMessages.js";
 import { parseConfig } from "../../src/config/load.js";
 
@@ -238,5 +238,56 @@ describe("media config", () => {
     assert.throws(() => parseConfig({ ...base, media: { port: 70000 } }), /media\.port:/);
     assert.throws(() => parseConfig({ ...base, media: { maxBytes: -1 } }), /media\.maxBytes:/);
     assert.throws(() => parseConfig({ ...base, media: { publicURL: "https://x/" } }), /media\.publicURL: unknown key/);
+  });
+});
+
+describe("redacted media: only events the bridge linked", () => {
+  /** The keyed records of a store, in memory. */
+  const fakeStore = () => {
+    const records = new Map<string, { kind: string; key: string; value: unknown; updatedAt: number }>();
+    return {
+      records,
+      putRecord: async (kind: string, key: string, value: unknown) => void records.set(`${kind}/${key}`, { kind, key, value, updatedAt: 0 }),
+      deleteRecord: async (kind: string, key: string) => records.delete(`${kind}/${key}`),
+      listRecords: async (kind: string) => [...records.values()].filter((r) => r.kind === kind),
+    };
+  };
+  const redaction = (redacts: string) => ({ type: "m.room.redaction", room_id: "!r", sender: "@u:x", content: { redacts } });
+  const settle = () => new Promise((r) => setImmediate(r));
+
+  test("a flood of redactions of other events keeps nothing; linked ones (an edit's two) are kept across a restart", async () => {
+    const store = fakeStore();
+    const redactions = new MediaRedactions(store as never);
+    await redactions.load();
+    const signer = new MediaSigner(KEY, "https://example.org/m/", null, (ref) => redactions.noteLinked(ref.roomId, [ref.eventId, ref.originalEventId]));
+    signer.link(REF);
+    signer.link({ ...REF, eventId: "$edit", originalEventId: "$orig" });
+    for (let i = 0; i < 1_000; i++) await redactions.onRedaction(redaction(`$chatter${i}`));
+    assert.equal([...store.records.keys()].filter((k) => k.startsWith("mediaRedacted/")).length, 0, "no record for events never linked");
+    for (const id of [REF.eventId, "$orig"]) await redactions.onRedaction(redaction(id));
+    await redactions.redact("!r", "$edit");
+    assert.deepEqual([REF.eventId, "$edit", "$orig", "$chatter1"].map((e) => redactions.isRedacted(e)), [true, true, true, false]);
+    await settle();
+    const again = new MediaRedactions(store as never);
+    await again.load();
+    assert.equal(again.isRedacted("$orig"), true);
+  });
+
+  test("linked events are forgotten past the count cap or the links' lifetime", async () => {
+    let now = 1_000_000;
+    const store = fakeStore();
+    const redactions = new MediaRedactions(store as never, 100, 60, 3, () => now);
+    redactions.noteLinked("!r", ["$a", "$b", "$c", "$d"]);
+    await settle();
+    await redactions.onRedaction(redaction("$a"));
+    assert.equal(redactions.isRedacted("$a"), false, "the oldest was forgotten past 3");
+    now += 61_000;
+    redactions.noteLinked("!r", ["$e"]);
+    await settle();
+    await redactions.onRedaction(redaction("$b"));
+    assert.equal(redactions.isRedacted("$b"), false, "its links expired: no need to keep it");
+    await redactions.onRedaction(redaction("$e"));
+    assert.equal(redactions.isRedacted("$e"), true);
+    assert.deepEqual([...store.records.keys()].filter((k) => k.startsWith("mediaLinked/")), ["mediaLinked/$e"]);
   });
 });

@@ -86,6 +86,8 @@ export class MediaSigner {
     private readonly key: Buffer,
     publicUrl: string,
     private readonly lifetimeSeconds: number | null = null,
+    /** Told of every link made (the events it names: their redactions must end it). */
+    private readonly onLink: (ref: Omit<MediaRef, "expiresAt">) => void = () => undefined,
   ) {
     this.base = publicUrl.endsWith("/") ? publicUrl : `${publicUrl}/`;
     this.basePath = new URL(this.base).pathname;
@@ -100,6 +102,7 @@ export class MediaSigner {
     const fields: (string | number)[] = full.originalEventId === undefined ? [VERSION, server, mediaId, full.eventId, full.roomId] : [VERSION_EDIT, server, mediaId, full.eventId, full.roomId, full.originalEventId];
     if (expiresAt !== null) fields.push(expiresAt);
     const payload = Buffer.from(JSON.stringify(fields)).toString("base64url");
+    this.onLink(ref);
     return `${this.base}${payload}.${this.sign(full)}/${encodeURIComponent(full.filename)}`;
   }
 
