@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ChannelOps, holdsOp } from "../../src/provisioning/ChannelOps.js";
+import { ChannelOps, holdsOp, OpsListing } from "../../src/provisioning/ChannelOps.js";
 import { RoomCommands } from "../../src/provisioning/RoomCommands.js";
 import { parseConfig } from "../../src/config/load.js";
 import { spanOf } from "../../src/provisioning/LinkRequests.js";
@@ -189,21 +189,39 @@ describe("asking IRC who the operators are is bounded (anyone can make the bridg
     return { pool: pool as never, asked, hold: () => (gate = new Promise<void>((r) => (release = r))), release: () => release() };
   };
 
-  test("one WHO per channel in flight; the answer is kept a minute", async () => {
-    let now = 0;
-    const ops = new ChannelOps({ now: () => now });
+  test("one WHO per channel in flight (the others share it); a later check asks again", async () => {
+    const ops = new ChannelOps();
     const { pool, asked, hold, release } = fakePool([{ nick: "chief", modes: "o", channel: "#Rust" }]);
     hold();
     const together = [ops.opsOf(pool, "#rust"), ops.opsOf(pool, "#RUST"), ops.opsOf(pool, "#rust")];
     release();
     assert.deepEqual(await Promise.all(together), [["chief"], ["chief"], ["chief"]]);
     assert.equal(asked.length, 1);
-    now += 59_000;
-    assert.deepEqual(await ops.opsOf(pool, "#rust"), ["chief"]);
-    assert.equal(asked.length, 1, "cached");
-    now += 2_000;
+    // An operator's answer is checked afresh: one de-opped a moment ago must not approve.
     await ops.opsOf(pool, "#rust");
-    assert.equal(asked.length, 2, "asked again after a minute");
+    assert.equal(asked.length, 2);
+  });
+
+  test("listings for people are kept a minute, one at a time per channel; failures are not kept", async () => {
+    let now = 0;
+    let calls = 0;
+    let fail = false;
+    const listing = new OpsListing(async () => {
+      calls++;
+      if (fail) throw new Error("no");
+      return ["chief"];
+    }, 60_000, 1_000, () => now);
+    assert.deepEqual(await Promise.all([listing.channelOps("net", "#rust"), listing.channelOps("net", "#Rust")]), [["chief"], ["chief"]]);
+    assert.equal(calls, 1);
+    now += 59_000;
+    await listing.channelOps("net", "#rust");
+    assert.equal(calls, 1, "kept");
+    now += 2_000;
+    fail = true;
+    await assert.rejects(listing.channelOps("net", "#rust"));
+    fail = false;
+    await listing.channelOps("net", "#rust");
+    assert.equal(calls, 3, "asked again after a minute, and after a failure");
   });
 
   test("WHOs per network are rate limited: past the burst, an error and nothing sent", async () => {

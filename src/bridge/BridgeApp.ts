@@ -343,7 +343,7 @@ export class BridgeApp {
     // Typing (ephemeral): handled as it comes, never journalled.
     this.appService.on("ephemeral", (event: Record<string, unknown>) => interactions.onEphemeral(event));
     // Off unless configured; on the appservice app, or on a port of its own.
-    if (config.provisioning.http.enabled) this.provisioningApi = new ProvisioningApi(config.provisioning.http, this.provisioning.requests, this.store, this.appService.expressApp);
+    if (config.provisioning.http.enabled) this.provisioningApi = new ProvisioningApi(config.provisioning.http, this.provisioning.provisioner, this.store, this.appService.expressApp);
     this.media?.mount(this.appService.expressApp);
     this.ops = new Operations(config, {
       store: this.store,
