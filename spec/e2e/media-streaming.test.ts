@@ -41,7 +41,7 @@ describe("media link streaming", { timeout: 60_000 }, () => {
     const port = await freePort();
     const config = configSchema.parse({
       homeserver: { url: `http://127.0.0.1:${upstreamPort}`, domain: "hs.test" },
-      media: { publicUrl: `http://127.0.0.1:${port}/m/`, port, maxBytes: 1_000_000, connectTimeoutMs: 1_000, idleTimeoutMs: 1_000 },
+      media: { publicUrl: `http://127.0.0.1:${port}/m/`, port, maxBytes: 1_000_000, connectTimeoutMs: 1_000, idleTimeoutMs: 1_000, maxPerClient: 3, minBytesPerSecond: 2_000 },
       networks: { net: { name: "Net", address: "127.0.0.1", botNick: "bot", ghostUserTemplate: "irc_net_$NICK", aliasTemplate: "irc_net_$CHANNEL" } },
     });
     signer = new MediaSigner(Buffer.alloc(32, 3), config.media.publicUrl!);
@@ -122,6 +122,10 @@ describe("media link streaming", { timeout: 60_000 }, () => {
     assert.equal((await fetch(forged)).status, 404);
     redacted.add("$gone");
     assert.equal((await fetch(link("small", "$gone"))).status, 404);
+    // An edit's link dies with the edit or with the event it edits.
+    const editLink = (eventId: string, originalEventId: string) => signer.link({ mxc: "mxc://hs.test/small", eventId, roomId: "!r:hs.test", filename: "small.bin", originalEventId });
+    assert.equal((await fetch(editLink("$edit", "$gone"))).status, 404);
+    assert.equal((await fetch(editLink("$gone", "$kept"))).status, 404);
     assert.equal((await fetch(`${base}/m/nothing/here`)).status, 404);
     assert.equal((await fetch(good, { method: "POST" })).status, 405);
     assert.equal(seen.length, calls, "none of those reached the homeserver");
@@ -130,5 +134,39 @@ describe("media link streaming", { timeout: 60_000 }, () => {
     assert.equal(head.headers.get("content-length"), "5");
     assert.equal(head.headers.get("content-disposition"), `inline; filename="small.bin"; filename*=UTF-8''small.bin`);
     assert.equal((await fetch(link("missing"))).status, 404);
+  });
+
+  test("a trickle (each chunk in time, but slow on average) is cut after the grace; a client holds at most maxPerClient slots", async () => {
+    // 100 bytes every 200 ms: within idleTimeoutMs each time, 500 B/s on average (floor: 2000).
+    behaviours.set("trickle", (_q, r) => {
+      r.writeHead(200, { "Content-Type": "video/mp4" });
+      const timer = setInterval(() => r.write(Buffer.alloc(100)), 200);
+      r.on("close", () => clearInterval(timer));
+    });
+    const slow = await fetch(link("trickle"));
+    assert.equal(slow.status, 200);
+    await assert.rejects(slow.arrayBuffer(), "the slow download is cut");
+    await waitFor("the homeserver's trickle to be closed", () => seen.find((s) => s.path.endsWith("/trickle"))?.closedEarly, 10_000);
+    await waitFor("the too_slow outcome", async () => (await outcome("too_slow")) >= 1, 10_000);
+
+    // Fast enough to stay (50 KiB/s), until its client leaves.
+    behaviours.set("steady", (_q, r) => {
+      r.writeHead(200, { "Content-Type": "video/mp4" });
+      const timer = setInterval(() => r.write(Buffer.alloc(1024)), 20);
+      r.on("close", () => clearInterval(timer));
+    });
+    const controllers = [0, 1, 2].map(() => new AbortController());
+    const held = await Promise.all(controllers.map((c) => fetch(link("steady"), { signal: c.signal })));
+    assert.deepEqual(held.map((r) => r.status), [200, 200, 200]);
+    const fourth = await fetch(link("steady"));
+    assert.equal(fourth.status, 503, "a fourth download from the same address waits");
+    assert.equal(fourth.headers.get("retry-after"), "5");
+    controllers[0].abort();
+    await waitFor("a slot to free up", async () => {
+      const again = await fetch(link("small"));
+      await again.arrayBuffer();
+      return again.status === 200;
+    }, 10_000, 100);
+    for (const c of controllers) c.abort();
   });
 });

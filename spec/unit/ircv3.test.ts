@@ -19,6 +19,7 @@ import { KeyedQueue } from "../../src/bridge/KeyedQueue.js";
 import { LineRedactions, MatrixRedactions, type RedactionPool } from "../../src/bridge/Redactions.js";
 import { TypingThrottle, type TypingClock } from "../../src/bridge/TypingThrottle.js";
 import { Typing } from "../../src/bridge/Typing.js";
+import { waitFor } from "../harness/wait.js";
 import type { NetworkPool } from "../../src/irc/NetworkPool.js";
 import type { MessageLink } from "../../src/store/DataStore.js";
 
@@ -264,6 +265,7 @@ describe("redactions both ways", () => {
       { intentFor: async (_n: string, _c: unknown, nick: string) => intent(`ghost ${nick}`, options.ghostFails ?? false) } as never,
       new KeyedQueue(),
       () => intent("bot", false) as never,
+      async (roomId: string, eventId: string) => void calls.push(`media links of ${eventId} in ${roomId} die`),
     );
     redactions.attach(pool);
     return { calls, pool, redactions };
@@ -298,14 +300,15 @@ describe("redactions both ways", () => {
     await redactions.onIrcRedact(pool, ircRedact("alice[m]", "m2"));
     await redactions.onIrcRedact(pool, ircRedact("bob", "unknown"));
     await redactions.onIrcRedact(pool, { ...ircRedact("bob", "m2"), target: "#elsewhere" });
-    assert.deepEqual(calls, ["ghost bob redacts $e1 in !room:example.org oops"]);
+    // The bridge's own redaction comes back from a bridge user (ignored): media links are told here.
+    assert.deepEqual(calls, ["ghost bob redacts $e1 in !room:example.org oops", "media links of $e1 in !room:example.org die"]);
     // A server that takes any msgid cannot make the bridge take back a Matrix user's reaction.
     const reacted = setup([line("$r1", reactionLinkId("@alice:example.org", "m1", "👍"))]);
     await reacted.redactions.onIrcRedact(reacted.pool, ircRedact("bob", reactionLinkId("@alice:example.org", "m1", "👍")));
     assert.deepEqual(reacted.calls, []);
     const fallback = setup([line("$e1", "m1")], { ghostFails: true });
     await fallback.redactions.onIrcRedact(fallback.pool, ircRedact("op", "m1"));
-    assert.deepEqual(fallback.calls, ["bot redacts $e1 in !room:example.org -"]);
+    assert.deepEqual(fallback.calls, ["bot redacts $e1 in !room:example.org -", "media links of $e1 in !room:example.org die"]);
   });
 
   test("the Matrix redaction list: every handler runs, one failing does not stop the others", async () => {
@@ -327,9 +330,10 @@ describe("typing both ways (the bridge part)", () => {
     networks: { net: { name: "Net", address: "irc.example.org", botNick: "Bot", ghostUserTemplate: "net_$NICK", aliasTemplate: "net_$CHANNEL" } },
   });
   const ROOM = "!room:example.org";
-  const setup = () => {
+  const setup = (options: { limit?: { burst: number; perMinute: number }; now?: () => number; inRoom?: (userId: string) => boolean } = {}) => {
     const toIrc: string[] = [];
     const toMatrix: string[] = [];
+    const joins: string[] = [];
     const connection = { isJoined: (c: string) => c === "#C", sendTags: async (target: string, tags: Record<string, string>) => toIrc.push(`${target} ${tags["+typing"]}`) > 0 };
     const pool = Object.assign(new EventEmitter(), {
       networkId: "net",
@@ -340,14 +344,15 @@ describe("typing both ways (the bridge part)", () => {
     const links = { channelsOf: (roomId: string) => (roomId === ROOM ? [{ networkId: "net", channel: "#c", channelName: "#C" }] : []), roomsOf: (_n: string, c: string) => (c === "#c" ? [ROOM] : []) };
     const ghosts = {
       userIdFor: (_n: unknown, nick: string) => `@net_${nick}:example.org`,
+      isKnownIn: (_roomId: string, userId: string) => options.inRoom?.(userId) ?? true,
       intentFor: async (_id: string, _n: unknown, nick: string) => ({
-        join: async () => undefined,
+        join: async (roomId: string) => void joins.push(`${nick} ${roomId}`),
         matrixClient: { setTyping: async (_r: string, typing: boolean, timeout?: number) => void toMatrix.push(`${nick} ${typing} ${timeout ?? "-"}`) },
       }),
     };
-    const typing = new Typing(config, links as never, new Map([["net", pool as unknown as NetworkPool]]), ghosts as never, (u) => !u.startsWith("@net_"));
+    const typing = new Typing(config, links as never, new Map([["net", pool as unknown as NetworkPool]]), ghosts as never, (u) => !u.startsWith("@net_"), options.limit, options.now);
     typing.attach(pool as unknown as NetworkPool);
-    return { typing, pool, toIrc, toMatrix };
+    return { typing, pool, toIrc, toMatrix, joins };
   };
   const settle = () => new Promise((r) => setImmediate(r));
 
@@ -366,7 +371,7 @@ describe("typing both ways (the bridge part)", () => {
     typing.stop();
   });
 
-  test("IRC typing: the same state reaches Matrix at most every 3 s, with its expiry; done and a line stop it once", async () => {
+  test("IRC typing: one update per ghost per room per 3 s whatever the state, with its expiry; done and a line stop it once", async () => {
     const { pool, toMatrix } = setup();
     for (let i = 0; i < 5; i++) pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "active" } });
     pool.emit("tagmsg", { nick: "alice[m]", target: "#C", tags: { "+typing": "active" } });
@@ -377,6 +382,47 @@ describe("typing both ways (the bridge part)", () => {
     pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "done" } });
     await settle();
     await settle();
-    assert.deepEqual(toMatrix, ["bob true 6000", "bob true 30000", "bob false -"]);
+    assert.deepEqual(toMatrix, ["bob true 6000", "bob false -"], "paused within 3 s of active waits (and the done cancels it)");
+  });
+
+  test("a change within the 3 s window is sent when it opens, the latest one only", async () => {
+    let now = 1_000_000;
+    const { pool, toMatrix, typing } = setup({ now: () => now });
+    pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "active" } });
+    pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "done" } });
+    pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "active" } });
+    pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": "paused" } });
+    await settle();
+    assert.deepEqual(toMatrix, ["bob true 6000", "bob false -"]);
+    now += 3_000; // the deferred send runs on a real timer of up to 3 s
+    await waitFor("the deferred paused", () => toMatrix.length === 3, 10_000, 50);
+    assert.deepEqual(toMatrix, ["bob true 6000", "bob false -", "bob true 30000"]);
+    typing.stop();
+  });
+
+  test("alternating active/paused/done cannot flood: at most one true and one done per 3 s; never a join", async () => {
+    let now = 1_000_000;
+    const { pool, toMatrix, joins, typing } = setup({ now: () => now });
+    const say = (state: string) => pool.emit("tagmsg", { nick: "bob", target: "#C", tags: { "+typing": state } });
+    for (let round = 0; round < 10; round++) {
+      for (const state of ["active", "paused", "done", "active", "done"]) say(state);
+      now += 1_000;
+    }
+    await settle();
+    await settle();
+    // 10 s of flood: a true and its done every 3 s at most.
+    assert.ok(toMatrix.length <= 8, `${toMatrix.length} updates: ${toMatrix.join(", ")}`);
+    assert.deepEqual(toMatrix.slice(0, 2), ["bob true 6000", "bob false -"]);
+    assert.deepEqual(joins, [], "typing never joins a ghost to a room");
+    typing.stop();
+  });
+
+  test("ghosts not known in the room show nothing; a network's budget bounds many ghosts", async () => {
+    const { pool, toMatrix } = setup({ inRoom: (u) => u !== "@net_stranger:example.org", limit: { burst: 3, perMinute: 1 } });
+    pool.emit("tagmsg", { nick: "stranger", target: "#C", tags: { "+typing": "active" } });
+    for (let i = 0; i < 10; i++) pool.emit("tagmsg", { nick: `n${i}`, target: "#C", tags: { "+typing": "active" } });
+    await settle();
+    await settle();
+    assert.deepEqual(toMatrix, ["n0 true 6000", "n1 true 6000", "n2 true 6000"]);
   });
 });

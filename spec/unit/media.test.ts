@@ -1,5 +1,6 @@
 /** Media links (issue 13): signing and parsing, the headers files are served with, and the IRC line. */
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { mkdtempSync, statSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +9,7 @@ import { contentDisposition, mediaHeaders, safeContentType } from "../../src/htt
 import { linkFileName, loadSigningKey, MediaSigner } from "../../src/http/mediaToken.js";
 import { formatSize } from "../../src/format/media.js";
 import { ircMessageOf } from "../../src/format/msgtypes.js";
-import { redactedEventOf } from "../../src/bridge/MediaRedactions.js";
+import { MediaRedactions, redactedEventOf } from "../../src/bridge/MediaRedactions.js";
 import { MediaLinkPolicy } from "../../src/format/longMessages.js";
 import { parseConfig } from "../../src/config/load.js";
 
@@ -51,6 +52,22 @@ describe("media link signing", () => {
     assert.equal(new MediaSigner(Buffer.alloc(32, 8), "https://example.org/m/").verify(token, filename).ok, false);
     assert.equal(signer.verify("garbage", filename).ok, false);
     assert.equal(signer.verify(`${Buffer.from('[1,"a","b","$e","!r"]').toString("base64url")}.${"A".repeat(43)}`, filename).ok, false);
+  });
+
+  test("an edit's link signs both event IDs; links given out before (version 1) still verify", () => {
+    const signer = new MediaSigner(KEY, "https://example.org/m/");
+    const edit = parts(signer, signer.link({ ...REF, originalEventId: "$orig" }));
+    assert.deepEqual(signer.verify(edit.token, edit.filename), { ok: true, ref: { ...REF, originalEventId: "$orig", expiresAt: null } });
+    // Swapping in another original (or dropping it) breaks the signature.
+    const [payload, signature] = edit.token.split(".");
+    const fields = JSON.parse(Buffer.from(payload, "base64url").toString()) as unknown[];
+    for (const changed of [[...fields.slice(0, 5), "$never-redacted"], [1, ...fields.slice(1, 5)]]) {
+      assert.equal(signer.verify(`${Buffer.from(JSON.stringify(changed)).toString("base64url")}.${signature}`, edit.filename).ok, false);
+    }
+    // A version-1 link as the bridge made them before: [1, server, id, event, room] signed without an original.
+    const legacyPayload = Buffer.from(JSON.stringify([1, "example.org", "AbCdEf123", REF.eventId, REF.roomId])).toString("base64url");
+    const legacySig = createHmac("sha256", KEY).update(JSON.stringify(["matrix-irc-bridge media link", 1, REF.mxc, REF.eventId, REF.roomId, "cat.png", null])).digest("base64url");
+    assert.deepEqual(signer.verify(`${legacyPayload}.${legacySig}`, "cat.png"), { ok: true, ref: { ...REF, expiresAt: null } });
   });
 
   test("links never expire unless a lifetime is set; then they do", () => {
@@ -154,10 +171,14 @@ describe("what a Matrix file says on IRC", () => {
     assert.equal("content" in voice && voice.content.body, "sent a voice message: Voice message.ogg https://b/$e/Voice message.ogg");
   });
 
-  test("an edit of a file links the original event (whose redaction ends the link)", () => {
+  test("an edit of a file links the edit and the event it edits (redacting either ends the link)", () => {
     const edit = ircMessageOf(event({ msgtype: "m.image", body: "* new", url: "mxc://hs/abc", "m.new_content": { msgtype: "m.image", body: "new caption", filename: "a.png", url: "mxc://hs/abc" }, "m.relates_to": { rel_type: "m.replace", event_id: "$orig" } }), linker);
     assert.ok("content" in edit);
-    assert.equal((edit.content["m.new_content"] as { body: string }).body, "sent an image: new caption (a.png) https://b/$orig/a.png");
+    // The edit's own ID: the sender chooses the edited ID, so it alone could name an event never redacted.
+    assert.equal((edit.content["m.new_content"] as { body: string }).body, "sent an image: new caption (a.png) https://b/$e/a.png");
+    const refs: unknown[] = [];
+    ircMessageOf(event({ msgtype: "m.image", body: "* new", url: "mxc://hs/abc", "m.new_content": { msgtype: "m.image", body: "x", url: "mxc://hs/abc" }, "m.relates_to": { rel_type: "m.replace", event_id: "$orig" } }), { link: (ref) => (refs.push(ref), "l") });
+    assert.deepEqual(refs, [{ mxc: "mxc://hs/abc", eventId: "$e", roomId: "!r", filename: "x", originalEventId: "$orig" }]);
   });
 
   test("refusals: encrypted files, no publicUrl (naming the key), bad mxc, unknown msgtypes", () => {
@@ -217,5 +238,56 @@ describe("media config", () => {
     assert.throws(() => parseConfig({ ...base, media: { port: 70000 } }), /media\.port:/);
     assert.throws(() => parseConfig({ ...base, media: { maxBytes: -1 } }), /media\.maxBytes:/);
     assert.throws(() => parseConfig({ ...base, media: { publicURL: "https://x/" } }), /media\.publicURL: unknown key/);
+  });
+});
+
+describe("redacted media: only events the bridge linked", () => {
+  /** The keyed records of a store, in memory. */
+  const fakeStore = () => {
+    const records = new Map<string, { kind: string; key: string; value: unknown; updatedAt: number }>();
+    return {
+      records,
+      putRecord: async (kind: string, key: string, value: unknown) => void records.set(`${kind}/${key}`, { kind, key, value, updatedAt: 0 }),
+      deleteRecord: async (kind: string, key: string) => records.delete(`${kind}/${key}`),
+      listRecords: async (kind: string) => [...records.values()].filter((r) => r.kind === kind),
+    };
+  };
+  const redaction = (redacts: string) => ({ type: "m.room.redaction", room_id: "!r", sender: "@u:x", content: { redacts } });
+  const settle = () => new Promise((r) => setImmediate(r));
+
+  test("a flood of redactions of other events keeps nothing; linked ones (an edit's two) are kept across a restart", async () => {
+    const store = fakeStore();
+    const redactions = new MediaRedactions(store as never);
+    await redactions.load();
+    const signer = new MediaSigner(KEY, "https://example.org/m/", null, (ref) => redactions.noteLinked(ref.roomId, [ref.eventId, ref.originalEventId]));
+    signer.link(REF);
+    signer.link({ ...REF, eventId: "$edit", originalEventId: "$orig" });
+    for (let i = 0; i < 1_000; i++) await redactions.onRedaction(redaction(`$chatter${i}`));
+    assert.equal([...store.records.keys()].filter((k) => k.startsWith("mediaRedacted/")).length, 0, "no record for events never linked");
+    for (const id of [REF.eventId, "$orig"]) await redactions.onRedaction(redaction(id));
+    await redactions.redact("!r", "$edit");
+    assert.deepEqual([REF.eventId, "$edit", "$orig", "$chatter1"].map((e) => redactions.isRedacted(e)), [true, true, true, false]);
+    await settle();
+    const again = new MediaRedactions(store as never);
+    await again.load();
+    assert.equal(again.isRedacted("$orig"), true);
+  });
+
+  test("linked events are forgotten past the count cap or the links' lifetime", async () => {
+    let now = 1_000_000;
+    const store = fakeStore();
+    const redactions = new MediaRedactions(store as never, 100, 60, 3, () => now);
+    redactions.noteLinked("!r", ["$a", "$b", "$c", "$d"]);
+    await settle();
+    await redactions.onRedaction(redaction("$a"));
+    assert.equal(redactions.isRedacted("$a"), false, "the oldest was forgotten past 3");
+    now += 61_000;
+    redactions.noteLinked("!r", ["$e"]);
+    await settle();
+    await redactions.onRedaction(redaction("$b"));
+    assert.equal(redactions.isRedacted("$b"), false, "its links expired: no need to keep it");
+    await redactions.onRedaction(redaction("$e"));
+    assert.equal(redactions.isRedacted("$e"), true);
+    assert.deepEqual([...store.records.keys()].filter((k) => k.startsWith("mediaLinked/")), ["mediaLinked/$e"]);
   });
 });

@@ -8,7 +8,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { holdsOp } from "../../src/provisioning/ChannelOps.js";
+import { ChannelOps, holdsOp, OpsListing } from "../../src/provisioning/ChannelOps.js";
+import { RoomCommands } from "../../src/provisioning/RoomCommands.js";
+import { parseConfig } from "../../src/config/load.js";
 import { spanOf } from "../../src/provisioning/LinkRequests.js";
 import { parseOpAnswer, parseRoomCommand, plainForIrc } from "../../src/provisioning/parse.js";
 import { PendingRequests, type PendingLink } from "../../src/provisioning/PendingRequests.js";
@@ -164,5 +166,115 @@ describe("what Matrix users choose, in a PM to an operator", () => {
     const long = plainForIrc("n".repeat(60_000), 80);
     assert.equal(long.length, 80);
     assert.ok(long.endsWith("…"));
+  });
+});
+
+describe("asking IRC who the operators are is bounded (anyone can make the bridge ask)", () => {
+  /** A pool whose bot is not in the channel: every lookup would be a WHO; `replies` is what the server answers. */
+  const fakePool = (replies: { nick: string; modes: string; channel?: string }[], networkId = "net") => {
+    const asked: string[] = [];
+    let release: () => void = () => undefined;
+    let gate: Promise<void> | null = null;
+    const pool = {
+      networkId,
+      config: { name: "Net", connectTimeoutMs: 1_000 },
+      roster: { knows: () => false },
+      isOwnNick: () => false,
+      bot: {
+        isJoined: () => false,
+        prefixModes: "qaohv",
+        isSelf: (n: string) => n === "Bot",
+        casefold: (s: string) => s.toLowerCase(),
+        whenConnected: async () => undefined,
+        commands: {
+          who: async (channel: string) => {
+            asked.push(channel);
+            if (gate) await gate;
+            return replies;
+          },
+        },
+      },
+    };
+    return { pool: pool as never, asked, hold: () => (gate = new Promise<void>((r) => (release = r))), release: () => release() };
+  };
+
+  test("one WHO per channel in flight (the others share it); a later check asks again", async () => {
+    const ops = new ChannelOps();
+    const { pool, asked, hold, release } = fakePool([{ nick: "chief", modes: "o", channel: "#Rust" }]);
+    hold();
+    const together = [ops.opsOf(pool, "#rust"), ops.opsOf(pool, "#RUST"), ops.opsOf(pool, "#rust")];
+    release();
+    assert.deepEqual(await Promise.all(together), [["chief"], ["chief"], ["chief"]]);
+    assert.equal(asked.length, 1);
+    // An operator's answer is checked afresh: one de-opped a moment ago must not approve.
+    await ops.opsOf(pool, "#rust");
+    assert.equal(asked.length, 2);
+  });
+
+  test("listings for people are kept a minute, one at a time per channel; failures are not kept", async () => {
+    let now = 0;
+    let calls = 0;
+    let fail = false;
+    const listing = new OpsListing(async () => {
+      calls++;
+      if (fail) throw new Error("no");
+      return ["chief"];
+    }, 60_000, 1_000, () => now);
+    assert.deepEqual(await Promise.all([listing.channelOps("net", "#rust"), listing.channelOps("net", "#Rust")]), [["chief"], ["chief"]]);
+    assert.equal(calls, 1);
+    now += 59_000;
+    await listing.channelOps("net", "#rust");
+    assert.equal(calls, 1, "kept");
+    now += 2_000;
+    fail = true;
+    await assert.rejects(listing.channelOps("net", "#rust"));
+    fail = false;
+    await listing.channelOps("net", "#rust");
+    assert.equal(calls, 3, "asked again after a minute, and after a failure");
+  });
+
+  test("WHOs per network are rate limited: past the burst, an error and nothing sent", async () => {
+    const ops = new ChannelOps({ now: () => 0, whoLimit: { burst: 3, perMinute: 3 } });
+    const { pool, asked } = fakePool([]);
+    for (let i = 0; i < 3; i++) await ops.opsOf(pool, `#c${i}`);
+    await assert.rejects(ops.opsOf(pool, "#c9"), /too many channel lookups on Net/);
+    assert.equal(asked.length, 3);
+    // Another network has its own budget.
+    const other = fakePool([], "other");
+    await ops.opsOf(other.pool, "#c9");
+    assert.equal(other.asked.length, 1);
+  });
+
+  test("only replies about the channel asked count (a server may answer WHO as a mask)", async () => {
+    const ops = new ChannelOps();
+    const { pool } = fakePool([
+      { nick: "chief", modes: "o", channel: "#rust" },
+      { nick: "elsewhere", modes: "o", channel: "#rustaceans" },
+      { nick: "nochannel", modes: "o" },
+    ]);
+    assert.deepEqual(await ops.opsOf(pool, "#Rust"), ["chief"]);
+  });
+});
+
+describe("the room command asks IRC only for a room moderator", () => {
+  const config = parseConfig({
+    homeserver: { url: "http://localhost:8008", domain: "example.org" },
+    provisioning: { enabled: true },
+    networks: { net: { name: "Net", address: "irc.example.org", botNick: "Bot", ghostUserTemplate: "net_$NICK", aliasTemplate: "net_$CHANNEL" } },
+  });
+  test("!irc link #chan (listing operators): refused before any WHO unless moderator or bridge admin", async () => {
+    const lookups: string[] = [];
+    const notices: string[] = [];
+    const provisioner = { channelOps: async (_n: string, c: string) => (lookups.push(c), ["chief"]) } as never;
+    const room = { notice: async (_r: string, text: string) => void notices.push(text), moderatorStatus: async (_r: string, u: string) => (u === "@mod:example.org" ? ("ok" as const) : ("no_power" as const)) };
+    const commands = new RoomCommands(config, provisioner, room, (u) => u === "@admin:example.org");
+    const say = (sender: string) => commands.onMessage({ type: "m.room.message", room_id: "!r:example.org", sender, content: { msgtype: "m.text", body: "!irc link #rust" } });
+    await say("@stranger:example.org");
+    assert.deepEqual(lookups, []);
+    assert.match(notices.at(-1)!, /only a moderator of this room/);
+    await say("@mod:example.org");
+    await say("@admin:example.org");
+    assert.deepEqual(lookups, ["#rust", "#rust"]);
+    assert.match(notices.at(-1)!, /Operators of #rust now: chief/);
   });
 });

@@ -3,7 +3,7 @@
  * the durable AS listener), one IRC pool per network, and the two relays between them.
  */
 import { readFileSync } from "node:fs";
-import { AppServiceRegistration, Bridge, Logger as LibraryLogger } from "matrix-appservice-bridge";
+import { AppServiceRegistration, Bridge, Logger as LibraryLogger, MembershipCache } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config/schema.js";
 import { templateRegex } from "../format/template.js";
 import { IdentServer } from "../irc/IdentServer.js";
@@ -73,6 +73,7 @@ export class BridgeApp {
   private readonly toIrcQueue: KeyedQueue;
   private membership: MembershipSync | null = null;
   private interactions: Ircv3Interactions | null = null;
+  private readonly ghostMembership = new MembershipCache();
   private readonly deepestRoomQueue = () => Math.max(this.roomQueue.deepest, this.toIrcQueue.deepest);
   private readonly pools = new Map<string, NetworkPool>();
   private readonly bridgeUserPatterns: RegExp[];
@@ -151,6 +152,7 @@ export class BridgeApp {
       domain: config.homeserver.domain,
       registration: AppServiceRegistration.fromObject(this.registration as never),
       disableStores: true,
+      membershipCache: this.ghostMembership,
       disableContext: true,
       suppressEcho: false,
       queue: { type: "none", perRequest: false },
@@ -196,7 +198,7 @@ export class BridgeApp {
   /** Makes every part with what it needs; returns the appservice listener (not listening yet). */
   private construct(): DurableAppService {
     const { config } = this;
-    const ghosts = new Ghosts(this.matrixBridge, this.store, config);
+    const ghosts = new Ghosts(this.matrixBridge, this.store, config, this.ghostMembership);
     const bot = () => this.matrixBridge.getIntent();
     const notice = async (roomId: string, text: string) => {
       await bot().sendMessage(roomId, { msgtype: "m.notice", body: text });
@@ -260,6 +262,7 @@ export class BridgeApp {
       roomQueue: this.roomQueue,
       bot,
       bridgesUser: (userId) => !this.isBridgeUser(userId) && this.permissions.mayUse(userId),
+      redactedByBridge: async (roomId, eventId) => this.media?.redactions.redact(roomId, eventId),
     });
     this.interactions = interactions;
     for (const [networkId, network] of Object.entries(config.networks)) {
@@ -340,7 +343,7 @@ export class BridgeApp {
     // Typing (ephemeral): handled as it comes, never journalled.
     this.appService.on("ephemeral", (event: Record<string, unknown>) => interactions.onEphemeral(event));
     // Off unless configured; on the appservice app, or on a port of its own.
-    if (config.provisioning.http.enabled) this.provisioningApi = new ProvisioningApi(config.provisioning.http, this.provisioning.requests, this.store, this.appService.expressApp);
+    if (config.provisioning.http.enabled) this.provisioningApi = new ProvisioningApi(config.provisioning.http, this.provisioning.provisioner, this.store, this.appService.expressApp);
     this.media?.mount(this.appService.expressApp);
     this.ops = new Operations(config, {
       store: this.store,

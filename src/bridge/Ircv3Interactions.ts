@@ -26,6 +26,8 @@ export interface Ircv3Deps {
   bot: () => Intent;
   /** Whether a Matrix user's typing may be bridged (a real user allowed to use the bridge). */
   bridgesUser: (userId: string) => boolean;
+  /** An event the bridge redacted on IRC's behalf (its media links die). */
+  redactedByBridge?: (roomId: string, eventId: string) => Promise<void>;
 }
 
 export class Ircv3Interactions {
@@ -37,7 +39,7 @@ export class Ircv3Interactions {
   constructor(d: Ircv3Deps) {
     this.reactions = new Reactions(d.config, d.links, d.pools, d.messageLinks, d.ghosts, d.roomQueue);
     this.typing = new Typing(d.config, d.links, d.pools, d.ghosts, d.bridgesUser);
-    this.lineRedactions = new LineRedactions(d.config, d.links, d.pools, d.messageLinks, d.ghosts, d.roomQueue, d.bot);
+    this.lineRedactions = new LineRedactions(d.config, d.links, d.pools, d.messageLinks, d.ghosts, d.roomQueue, d.bot, d.redactedByBridge);
     this.redactions.add("unreact", (r) => this.reactions.onMatrixRedaction(r));
     this.redactions.add("redact_line", (r) => this.lineRedactions.onMatrixRedaction(r));
   }

@@ -28,8 +28,10 @@ export class MediaLinks {
   static open(config: BridgeConfig, store: DataStore, asToken: string): MediaLinks | null {
     const { media } = config;
     if (!media.publicUrl) return null;
-    const signer = new MediaSigner(loadSigningKey(media.signingKeyFile ?? join(config.store.dataDir, "media-signing.key")), media.publicUrl, media.linkLifetimeSeconds);
-    const redactions = new MediaRedactions(store);
+    const redactions = new MediaRedactions(store, undefined, media.linkLifetimeSeconds);
+    const signer = new MediaSigner(loadSigningKey(media.signingKeyFile ?? join(config.store.dataDir, "media-signing.key")), media.publicUrl, media.linkLifetimeSeconds, (ref) =>
+      redactions.noteLinked(ref.roomId, [ref.eventId, ref.originalEventId]),
+    );
     const server = new MediaServer(media, { signer, isRedacted: (eventId) => redactions.isRedacted(eventId), homeserverUrl: config.homeserver.url, asToken });
     return new MediaLinks(config, signer, redactions, server);
   }

@@ -68,6 +68,11 @@ export class LineRedactions {
     /** Per-room order of what goes into Matrix: a REDACT waits for the line it takes back. */
     private readonly roomQueue: Pick<KeyedQueue, "push">,
     private readonly bot: () => Pick<Intent, "matrixClient">,
+    /**
+     * Told of every Matrix event the bridge itself redacted (media links of it die): the
+     * redaction comes back from a bridge user, and the bridge's own events are not handled.
+     */
+    private readonly redactedByBridge: (roomId: string, eventId: string) => Promise<void> = async () => undefined,
   ) {}
 
   attach(pool: RedactionPool): void {
@@ -113,6 +118,7 @@ export class LineRedactions {
       log.info("The ghost could not redact; the bridge bot does", { roomId, eventId: link.eventId, error: (err as Error).message });
       await this.bot().matrixClient.redactEvent(roomId, link.eventId, reason);
     }
+    await this.redactedByBridge(roomId, link.eventId).catch((err: Error) => log.warn("Could not record a redaction for media links", { roomId, eventId: link.eventId, error: err.message }));
     metrics.ircv3Interactions.inc({ kind: "redaction", direction: "irc_to_matrix" });
   }
 }

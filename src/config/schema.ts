@@ -268,6 +268,8 @@ const media = z
     port: port().nullable().default(null),
     connectTimeoutMs: positiveInt().default(10_000),
     idleTimeoutMs: positiveInt().default(30_000),
+    maxPerClient: positiveInt().nullable().default(8),
+    minBytesPerSecond: positiveInt().nullable().default(8192),
   })
   .strict();
 

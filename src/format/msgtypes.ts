@@ -10,7 +10,7 @@ export function ircKindOf(msgtype: unknown): IrcMessageKind | undefined {
 
 /** Makes the public link to a file of an event (MediaSigner); null: the bridge serves no media. */
 export interface MediaLinker {
-  link(ref: { mxc: string; eventId: string; roomId: string; filename: string }): string;
+  link(ref: { mxc: string; eventId: string; roomId: string; filename: string; originalEventId?: string }): string;
 }
 
 /** What a Matrix message is on IRC: a kind of line and the content to build it from, or why it is not sent. */
@@ -26,8 +26,8 @@ export interface MessageEvent {
 /**
  * The one place that decides what a Matrix message (m.room.message or m.sticker) becomes on
  * IRC, for channels and PMs alike: text, notices and emotes as they are; files as one ACTION
- * line with a link the bridge serves (an edit of a file links the original event, so redacting
- * it ends the link); everything else refused with the reason the sender is told.
+ * line with a link the bridge serves (an edit's link names the edit and the event it edits:
+ * redacting either ends it); everything else refused with the reason the sender is told.
  */
 export function ircMessageOf(event: MessageEvent, media: MediaLinker | null): IrcBound {
   const content = (event.content ?? {}) as Record<string, unknown>;
@@ -41,7 +41,8 @@ export function ircMessageOf(event: MessageEvent, media: MediaLinker | null): Ir
   const newContent = content["m.new_content"];
   const isEdit = relation.rel_type === "m.replace" && typeof relation.event_id === "string" && !!newContent && typeof newContent === "object";
   const described = isEdit ? (newContent as Record<string, unknown>) : content;
-  const eventId = isEdit ? (relation.event_id as string) : String(event.event_id);
+  const eventId = String(event.event_id);
+  const originalEventId = isEdit ? (relation.event_id as string) : undefined;
   const noun = mediaNoun(media_);
   if (described.file !== undefined && described.url === undefined) {
     return { refused: `${noun} was not sent to IRC: it is end-to-end encrypted, and this bridge does no end-to-end encryption.` };
@@ -51,7 +52,8 @@ export function ircMessageOf(event: MessageEvent, media: MediaLinker | null): Ir
   }
   if (!parseMxc(described.url)) return { refused: `${noun} was not sent to IRC: it has no valid mxc:// URL.` };
   const facts = mediaFacts(media_, described);
-  const link = media.link({ mxc: described.url as string, eventId, roomId: String(event.room_id), filename: facts.filename });
+  const ref = { mxc: described.url as string, eventId, roomId: String(event.room_id), filename: facts.filename };
+  const link = media.link(originalEventId === undefined ? ref : { ...ref, originalEventId });
   const line = mediaLine(media_, facts, link, described["org.matrix.msc3245.voice"] !== undefined);
   const bound: Record<string, unknown> = { msgtype: "m.emote", body: line };
   if (content["m.relates_to"] !== undefined) bound["m.relates_to"] = content["m.relates_to"];

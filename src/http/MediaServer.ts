@@ -3,7 +3,10 @@
  * else happens), the expiry and redactions, then streams the file from the homeserver's
  * authenticated media API with the appservice token, chunk by chunk (never the whole file in
  * memory), capped at `media.maxBytes`, with a time limit until the homeserver answers and
- * between chunks. A client that goes away aborts the download from the homeserver.
+ * between chunks, and a floor on the average rate (`media.minBytesPerSecond`, after
+ * `idleTimeoutMs`). A client that goes away aborts the download from the homeserver. Slots are
+ * bounded globally and per client address (`media.maxPerClient`), so a few slow clients
+ * cannot hold them all.
  *
  * Mounted on the appservice port, or listening on a port of its own (`media.port`).
  */
@@ -31,13 +34,15 @@ export interface MediaServerDeps {
 /** Downloads at once; more are answered 503 (links are public: strangers drive this). */
 const MAX_CONCURRENT = 200;
 
-type Outcome = "busy" | "served" | "head" | "bad_link" | "expired" | "redacted" | "not_found" | "too_large" | "upstream_error" | "timeout" | "aborted" | "method";
+type Outcome = "busy" | "client_busy" | "too_slow" | "served" | "head" | "bad_link" | "expired" | "redacted" | "not_found" | "too_large" | "upstream_error" | "timeout" | "aborted" | "method";
 
 class TooLarge extends Error {}
 
 export class MediaServer {
   private server: Server | null = null;
   private inFlight = 0;
+  /** Downloads in flight per client address. */
+  private readonly perClient = new Map<string, number>();
   /** Node's own HTTP client, not fetch: the socket's backpressure reaches the homeserver, and no web-stream copy. */
   private readonly agents = { "http:": new HttpAgent({ keepAlive: true }), "https:": new HttpsAgent({ keepAlive: true }) };
 
@@ -102,7 +107,7 @@ export class MediaServer {
       return verified.reason;
     }
     const { ref } = verified;
-    if (this.deps.isRedacted(ref.eventId)) {
+    if (this.deps.isRedacted(ref.eventId) || (ref.originalEventId !== undefined && this.deps.isRedacted(ref.originalEventId))) {
       this.answer(res, 404, "Not found (the message was deleted)");
       return "redacted";
     }
@@ -111,11 +116,22 @@ export class MediaServer {
       this.answer(res, 503, "Too many downloads at once; try again shortly");
       return "busy";
     }
+    const client = req.socket.remoteAddress ?? "unknown";
+    const mine = this.perClient.get(client) ?? 0;
+    if (this.config.maxPerClient !== null && mine >= this.config.maxPerClient) {
+      res.setHeader("Retry-After", "5");
+      this.answer(res, 503, "Too many downloads at once from your address; try again shortly");
+      return "client_busy";
+    }
     this.inFlight++;
+    this.perClient.set(client, mine + 1);
     try {
       return await this.download(req, res, ref.mxc, ref.filename);
     } finally {
       this.inFlight--;
+      const left = (this.perClient.get(client) ?? 1) - 1;
+      if (left > 0) this.perClient.set(client, left);
+      else this.perClient.delete(client);
     }
   }
 
@@ -127,6 +143,9 @@ export class MediaServer {
     const controller = new AbortController();
     let timedOut = false;
     let timer: NodeJS.Timeout | null = null;
+    let slowCheck: NodeJS.Timeout | null = null;
+    let tooSlow = false;
+    let sent = 0;
     const arm = (ms: number) => {
       if (timer) clearTimeout(timer);
       timer = setTimeout(() => {
@@ -180,27 +199,55 @@ export class MediaServer {
         res.end();
         return "head";
       }
-      return await this.stream(upstream, res, () => arm(this.config.idleTimeoutMs), () => timedOut);
+      slowCheck = this.watchRate(() => sent, () => {
+        tooSlow = true;
+        controller.abort();
+      });
+      const outcome = await this.stream(upstream, res, (bytes) => ((sent = bytes), arm(this.config.idleTimeoutMs)), () => timedOut);
+      return tooSlow && outcome !== "served" ? "too_slow" : outcome;
     } finally {
       // No abort here: a finished download's keep-alive socket goes back to the agent.
       if (timer) clearTimeout(timer);
+      if (slowCheck) clearInterval(slowCheck);
       res.off("close", onClose);
     }
   }
 
+  /**
+   * Once a second, after a grace of idleTimeoutMs: below minBytesPerSecond on average since the
+   * body started, the download is cut (each chunk resets the idle timer, so a trickle would
+   * hold a slot for ever). Null when there is no floor.
+   */
+  private watchRate(bytes: () => number, cut: () => void): NodeJS.Timeout | null {
+    const floor = this.config.minBytesPerSecond;
+    if (floor === null) return null;
+    const started = Date.now();
+    const grace = this.config.idleTimeoutMs;
+    const check = setInterval(() => {
+      const elapsed = Date.now() - started;
+      // Checked from a second past the grace: a stall within it is the idle timeout's (a "timeout").
+      if (elapsed >= grace + 1_000 && bytes() < (floor * elapsed) / 1000) {
+        clearInterval(check);
+        cut();
+      }
+    }, 1_000);
+    check.unref();
+    return check;
+  }
+
   /** Copies the body to the client with backpressure, counting bytes against the cap. */
-  private async stream(body: IncomingMessage, res: ServerResponse, touched: () => void, timedOut: () => boolean): Promise<Outcome> {
+  private async stream(body: IncomingMessage, res: ServerResponse, touched: (bytes: number) => void, timedOut: () => boolean): Promise<Outcome> {
     let bytes = 0;
     const max = this.config.maxBytes;
     const meter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         bytes += chunk.length;
         if (bytes > max) return callback(new TooLarge());
-        touched();
+        touched(bytes);
         callback(null, chunk);
       },
     });
-    touched();
+    touched(0);
     try {
       await pipeline(body, meter, res);
       return "served";

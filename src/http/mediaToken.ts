@@ -19,6 +19,11 @@ export interface MediaRef {
   eventId: string;
   roomId: string;
   filename: string;
+  /**
+   * For an edit's link: the event it edits (the sender chose it, so a link of an edit is dead
+   * when either is redacted; signing only the original let an edit of any event outlive both).
+   */
+  originalEventId?: string;
   /** Unix seconds after which the link is dead; null: never. */
   expiresAt: number | null;
 }
@@ -28,7 +33,9 @@ export type Verified = { ok: true; ref: MediaRef } | { ok: false; reason: "bad_l
 const MIN_KEY_BYTES = 32;
 const MAX_FILENAME = 100;
 const TOKEN = /^([A-Za-z0-9_-]{1,2000})\.([A-Za-z0-9_-]{43})$/;
+/** 1: links without an original event (still made, and those given out still verify); 2: with one. */
 const VERSION = 1;
+const VERSION_EDIT = 2;
 
 /**
  * A file name fit for a link's last segment and a Content-Disposition: no path, no control
@@ -79,6 +86,8 @@ export class MediaSigner {
     private readonly key: Buffer,
     publicUrl: string,
     private readonly lifetimeSeconds: number | null = null,
+    /** Told of every link made (the events it names: their redactions must end it). */
+    private readonly onLink: (ref: Omit<MediaRef, "expiresAt">) => void = () => undefined,
   ) {
     this.base = publicUrl.endsWith("/") ? publicUrl : `${publicUrl}/`;
     this.basePath = new URL(this.base).pathname;
@@ -89,9 +98,11 @@ export class MediaSigner {
     const expiresAt = this.lifetimeSeconds === null ? null : Math.floor(now / 1000) + this.lifetimeSeconds;
     const full: MediaRef = { ...ref, filename: linkFileName(ref.filename), expiresAt };
     const { server, mediaId } = parseMxc(full.mxc) ?? fail(`not an mxc URI: ${full.mxc}`);
-    const fields: (string | number)[] = [VERSION, server, mediaId, full.eventId, full.roomId];
+    if (ref.originalEventId === undefined) delete full.originalEventId;
+    const fields: (string | number)[] = full.originalEventId === undefined ? [VERSION, server, mediaId, full.eventId, full.roomId] : [VERSION_EDIT, server, mediaId, full.eventId, full.roomId, full.originalEventId];
     if (expiresAt !== null) fields.push(expiresAt);
     const payload = Buffer.from(JSON.stringify(fields)).toString("base64url");
+    this.onLink(ref);
     return `${this.base}${payload}.${this.sign(full)}/${encodeURIComponent(full.filename)}`;
   }
 
@@ -128,7 +139,10 @@ export class MediaSigner {
   }
 
   private sign(ref: MediaRef): string {
-    const input = JSON.stringify(["matrix-irc-bridge media link", VERSION, ref.mxc, ref.eventId, ref.roomId, ref.filename, ref.expiresAt]);
+    const input =
+      ref.originalEventId === undefined
+        ? JSON.stringify(["matrix-irc-bridge media link", VERSION, ref.mxc, ref.eventId, ref.roomId, ref.filename, ref.expiresAt])
+        : JSON.stringify(["matrix-irc-bridge media link", VERSION_EDIT, ref.mxc, ref.eventId, ref.roomId, ref.originalEventId, ref.filename, ref.expiresAt]);
     return createHmac("sha256", this.key).update(input).digest("base64url");
   }
 }
@@ -143,12 +157,18 @@ function decodePayload(encoded: string, filename: string): MediaRef | null {
   } catch {
     return null;
   }
-  if (!Array.isArray(fields) || fields[0] !== VERSION || (fields.length !== 5 && fields.length !== 6)) return null;
-  const [, server, mediaId, eventId, roomId, expiresAt = null] = fields as unknown[];
-  if (![server, mediaId, eventId, roomId].every((f) => typeof f === "string") || (expiresAt !== null && !Number.isInteger(expiresAt))) return null;
+  if (!Array.isArray(fields)) return null;
+  const edit = fields[0] === VERSION_EDIT;
+  if ((fields[0] !== VERSION && !edit) || (fields.length !== 5 + Number(edit) && fields.length !== 6 + Number(edit))) return null;
+  const [, server, mediaId, eventId, roomId] = fields as unknown[];
+  const original = edit ? (fields[5] as unknown) : undefined;
+  const expiresAt = (fields[edit ? 6 : 5] ?? null) as unknown;
+  if (![server, mediaId, eventId, roomId].every((f) => typeof f === "string") || (edit && typeof original !== "string") || (expiresAt !== null && !Number.isInteger(expiresAt))) return null;
   const mxc = `mxc://${server as string}/${mediaId as string}`;
   if (!parseMxc(mxc)) return null;
-  return { mxc, eventId: eventId as string, roomId: roomId as string, filename, expiresAt: expiresAt as number | null };
+  const ref: MediaRef = { mxc, eventId: eventId as string, roomId: roomId as string, filename, expiresAt: expiresAt as number | null };
+  if (edit) ref.originalEventId = original as string;
+  return ref;
 }
 
 function fail(message: string): never {

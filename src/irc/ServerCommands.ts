@@ -153,11 +153,12 @@ export class ServerCommands {
 
   /**
    * WHO on a channel, without joining it: the members the server shows us, each with the prefix
-   * modes it holds ("ov"; all of them where the server offers multi-prefix).
+   * modes it holds ("ov"; all of them where the server offers multi-prefix), and the channel
+   * each reply is about (a server may answer a mask; ChannelOps keeps the channel's own).
    */
-  async who(channel: string): Promise<{ nick: string; modes: string }[]> {
+  async who(channel: string): Promise<{ nick: string; modes: string; channel?: string }[]> {
     const folded = this.conn.casefold(channel);
-    const e = await exchange<{ users: { nick?: unknown; channel_modes?: unknown }[] }>(
+    const e = await exchange<{ users: { nick?: unknown; channel?: unknown; channel_modes?: unknown }[] }>(
       this.client,
       `asking who is in ${channel}`,
       ["wholist"],
@@ -166,7 +167,9 @@ export class ServerCommands {
       this.timeoutMs,
     );
     return (e.users ?? []).flatMap((u) =>
-      typeof u.nick === "string" && u.nick ? [{ nick: u.nick, modes: Array.isArray(u.channel_modes) ? u.channel_modes.filter((m) => typeof m === "string").join("") : "" }] : [],
+      typeof u.nick === "string" && u.nick
+        ? [{ nick: u.nick, modes: Array.isArray(u.channel_modes) ? u.channel_modes.filter((m) => typeof m === "string").join("") : "", ...(typeof u.channel === "string" ? { channel: u.channel } : {}) }]
+        : [],
     );
   }
 

@@ -2,7 +2,7 @@
  * IRC users' Matrix ghosts: the user ID from the network's template, registered once, with
  * the nick as display name (kept in the store so a restart does not set it again).
  */
-import type { Bridge, Intent } from "matrix-appservice-bridge";
+import type { Bridge, Intent, MembershipCache } from "matrix-appservice-bridge";
 import type { BridgeConfig, NetworkConfig } from "../config/schema.js";
 import type { CaseMapping } from "../format/casemap.js";
 import { isValidNick } from "../format/nick.js";
@@ -16,7 +16,14 @@ export class Ghosts {
     private readonly bridge: Bridge,
     private readonly store: DataStore,
     private readonly config: BridgeConfig,
+    /** The intents' membership cache (the Bridge's): which rooms ghosts joined this run. */
+    private readonly membership: Pick<MembershipCache, "getMemberEntry"> | null = null,
   ) {}
+
+  /** Whether a ghost is known to be in a room (joined by the bridge this run). */
+  isKnownIn(roomId: string, userId: string): boolean {
+    return this.membership?.getMemberEntry(roomId, userId) === "join";
+  }
 
   private get domain(): string {
     return this.config.homeserver.domain;

@@ -286,7 +286,7 @@ export const metrics = {
   }),
   mediaRequests: new Counter({
     name: "bridge_media_requests_total",
-    help: "Requests for media links, by outcome (served, head, bad_link, expired, redacted, not_found, too_large, upstream_error, timeout, aborted, method)",
+    help: "Requests for media links, by outcome (served, head, bad_link, expired, redacted, not_found, too_large, upstream_error, timeout, too_slow, aborted, method, busy, client_busy)",
     labelNames: ["outcome"] as const,
     registers: [registry],
   }),

@@ -11,10 +11,12 @@ import type { Permissions } from "../bridge/Permissions.js";
 import type { RoomLinks } from "../bridge/RoomLinks.js";
 import type { SecretBox } from "../security/SecretBox.js";
 import type { DataStore } from "../store/DataStore.js";
+import { OpsListing } from "./ChannelOps.js";
 import { LinkRequests } from "./LinkRequests.js";
 import { OpAnswers } from "./OpAnswers.js";
 import { RoomCommands } from "./RoomCommands.js";
 import { RoomSide } from "./RoomSide.js";
+import type { LinkProvisioner } from "./types.js";
 import { Unlinker } from "./Unlinker.js";
 
 export interface ProvisioningDeps {
@@ -34,6 +36,8 @@ export interface ProvisioningDeps {
 
 export class Provisioning {
   readonly requests: LinkRequests;
+  /** What people are served (the room command, the HTTP API): `requests`, its operator listings kept a minute. */
+  readonly provisioner: LinkProvisioner;
   readonly roomCommands: RoomCommands;
   private readonly answers: OpAnswers;
 
@@ -41,7 +45,8 @@ export class Provisioning {
     const room = new RoomSide(d.bot);
     const unlinker = new Unlinker(d.links, d.pools, d.ghosts, room, d.joinedMembers);
     this.requests = new LinkRequests({ ...d, room, unlinker });
-    this.roomCommands = new RoomCommands(d.config, this.requests, room);
+    this.provisioner = OpsListing.wrap(this.requests);
+    this.roomCommands = new RoomCommands(d.config, this.provisioner, room, (userId) => d.permissions.isAdmin(userId));
     this.answers = new OpAnswers(this.requests);
   }
 

@@ -19,7 +19,8 @@ export class RoomCommands {
   constructor(
     private readonly config: BridgeConfig,
     private readonly provisioner: LinkProvisioner,
-    private readonly room: RoomSide,
+    private readonly room: Pick<RoomSide, "notice" | "moderatorStatus">,
+    private readonly isAdmin: (userId: string) => boolean = () => false,
   ) {}
 
   /**
@@ -72,6 +73,8 @@ export class RoomCommands {
       case "link": {
         const networkId = this.networkOf(command.networkId);
         if (!command.opNick && !command.noApproval) {
+          // Listing asks IRC (a WHO): only those who may link the room make the bridge ask.
+          await this.checkModerator(roomId, userId);
           const ops = await this.provisioner.channelOps(networkId, command.channel);
           const usage = `!irc link ${networkId} ${command.channel} <op nick>`;
           if (ops.length === 0) return `Nobody holds operator status (+o) in ${command.channel} now, or the channel does not exist: a link needs an operator's approval.`;
@@ -82,6 +85,12 @@ export class RoomCommands {
         return `I asked ${outcome.opNick} on IRC, by private message, to approve bridging this room to ${command.channel}; they have ${spanOf(outcome.expiresAt - Date.now())} to answer. I will say here what they answer.`;
       }
     }
+  }
+
+  private async checkModerator(roomId: string, userId: string): Promise<void> {
+    if (this.isAdmin(userId)) return;
+    const status = await this.room.moderatorStatus(roomId, userId).catch(() => "unreadable" as const);
+    if (status !== "ok") throw new ProvisioningError("IRC_NOT_ENOUGH_POWER", `only a moderator of this room (who may change its power levels) may ask who the channel's operators are`, 403);
   }
 
   /** The network named, or the only one. */
