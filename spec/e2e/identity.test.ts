@@ -66,7 +66,12 @@ function routePrefix(): (() => void) | false {
     writeFileSync(sysctl, "1");
     return () => {
       writeFileSync(sysctl, before);
-      execFileSync("ip", ["-6", "route", "del", "local", PREFIX, "dev", "lo"], { stdio: "ignore" });
+      // Another run on the machine may have removed it already: the route is gone either way.
+      try {
+        execFileSync("ip", ["-6", "route", "del", "local", PREFIX, "dev", "lo"], { stdio: "ignore" });
+      } catch {
+        /* already gone */
+      }
     };
   } catch {
     return false;

@@ -153,8 +153,13 @@ export class MediaServer {
         controller.abort();
       }, ms);
     };
+    // Which way a download ended is known here, not from the error the pipeline gives (that
+    // differs between Node versions: a premature close on 20, the upstream's reset on 24).
+    let clientGone = false;
     const onClose = () => {
-      if (!res.writableFinished) controller.abort();
+      if (res.writableFinished) return;
+      clientGone = true;
+      controller.abort();
     };
     res.on("close", onClose);
     try {
@@ -203,7 +208,7 @@ export class MediaServer {
         tooSlow = true;
         controller.abort();
       });
-      const outcome = await this.stream(upstream, res, (bytes) => ((sent = bytes), arm(this.config.idleTimeoutMs)), () => timedOut);
+      const outcome = await this.stream(upstream, res, (bytes) => ((sent = bytes), arm(this.config.idleTimeoutMs)), () => timedOut, () => clientGone);
       return tooSlow && outcome !== "served" ? "too_slow" : outcome;
     } finally {
       // No abort here: a finished download's keep-alive socket goes back to the agent.
@@ -236,7 +241,7 @@ export class MediaServer {
   }
 
   /** Copies the body to the client with backpressure, counting bytes against the cap. */
-  private async stream(body: IncomingMessage, res: ServerResponse, touched: (bytes: number) => void, timedOut: () => boolean): Promise<Outcome> {
+  private async stream(body: IncomingMessage, res: ServerResponse, touched: (bytes: number) => void, timedOut: () => boolean, clientGone: () => boolean = () => false): Promise<Outcome> {
     let bytes = 0;
     const max = this.config.maxBytes;
     const meter = new Transform({
@@ -256,8 +261,7 @@ export class MediaServer {
       res.destroy();
       if (err instanceof TooLarge) return "too_large";
       if (timedOut()) return "timeout";
-      // A client that went away closes the response before the pipeline notices.
-      return (err as NodeJS.ErrnoException).code === "ERR_STREAM_PREMATURE_CLOSE" ? "aborted" : "upstream_error";
+      return clientGone() || (err as NodeJS.ErrnoException).code === "ERR_STREAM_PREMATURE_CLOSE" ? "aborted" : "upstream_error";
     } finally {
       metrics.mediaBytes.inc(Math.min(bytes, max));
     }
