@@ -20,6 +20,7 @@ import { createRequire } from "node:module";
 import { connect as netConnect, type Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 import { isAboutOthersIn, malformedReason } from "./lineFilter.js";
+import { BatchBound } from "./batchBound.js";
 import { lineFaults as defaultFaults, type LineFaults } from "./lineFaults.js";
 
 interface NetTransport {
@@ -134,6 +135,7 @@ export class IrcTransport extends NetTransportBase {
   private readonly faults: LineFaults;
   /** Inside a line that went past MAX_LINE_BYTES: drop everything up to its LF. */
   private discarding = false;
+  private batches: BatchBound | null = null;
 
   constructor(options: { listener: TransportListener; lineFaults?: LineFaults }) {
     super(options);
@@ -232,7 +234,13 @@ export class IrcTransport extends NetTransportBase {
   private deliver(buffer: Buffer, start: number, end: number): void {
     const listener = this.listener;
     if (listener.options.quiet && !listener.hearsAll && isAboutOthersIn(buffer, start, end, listener.nick, HEAD_BYTES)) return;
-    const line = decodeLine(buffer.subarray(start, end), this.encoding, listener.options.encodingFallback ?? null);
+    let line = decodeLine(buffer.subarray(start, end), this.encoding, listener.options.encodingFallback ?? null);
+    // Made for the connections that see a batch at all (memory counts per puppet).
+    if (this.batches || BatchBound.concerns(line)) {
+      const passed = (this.batches ??= new BatchBound()).pass(line);
+      if (passed === null) return this.faults.report(listener.options.networkId, "malformed", "a batch start past the bound of open batches, or the end of a batch that is not open", line);
+      line = passed;
+    }
     const malformed = malformedReason(line);
     if (malformed) return this.faults.report(listener.options.networkId, "malformed", malformed, line);
     try {
