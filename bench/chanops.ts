@@ -13,6 +13,7 @@ import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { Stack } from "../spec/harness/stack.js";
 import { waitFor } from "../spec/harness/wait.js";
+import { runBench } from "./stats.js";
 
 const USERS = Number(process.env.BENCH_CHANOP_USERS ?? 2000);
 const CHANNEL = "#bench";
@@ -119,7 +120,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench("chanops bench", main);

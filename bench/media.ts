@@ -11,7 +11,7 @@ import { performance } from "node:perf_hooks";
 import { freePort } from "../spec/harness/ports.js";
 import { Stack } from "../spec/harness/stack.js";
 import type { MatrixTestClient } from "../spec/harness/matrixClient.js";
-import { percentile, rssMiB } from "./stats.js";
+import { percentile, rssMiB, runBench } from "./stats.js";
 
 const DOWNLOADS = Number(process.env.BENCH_MEDIA_DOWNLOADS ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_MEDIA_CONCURRENCY ?? 20);
@@ -144,7 +144,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`bench failed: ${err.stack}\n`);
-  process.exit(1);
-});
+runBench("media bench", main);

@@ -24,6 +24,7 @@ import type { IrcTestClient } from "../spec/harness/ircClient.js";
 import type { MatrixTestClient } from "../spec/harness/matrixClient.js";
 import { Stack } from "../spec/harness/stack.js";
 import { waitFor } from "../spec/harness/wait.js";
+import { runBench } from "./stats.js";
 
 const N = Number(process.env.BENCH_PUPPETS ?? 5000);
 const SHAPES = (process.env.BENCH_SHAPES ?? "spread,single").split(",");
@@ -187,7 +188,4 @@ async function main(): Promise<void> {
   process.stdout.write(`\nPool benchmark\n${report.join("\n")}\n`);
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`pool bench failed: ${err.stack}\n`);
-  process.exit(1);
-});
+runBench("pool bench", main);

@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import type { MessageEvent } from "irc-framework";
 import { Stack } from "../spec/harness/stack.js";
 import { waitFor } from "../spec/harness/wait.js";
-import { rssMiB, summarise } from "./stats.js";
+import { rssMiB, summarise, runBench } from "./stats.js";
 
 const N = Number(process.env.BENCH_MESSAGES ?? 1000);
 const SEND_RATE = Number(process.env.BENCH_SEND_RATE ?? 500);
@@ -86,7 +86,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`bench failed: ${err.stack}\n`);
-  process.exit(1);
-});
+runBench("relay bench", main);

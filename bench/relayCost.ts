@@ -21,7 +21,7 @@ import { performance } from "node:perf_hooks";
 import type { MessageEvent } from "irc-framework";
 import { Stack } from "../spec/harness/stack.js";
 import { waitFor } from "../spec/harness/wait.js";
-import { percentile } from "./stats.js";
+import { percentile, runBench } from "./stats.js";
 
 const STEADY = Number(process.env.BENCH_STEADY ?? 300);
 const RATE = Number(process.env.BENCH_RATE ?? 5);
@@ -171,7 +171,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`bench failed: ${err.stack}\n`);
-  process.exit(1);
-});
+runBench("relay cost bench", main);

@@ -28,7 +28,7 @@ import { buildRegistration, writeRegistration } from "../src/registration.js";
 import { MAIN_JS } from "../spec/harness/bridgeProcess.js";
 import { freePort } from "../spec/harness/ports.js";
 import { PostgresCluster } from "../spec/harness/postgres.js";
-import { rssMiB } from "./stats.js";
+import { rssMiB, runBench } from "./stats.js";
 
 const USERS = Number(process.env.BENCH_USERS ?? 10_000);
 const ROOMS = Number(process.env.BENCH_ROOMS ?? 5_000);
@@ -164,7 +164,4 @@ async function main(): Promise<void> {
   if (pgServing.length > 0) console.log(`PostgreSQL target (serving within 10 s): ${Math.max(...pgServing) <= 10_000 ? "met" : "MISSED"}`);
 }
 
-main().catch((err: Error) => {
-  console.error(err.stack ?? err.message);
-  process.exit(1);
-});
+runBench("start-up bench", main);

@@ -22,3 +22,11 @@ export async function rssMiB(pid: number): Promise<number> {
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
   return kb / 1024;
 }
+
+/** Runs a benchmark's main; a failure is printed with its stack and the process exits 1. */
+export function runBench(name: string, main: () => Promise<void>): void {
+  main().catch((err: Error) => {
+    process.stderr.write(`${name} failed: ${err?.stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}

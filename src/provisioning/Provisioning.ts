@@ -4,34 +4,21 @@
  * LinkProvisioner the provisioning HTTP API serves.
  */
 import type { Intent } from "matrix-appservice-bridge";
-import type { BridgeConfig } from "../config/schema.js";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import type { Ghosts } from "../matrix/Ghosts.js";
-import type { Permissions } from "../bridge/Permissions.js";
-import type { RoomLinks } from "../bridge/RoomLinks.js";
-import type { SecretBox } from "../security/SecretBox.js";
-import type { DataStore } from "../store/DataStore.js";
 import { OpsListing } from "./ChannelOps.js";
-import { LinkRequests } from "./LinkRequests.js";
+import { LinkRequests, type LinkRequestDeps } from "./LinkRequests.js";
 import { OpAnswers } from "./OpAnswers.js";
 import { RoomCommands } from "./RoomCommands.js";
 import { RoomSide } from "./RoomSide.js";
 import type { LinkProvisioner } from "./types.js";
 import { Unlinker } from "./Unlinker.js";
 
-export interface ProvisioningDeps {
-  config: BridgeConfig;
-  store: DataStore;
-  links: RoomLinks;
-  pools: Map<string, NetworkPool>;
-  permissions: Permissions;
-  secrets: SecretBox | null;
+/** What the flow needs (LinkRequestDeps) but the room side and the unlinker, which are made here, and what those need. */
+export interface ProvisioningDeps extends Omit<LinkRequestDeps, "room" | "unlinker"> {
   ghosts: Ghosts;
   bot: () => Intent;
-  botUserId: string;
   joinedMembers(roomId: string): Promise<string[]>;
-  /** The same callback a new portal gets: members, chanops and channel modes sync in. */
-  onLinked(pool: NetworkPool, channelName: string): void;
 }
 
 export class Provisioning {
