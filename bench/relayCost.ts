@@ -15,6 +15,8 @@
  *   BENCH_FLOOD=off        lift the IRCd's and the bridge's flood control (the default; "on" keeps both)
  *   BENCH_PROFILE=<dir>    run the bridge with --cpu-prof, writing the profile into <dir> at stop
  *   BENCH_ONLY=m2i|i2m     run one direction only (for a profile of it)
+ *   BENCH_IDLE=20          seconds of no traffic over which the bridge's idle CPU is measured first
+ *                          (at a steady 5/s, every 5 ms/s of idle CPU adds 1 ms to each message)
  */
 import { readFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
@@ -30,6 +32,7 @@ const BURST_I2M = Number(process.env.BENCH_BURST_I2M ?? 300);
 const FLOOD = process.env.BENCH_FLOOD === "on";
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 const ONLY = process.env.BENCH_ONLY;
+const IDLE_SECONDS = Number(process.env.BENCH_IDLE ?? 20);
 
 /** CPU seconds (user + system) the process has used so far. */
 async function cpuSeconds(pid: number): Promise<number> {
@@ -103,6 +106,7 @@ async function main(): Promise<void> {
     if (!FLOOD) config.networks.testnet.sendRate = { burst: 10_000, linesPerSecond: 10_000 };
     stack.bridge.writeConfig(config);
     if (PROFILE_DIR) stack.bridge.nodeArgs = ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`];
+    if (process.env.BENCH_NODE_ARGS) stack.bridge.nodeArgs = [...(stack.bridge.nodeArgs ?? []), ...process.env.BENCH_NODE_ARGS.split(" ")];
     await stack.bridge.start();
     const bob = await stack.ircUser("bob", ["#bench"]);
     const pid = stack.bridge.pid!;
@@ -117,6 +121,11 @@ async function main(): Promise<void> {
     await bob.waitForLine((l) => l.text === "warm-up");
     bob.say("#bench", "warm-up 2");
     await alice.waitForMessage(roomId, (e) => e.content.body === "warm-up 2");
+
+    const idleCpu0 = await cpuSeconds(pid);
+    const idleStart = performance.now();
+    await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+    const idleMsPerSecond = (((await cpuSeconds(pid)) - idleCpu0) * 1000) / ((performance.now() - idleStart) / 1000);
 
     const measure = async (label: string, direction: string, bodies: string[], send: (bodies: string[], sentAt: Map<string, number>) => Promise<void>, seen: Map<string, number>) => {
       const sentAt = new Map<string, number>();
@@ -162,6 +171,7 @@ async function main(): Promise<void> {
       [
         "",
         `Relay cost benchmark, Node ${process.version}, flood control ${FLOOD ? "on (IRCd limits, default send rate)" : "lifted"}`,
+        `Idle: bridge CPU ${idleMsPerSecond.toFixed(2)} ms per second over ${IDLE_SECONDS} s with no traffic`,
         ...windows.map(report),
         "",
       ].join("\n"),
