@@ -38,7 +38,7 @@ describe("dispatching journalled events", () => {
 });
 
 describe("events of the bridge's own users", () => {
-  test("are neither journalled nor handled, but still feed the library's caches; the others keep their order and seqs", async () => {
+  test("are neither journalled nor handled; only membership and power levels feed the library's caches; the others keep their order and seqs", async () => {
     const journalled: unknown[][] = [];
     const done: string[] = [];
     const store = {
@@ -56,21 +56,22 @@ describe("events of the bridge's own users", () => {
     });
     const cached: string[] = [];
     svc.on("event", (e: MatrixEvent) => cached.push(String(e.event_id)));
-    const ev = (id: string, sender: string) => ({ type: "m.room.message", event_id: id, room_id: "!r", sender, content: { body: id } });
-    const body = { events: [ev("$a", "@alice:x"), ev("$echo", "@irc_bob:x"), ev("$b", "@alice:x")] };
-    let status = 200;
-    const res = { json: () => res, status: (s: number) => ((status = s), res), setHeader: () => res, send: () => res, end: () => res };
-    await svc.handleTransaction({ params: { txnId: "t1" }, body, headers: { authorization: "Bearer hs-token" }, query: {} } as never, res as never);
+    const ev = (id: string, sender: string, type = "m.room.message") => ({ type, event_id: id, room_id: "!r", sender, content: { body: id }, ...(type === "m.room.message" ? {} : { state_key: sender }) });
+    const body = { events: [ev("$a", "@alice:x"), ev("$echo", "@irc_bob:x", "m.room.member"), ev("$b", "@alice:x"), ev("$pl", "@alice:x", "m.room.power_levels")] };
+    let status = 0;
+    const res = { writeHead: (s: number) => ((status = s), res), set statusCode(s: number) { status = s; }, setHeader: () => res, end: () => res };
+    await svc.handleTransaction("t1", body, res as never);
     await svc.drain(1_000);
     assert.equal(status, 200);
-    assert.deepEqual(journalled, [[body.events[0], body.events[2]]]);
-    assert.deepEqual(handled, ["$a", "$b"]);
-    assert.deepEqual(done, ["t1/0", "t1/1"]);
-    assert.deepEqual(cached, ["$a", "$echo", "$b"]);
+    assert.deepEqual(journalled, [[body.events[0], body.events[2], body.events[3]]]);
+    assert.deepEqual(handled, ["$a", "$b", "$pl"]);
+    assert.deepEqual(done, ["t1/0", "t1/1", "t1/2"]);
+    assert.deepEqual(cached, ["$echo", "$pl"]);
     // A transaction of echoes only is not written at all.
-    await svc.handleTransaction({ params: { txnId: "t2" }, body: { events: [ev("$echo2", "@irc_bob:x")] }, headers: { authorization: "Bearer hs-token" }, query: {} } as never, res as never);
+    status = 0;
+    await svc.handleTransaction("t2", { events: [ev("$echo2", "@irc_bob:x")] }, res as never);
     assert.equal(status, 200);
     assert.equal(journalled.length, 1);
-    assert.deepEqual(cached, ["$a", "$echo", "$b", "$echo2"]);
+    assert.deepEqual(cached, ["$echo", "$pl"]);
   });
 });

@@ -3,7 +3,6 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import type { FileHandle } from "node:fs/promises";
 import { JournalLog } from "../../src/store/JournalLog.js";
 import { NedbDataStore } from "../../src/store/NedbDataStore.js";
 
@@ -128,15 +127,15 @@ describe("JournalLog faults", () => {
     try {
       const journal = new JournalLog(dir);
       await journal.open();
-      const handle = (journal as unknown as { handle: FileHandle }).handle;
-      const real = handle.appendFile.bind(handle);
+      const writer = journal as unknown as { appendText: (fd: number, text: string) => void };
+      const real = writer.appendText;
       let failOnce = true;
-      handle.appendFile = (async (data: string) => {
-        if (!failOnce) return real(data);
+      writer.appendText = (fd: number, text: string) => {
+        if (!failOnce) return real(fd, text);
         failOnce = false;
-        await real(data.slice(0, 10)); // half a line reaches the disk, then the disk is full
+        real(fd, text.slice(0, 10)); // half a line reaches the disk, then the disk is full
         throw Object.assign(new Error("ENOSPC"), { code: "ENOSPC" });
-      }) as typeof handle.appendFile;
+      };
       await assert.rejects(journal.record("lost", [{ n: 1 }]), /ENOSPC/);
       assert.equal(journal.has("lost"), false, "a transaction whose write failed is not seen (the homeserver resends it)");
       await journal.record("B", [{ n: 2 }]);

@@ -3,7 +3,7 @@
  * the durable AS listener), one IRC pool per network, and the two relays between them.
  */
 import { readFileSync } from "node:fs";
-import { AppServiceRegistration, Bridge, Logger as LibraryLogger, MembershipCache } from "matrix-appservice-bridge";
+import { AppServiceRegistration, Bridge, MembershipCache } from "matrix-appservice-bridge";
 import type { BridgeConfig } from "../config/schema.js";
 import { templateRegex } from "../format/template.js";
 import { IdentServer } from "../irc/IdentServer.js";
@@ -11,6 +11,7 @@ import { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
 import { DurableAppService } from "../matrix/DurableAppService.js";
 import { Ghosts } from "../matrix/Ghosts.js";
+import { configureLibraryLogging } from "../matrix/libraryLogging.js";
 import { installHttpTimeout } from "../matrix/httpTimeout.js";
 import { withRetry } from "../matrix/retry.js";
 import { collectProcessMetrics, metrics, roomQueueDeepestSources } from "../metrics/metrics.js";
@@ -138,7 +139,7 @@ export class BridgeApp {
   async start(): Promise<void> {
     const { config } = this;
     installHttpTimeout(config.homeserver.requestTimeoutMs);
-    LibraryLogger.configure({ console: config.logging.level === "debug" ? "info" : "warn", json: config.logging.format === "json" });
+    configureLibraryLogging(config.logging.level === "debug" ? "info" : "warn", config.logging.format === "json");
     if (config.metrics.enabled) collectProcessMetrics();
 
     // 1. Load.
@@ -157,6 +158,7 @@ export class BridgeApp {
       suppressEcho: false,
       queue: { type: "none", perRequest: false },
       controller: { onEvent: (request) => request.resolve(undefined) },
+      logRequestOutcome: false,
     });
     await withRetry(() => this.matrixBridge.initialise(), {
       giveUpAfterMs: 5 * 60_000,
