@@ -20,13 +20,15 @@
 import { noteEventReceived, now as relayClock } from "../metrics/relayTiming.js";
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { Server as HttpsServer } from "node:https";
 import { promisify } from "node:util";
 import express, { type Application, type Request, type Response } from "express";
 import { AppService } from "matrix-appservice";
 import type { DataStore } from "../store/DataStore.js";
 import { getLogger } from "../logging.js";
 import { metrics } from "../metrics/metrics.js";
-import { createAsServer, finalHandlers, isPlainJsonRequest, jsonBody, MAX_BODY_BYTES, readJsonBody } from "./asHttp.js";
+import { createAsServer, finalHandlers, isPlainJsonRequest, jsonBody, MAX_BODY_BYTES, MAX_HEADER_BYTES, readJsonBody, REQUEST_TIMEOUT_MS } from "./asHttp.js";
+import { TransactionFront, type TransactionAnswer } from "./TransactionFront.js";
 import { sendMatrixError } from "./httpErrors.js";
 import { checkTxnId, isObject, readTransaction, type MatrixEvent } from "./transactionBody.js";
 
@@ -49,11 +51,22 @@ function bearerToken(header: string | undefined): string | undefined {
 }
 
 const EMPTY_JSON = Buffer.from("{}");
-/** The answer to an accepted transaction, written whole (no ETag: nobody caches it). */
-function answerEmpty(res: ServerResponse): void {
-  res.writeHead(200, { "Content-Type": "application/json; charset=utf-8", "Content-Length": EMPTY_JSON.length });
-  res.end(EMPTY_JSON);
+/** Answers a transaction through Node's response (once: a late failure after the answer is dropped). */
+function answerWith(res: ServerResponse): TransactionAnswer {
+  return {
+    ok: () => {
+      if (res.headersSent) return;
+      res.writeHead(200, { "Content-Type": "application/json; charset=utf-8", "Content-Length": EMPTY_JSON.length });
+      res.end(EMPTY_JSON); // no ETag: nobody caches it
+    },
+    fail: (status, errcode, error) => {
+      if (!res.headersSent) sendMatrixError(res, status, errcode, error);
+    },
+  };
 }
+
+/** The front's limits are the Node server's (asHttp.ts); idle keep-alive connections last a minute. */
+const FRONT_LIMITS = { maxHeaderBytes: MAX_HEADER_BYTES, maxBodyBytes: MAX_BODY_BYTES, requestTimeoutMs: REQUEST_TIMEOUT_MS, idleTimeoutMs: 60_000 };
 /** Unprefixed paths of old homeservers: not served (the library answered them with 308). */
 const LEGACY_PATHS = ["/transactions/:txnId", "/users/:userId", "/rooms/:alias"];
 
@@ -99,6 +112,7 @@ export class DurableAppService extends AppService {
   /** Events being handled, with when each was dispatched (insertion order: the oldest first). */
   private readonly handling = new Map<Promise<void>, number>();
   private httpServer: Server | null = null;
+  private front: TransactionFront | null = null;
   private readonly hsTokenBytes: Buffer;
 
   constructor(
@@ -131,7 +145,7 @@ export class DurableAppService extends AppService {
       res.setHeader("Allow", methods);
       sendMatrixError(res, 405, "M_UNRECOGNIZED", "Method not allowed on this path");
     };
-    app.put(TXN_PATH, auth, body, (req, res) => this.serveTransaction(req.params.txnId, req.body, res));
+    app.put(TXN_PATH, auth, body, (req, res) => this.serveTransaction(req.params.txnId, req.body, answerWith(res)));
     app.all(TXN_PATH, onlyMethods("PUT"));
     app.get("/_matrix/app/v1/users/:userId", (req, res) => void this.answerQuery(req, res, this.userQuery, req.params.userId));
     app.get("/_matrix/app/v1/rooms/:alias", (req, res) => void this.answerQuery(req, res, this.aliasQuery, req.params.alias));
@@ -155,7 +169,7 @@ export class DurableAppService extends AppService {
   private readonly route = (req: IncomingMessage, res: ServerResponse): void => {
     const txnId = req.method === "PUT" && req.url?.startsWith(TXN_PREFIX) ? req.url.slice(TXN_PREFIX.length) : null;
     if (txnId && PLAIN_SEGMENT.test(txnId) && isPlainJsonRequest(req) && this.tokenMatches(bearerToken(req.headers.authorization))) {
-      readJsonBody(req, res, MAX_BODY_BYTES, (body) => this.serveTransaction(txnId, body, res));
+      readJsonBody(req, res, MAX_BODY_BYTES, (body) => this.serveTransaction(txnId, body, answerWith(res)));
       return;
     }
     this.expressApp(req, res);
@@ -165,6 +179,10 @@ export class DurableAppService extends AppService {
   override listen(port: number, hostname: string, backlog: number, callback?: () => void): Promise<void> | undefined {
     const server = createAsServer(this.route);
     this.httpServer = server;
+    if (!(server instanceof HttpsServer)) {
+      const serve = (txnId: string, body: unknown, answer: TransactionAnswer) => this.serveTransaction(txnId, body, answer);
+      this.front = new TransactionFront(server, { tokenMatches: (token) => this.tokenMatches(token), serve }, FRONT_LIMITS);
+    }
     const listening = new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(port, hostname, backlog, () => {
@@ -180,6 +198,7 @@ export class DurableAppService extends AppService {
     if (!this.httpServer) throw new Error("Server has not started");
     const server = this.httpServer;
     server.closeIdleConnections();
+    this.front?.closeConnections();
     await promisify(server.close.bind(server))();
   }
 
@@ -228,20 +247,20 @@ export class DurableAppService extends AppService {
   }
 
   /** Handles a transaction whose sender is checked; a failure is a 500, the transaction resent. */
-  private serveTransaction(txnId: string, body: unknown, res: ServerResponse): void {
-    this.handleTransaction(txnId, body, res).catch((err: Error) => {
+  private serveTransaction(txnId: string, body: unknown, answer: TransactionAnswer): void {
+    this.handleTransaction(txnId, body, answer).catch((err: Error) => {
       log.error("Transaction handling failed", { error: err.message });
-      if (!res.headersSent) sendMatrixError(res, 500, "M_UNKNOWN", "Internal error");
+      answer.fail(500, "M_UNKNOWN", "Internal error"); // ignored when already answered
     });
   }
 
-  async handleTransaction(txnId: string, body: unknown, res: ServerResponse): Promise<void> {
+  async handleTransaction(txnId: string, body: unknown, answer: TransactionAnswer): Promise<void> {
     const arrived = relayClock();
     const txn = checkTxnId(txnId) ?? readTransaction(body);
     if ("errcode" in txn) {
       metrics.transactions.inc({ result: "refused" });
       log.warn("Refused a malformed transaction", { txnId: txnId.slice(0, 64), error: txn.error });
-      return sendMatrixError(res, 400, txn.errcode, txn.error);
+      return answer.fail(400, txn.errcode, txn.error);
     }
     const { events, ephemeral } = txn;
     for (const event of events) noteEventReceived(event, arrived);
@@ -250,7 +269,7 @@ export class DurableAppService extends AppService {
     if (earlier) await earlier.catch(() => undefined);
     if (await this.store.hasTransaction(txnId)) {
       metrics.transactions.inc({ result: "duplicate" });
-      return answerEmpty(res);
+      return answer.ok();
     }
     const handled = events.filter((e) => !this.ignored(e));
     // A transaction with nothing to handle (echoes, typing) is not written at all: a resend of it
@@ -263,11 +282,11 @@ export class DurableAppService extends AppService {
       // Not acknowledged: Synapse keeps the transaction and sends it again.
       log.error("Could not journal a transaction; asking the homeserver to retry", { txnId, error: (err as Error).message });
       metrics.transactions.inc({ result: "failed" });
-      return sendMatrixError(res, 500, "M_UNKNOWN", "Could not store the transaction; retry later");
+      return answer.fail(500, "M_UNKNOWN", "Could not store the transaction; retry later");
     } finally {
       this.inFlightTxns.delete(txnId);
     }
-    answerEmpty(res);
+    answer.ok();
     metrics.transactions.inc({ result: "accepted" });
     let seq = 0;
     for (const event of events) {

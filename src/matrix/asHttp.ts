@@ -24,6 +24,8 @@ export const MAX_BODY_BYTES = 10 * 1024 * 1024;
 /** A request (headers and body) must arrive within this; a stalled one gets 408 and is closed. */
 export const REQUEST_TIMEOUT_MS = 15_000;
 const HEADERS_TIMEOUT_MS = 10_000;
+/** Node's limit on a request's head; the transaction front (TransactionFront.ts) uses the same. */
+export const MAX_HEADER_BYTES = 16 * 1024;
 
 /** Refuses with a Matrix error and closes the connection (whatever is still coming is not read). */
 function refuse(res: ServerResponse, status: number, errcode: string, error: string): void {
@@ -53,7 +55,7 @@ export function jsonBody(maxBytes = MAX_BODY_BYTES): RequestHandler {
 }
 
 /** A Content-Type `jsonBody` accepts as it is, with nothing to refuse: JSON, UTF-8 if a charset is named. */
-const PLAIN_JSON = /^application\/json(?:\s*;\s*charset\s*=\s*(?:utf-?8|"utf-?8"))?$/i;
+export const PLAIN_JSON = /^application\/json(?:\s*;\s*charset\s*=\s*(?:utf-?8|"utf-?8"))?$/i;
 
 /**
  * Whether `jsonBody` would take this request's body as it is (a JSON type, UTF-8, no encoding,
@@ -143,7 +145,7 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
  */
 export function createAsServer(app: RequestListener): Server {
   // Timeouts are checked every 5 s (a timer wakeup each time, idle or not): a stalled request is cut within 15-20 s.
-  const options = { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 5_000, maxHeaderSize: 16 * 1024 };
+  const options = { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 5_000, maxHeaderSize: MAX_HEADER_BYTES };
   const { MATRIX_AS_TLS_KEY: key, MATRIX_AS_TLS_CERT: cert } = process.env;
   const server = key && cert ? createHttpsServer({ ...options, key: readFileSync(key), cert: readFileSync(cert) }, app) : createServer(options, app);
   server.on("clientError", answerClientError);

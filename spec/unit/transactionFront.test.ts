@@ -1,0 +1,183 @@
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { connect, type AddressInfo } from "node:net";
+import { after, before, describe, test } from "node:test";
+import { parsePlainHead, TransactionFront } from "../../src/matrix/TransactionFront.js";
+
+const TOKEN = "hs-secret";
+const tokenCheck = { tokenMatches: (t: string) => t === TOKEN };
+
+function put(txnId: string, body: string, headers: Record<string, string> = {}): string {
+  const all = { Host: "bridge", Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(body)), ...headers };
+  const lines = Object.entries(all).map(([k, v]) => `${k}: ${v}`);
+  return `PUT /_matrix/app/v1/transactions/${txnId} HTTP/1.1\r\n${lines.join("\r\n")}\r\n\r\n${body}`;
+}
+
+describe("which requests the transaction front serves itself", () => {
+  const head = (raw: string) => parsePlainHead(raw.slice(0, raw.indexOf("\r\n\r\n")), tokenCheck, 1000);
+  test("exactly what Synapse sends", () => {
+    assert.deepEqual(head(put("42", "{}")), { txnId: "42", contentLength: 2, close: false });
+    assert.deepEqual(head(put("42", "{}", { "Content-Type": "application/json; charset=UTF-8", Connection: "close" })), { txnId: "42", contentLength: 2, close: true });
+  });
+  test("anything else is left to Node and express", () => {
+    const odd: [string, string][] = [
+      ["a wrong token", put("42", "{}", { Authorization: "Bearer nope" })],
+      ["no token", put("42", "{}", { Authorization: "Basic x" })],
+      ["chunked", put("42", "{}", { "Transfer-Encoding": "chunked" })],
+      ["Expect", put("42", "{}", { Expect: "100-continue" })],
+      ["another type", put("42", "{}", { "Content-Type": "text/plain" })],
+      ["another charset", put("42", "{}", { "Content-Type": "application/json; charset=latin1" })],
+      ["gzip", put("42", "{}", { "Content-Encoding": "gzip" })],
+      ["too large", put("42", "x".repeat(1001))],
+      ["a query", put("42?access_token=x", "{}")],
+      ["an escape", put("4%2F2", "{}")],
+      ["a dot segment", put("..", "{}")],
+      ["a header with a control character", put("42", "{}", { "X-Odd": "a\u0001b" })],
+      ["a header name with a space", put("42", "{}").replace("Host:", "Ho st:")],
+      ["a folded header", put("42", "{}").replace("Host: bridge", "Host: bridge\r\n continued")],
+      ["two lengths", put("42", "{}").replace("Host: bridge", "Host: bridge\r\nContent-Length: 2")],
+      ["HTTP/1.0", put("42", "{}").replace("HTTP/1.1", "HTTP/1.0")],
+      ["POST", put("42", "{}").replace("PUT", "POST")],
+    ];
+    for (const [label, raw] of odd) assert.equal(head(raw), null, label);
+  });
+});
+
+describe("the transaction front on a real server", () => {
+  let server: Server;
+  let port: number;
+  const served: string[] = [];
+  const byNode: string[] = [];
+  let hold = false;
+  const held: (() => void)[] = [];
+  let front: TransactionFront;
+
+  before(async () => {
+    server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        byNode.push(`${req.method} ${req.url} ${body}`);
+        res.writeHead(418, { "Content-Type": "application/json" }).end('{"errcode":"NODE"}');
+      });
+    });
+    front = new TransactionFront(
+      server,
+      {
+        ...tokenCheck,
+        serve: (txnId, body, answer) => {
+          served.push(`${txnId} ${JSON.stringify(body)}`);
+          if (hold) held.push(() => answer.ok());
+          else answer.ok();
+        },
+      },
+      { maxHeaderBytes: 4096, maxBodyBytes: 1000, requestTimeoutMs: 500, idleTimeoutMs: 5_000 },
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(async () => {
+    front.closeConnections();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  /** Writes the chunks (with a pause between), and resolves with all that came back once `done` says so or the socket closes. */
+  function exchange(chunks: string[], done: (text: string) => boolean): Promise<{ text: string; closed: boolean }> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, "127.0.0.1");
+      let text = "";
+      let closed = false;
+      const finish = () => {
+        socket.destroy();
+        resolve({ text, closed });
+      };
+      socket.on("data", (d) => {
+        text += d.toString();
+        if (done(text)) finish();
+      });
+      socket.on("close", () => {
+        closed = true;
+        finish();
+      });
+      socket.on("error", reject);
+      void (async () => {
+        for (const chunk of chunks) {
+          socket.write(chunk);
+          await new Promise((r) => setTimeout(r, 30));
+        }
+      })();
+    });
+  }
+  const count = (text: string, what: string) => text.split(what).length - 1;
+
+  test("serves transactions itself, in order, also when they come split or together", async () => {
+    served.length = 0;
+    byNode.length = 0;
+    const a = put("1", '{"events":[1]}');
+    const b = put("2", '{"events":[2]}');
+    const c = put("3", '{"events":[3]}');
+    const { text } = await exchange([a.slice(0, 20), a.slice(20, a.length - 3), a.slice(a.length - 3) + b + c], (t) => count(t, "HTTP/1.1 200 OK") === 3);
+    assert.deepEqual(served, ['1 {"events":[1]}', '2 {"events":[2]}', '3 {"events":[3]}']);
+    assert.deepEqual(byNode, []);
+    assert.match(text, /Content-Type: application\/json; charset=utf-8\r\nContent-Length: 2\r\nDate: .+\r\nConnection: keep-alive\r\n\r\n\{\}/);
+  });
+
+  test("hands a connection to Node at the first request it does not serve, with its bytes intact", async () => {
+    served.length = 0;
+    byNode.length = 0;
+    const first = put("10", '{"events":[]}');
+    const odd = put("11", '{"events":[]}', { Authorization: "Bearer wrong" });
+    const get = "GET /metrics HTTP/1.1\r\nHost: bridge\r\n\r\n";
+    const { text } = await exchange([first + odd.slice(0, 30), odd.slice(30) + get], (t) => count(t, "NODE") === 2);
+    assert.deepEqual(served, ['10 {"events":[]}']);
+    assert.deepEqual(byNode, ['PUT /_matrix/app/v1/transactions/11 {"events":[]}', "GET /metrics "]);
+    assert.equal(count(text, "HTTP/1.1 200 OK"), 1);
+  });
+
+  test("a request that is still being served holds the next one back until it is answered", async () => {
+    served.length = 0;
+    hold = true;
+    const pending = exchange([put("20", "{}") + put("21", "{}")], (t) => count(t, "200 OK") === 2);
+    await waitUntil(() => held.length === 1);
+    assert.deepEqual(served, ["20 {}"], "the second is not read before the first is answered");
+    hold = false;
+    held.shift()!();
+    const { text } = await pending;
+    assert.deepEqual(served, ["20 {}", "21 {}"]);
+    assert.equal(count(text, "200 OK"), 2);
+  });
+
+  test("a request that cannot be one it serves goes to Node before it is whole", async () => {
+    byNode.length = 0;
+    // Bare line feeds, and a broken request line: Node refuses both at once, while the front
+    // alone would still be waiting for CR LF CR LF.
+    const bare = exchange([put("50", "{}").replaceAll("\r\n", "\n")], (t) => t.includes("HTTP/1.1"));
+    const broken = exchange(["PUT /_matrix/app/v1/transactions/5 1 HTTP/1.1\r\nHost: x\r\n"], (t) => t.includes("HTTP/1.1"));
+    for (const { text } of await Promise.all([bare, broken])) assert.match(text, /^HTTP\/1\.1 400 /);
+  });
+
+  test("a body that is not JSON gets 400 M_NOT_JSON and the connection closes", async () => {
+    const { text, closed } = await exchange([put("30", "{nope")], () => false);
+    assert.match(text, /^HTTP\/1\.1 400 Bad Request/);
+    assert.match(text, /"errcode":"M_NOT_JSON"/);
+    assert.ok(closed);
+  });
+
+  test("a request that stalls gets 408 and the connection closes", async () => {
+    const raw = put("40", '{"events":[]}');
+    const started = Date.now();
+    const { text, closed } = await exchange([raw.slice(0, raw.length - 4)], () => false);
+    assert.match(text, /^HTTP\/1\.1 408 /);
+    assert.ok(closed);
+    assert.ok(Date.now() - started >= 450, "not before the request timeout");
+  });
+});
+
+async function waitUntil(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * The appservice port's front door for the one request that comes once per relayed message:
+ * the homeserver's `PUT /_matrix/app/v1/transactions/{txnId}`. Node's HTTP server builds a
+ * request stream, a response stream and their events for each request; on a small VM at a
+ * steady few messages a second that was ~0.4 ms of CPU per transaction, more than the rest of
+ * accepting it (see bench/relayCost.ts). So each new connection is read here first, and a
+ * request that is exactly what Synapse sends is served from the socket's bytes:
+ *
+ *   PUT /_matrix/app/v1/transactions/<plain id> HTTP/1.1, plain header lines, one
+ *   Content-Length within the limit, Content-Type JSON (UTF-8 if named), no Transfer-Encoding,
+ *   Expect, Upgrade or Content-Encoding, and `Authorization: Bearer <the homeserver's token>`.
+ *
+ * Anything else, at any point of a connection (an odd header, a wrong token, another path, a
+ * request too large), and the connection is handed to Node's server with the bytes not yet
+ * served put back: from then on Node parses it and the express app answers, with the hardened
+ * answers it always gave (4xx with Matrix codes, 408 for stalled requests). Only what is
+ * surely fine is taken here; doubt always goes to Node. Requests on one connection are
+ * answered in order (one at a time, as Synapse sends them).
+ */
+import { STATUS_CODES, type Server } from "node:http";
+import type { Socket } from "node:net";
+import { PLAIN_JSON } from "./asHttp.js";
+
+/** How a transaction taken here is answered (once). */
+export interface TransactionAnswer {
+  /** 200 with `{}`. */
+  ok(): void;
+  fail(status: number, errcode: string, error: string): void;
+}
+
+export interface FrontHandlers {
+  tokenMatches(token: string): boolean;
+  /** Called with a parsed body; must answer through `answer`, once. */
+  serve(txnId: string, body: unknown, answer: TransactionAnswer): void;
+}
+
+export interface FrontLimits {
+  maxHeaderBytes: number;
+  maxBodyBytes: number;
+  /** From a request's first byte to its last: past it, 408 and the connection closed (as Node does). */
+  requestTimeoutMs: number;
+  /** A connection with no request for this long is closed. */
+  idleTimeoutMs: number;
+}
+
+const REQUEST_LINE = /^PUT \/_matrix\/app\/v1\/transactions\/([A-Za-z0-9._~=+:@-]{1,200}) HTTP\/1\.1$/;
+/** A header line with a token name and a value of visible ASCII, spaces and tabs only. */
+const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\x20-\x7e\t]*?)[ \t]*$/;
+/** Headers whose presence means "let Node do it". */
+const HANDED_OVER_HEADERS = new Set(["transfer-encoding", "expect", "upgrade"]);
+
+interface PlainRequest {
+  txnId: string;
+  contentLength: number;
+  close: boolean;
+}
+
+/** The request's head (up to, not including, the blank line) if it is one this front serves, else null. */
+export function parsePlainHead(head: string, handlers: Pick<FrontHandlers, "tokenMatches">, maxBodyBytes: number): PlainRequest | null {
+  const lines = head.split("\r\n");
+  const txnId = REQUEST_LINE.exec(lines[0])?.[1];
+  if (!txnId || txnId === "." || txnId === "..") return null;
+  let contentLength: number | null = null;
+  let type: string | null = null;
+  let token: string | null = null;
+  let close = false;
+  for (let i = 1; i < lines.length; i++) {
+    const match = HEADER_LINE.exec(lines[i]);
+    if (!match) return null;
+    const name = match[1].toLowerCase();
+    const value = match[2];
+    if (HANDED_OVER_HEADERS.has(name)) return null;
+    if (name === "content-length") {
+      if (contentLength !== null || !/^\d{1,9}$/.test(value)) return null;
+      contentLength = Number(value);
+    } else if (name === "content-type") {
+      if (type !== null) return null;
+      type = value;
+    } else if (name === "authorization") {
+      if (token !== null || !value.startsWith("Bearer ")) return null;
+      token = value.slice(7);
+    } else if (name === "content-encoding") {
+      if (value.toLowerCase() !== "identity") return null;
+    } else if (name === "connection") {
+      const option = value.toLowerCase();
+      if (option === "close") close = true;
+      else if (option !== "keep-alive") return null;
+    }
+  }
+  if (contentLength === null || contentLength > maxBodyBytes || type === null || !PLAIN_JSON.test(type)) return null;
+  if (token === null || !handlers.tokenMatches(token)) return null;
+  return { txnId, contentLength, close };
+}
+
+/** Whether the start of a request (its head not whole yet) can still be one the front serves. */
+function mayBePlainHead(buffer: Buffer): boolean {
+  const start = buffer.toString("latin1", 0, Math.min(buffer.length, PUT_PREFIX.length));
+  if (!PUT_PREFIX.startsWith(start)) return false;
+  const lineEnd = buffer.indexOf("\r\n");
+  if (hasBareLineFeed(buffer, lineEnd === -1 ? buffer.length : lineEnd)) return false;
+  return lineEnd === -1 || REQUEST_LINE.test(buffer.toString("latin1", 0, lineEnd));
+}
+
+const PUT_PREFIX = "PUT /_matrix/app/v1/transactions/";
+
+/** A line feed without a carriage return before it (Node decides what such a request gets). */
+function hasBareLineFeed(buffer: Buffer, end: number): boolean {
+  for (let at = buffer.indexOf(10); at !== -1 && at < end; at = buffer.indexOf(10, at + 1)) if (at === 0 || buffer[at - 1] !== 13) return true;
+  return false;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const EMPTY = Buffer.alloc(0);
+
+let dateSecond = 0;
+let dateText = "";
+/** The Date header's value, made once a second. */
+function httpDate(): string {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(second * 1000).toUTCString();
+  }
+  return dateText;
+}
+
+/** One connection, read by the front until it is handed to Node (or closes). */
+class FrontConnection {
+  private buffer: Buffer = EMPTY;
+  /** A transaction is being served: its answer goes out before the next request is read. */
+  private busy = false;
+  private inRequest = false;
+  private handedOver = false;
+  private closing = false;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly handlers: FrontHandlers,
+    private readonly limits: FrontLimits,
+    private readonly handOverTo: (socket: Socket) => void,
+    private readonly forget: (conn: FrontConnection) => void,
+  ) {
+    socket.on("data", this.onData);
+    socket.on("error", this.onError);
+    socket.on("end", this.onEnd);
+    socket.on("close", this.onClose);
+    this.arm(limits.idleTimeoutMs);
+  }
+
+  /** Closes the connection when it is idle now, or once the answer being written is out. */
+  close(): void {
+    this.closing = true;
+    if (!this.busy && !this.inRequest) this.socket.destroy();
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    this.pump();
+  };
+
+  private readonly onError = (): void => {
+    this.socket.destroy();
+  };
+
+  /** The client sent all it will (the server allows half-open sockets): answer what is being served, then close. */
+  private readonly onEnd = (): void => {
+    if (this.busy) this.closing = true;
+    else this.socket.destroy();
+  };
+
+  private readonly onClose = (): void => {
+    this.disarm();
+    this.forget(this);
+  };
+
+  /** Serves every whole request buffered, one at a time; hands the connection over at the first it will not serve. */
+  private pump(): void {
+    while (!this.busy && !this.handedOver && this.buffer.length > 0) {
+      if (!this.inRequest) {
+        this.inRequest = true;
+        this.arm(this.limits.requestTimeoutMs);
+      }
+      const headEnd = this.buffer.indexOf("\r\n\r\n");
+      if (headEnd === -1) {
+        // Not whole yet: hand over as soon as it cannot be one of ours (Node then answers at once).
+        if (this.buffer.length > this.limits.maxHeaderBytes || !mayBePlainHead(this.buffer)) this.handOver();
+        return;
+      }
+      if (hasBareLineFeed(this.buffer, headEnd)) return this.handOver();
+      const request = headEnd <= this.limits.maxHeaderBytes ? parsePlainHead(this.buffer.toString("latin1", 0, headEnd), this.handlers, this.limits.maxBodyBytes) : null;
+      if (!request) return this.handOver();
+      const end = headEnd + 4 + request.contentLength;
+      if (this.buffer.length < end) return;
+      const body = this.buffer.subarray(headEnd + 4, end);
+      this.buffer = end === this.buffer.length ? EMPTY : this.buffer.subarray(end);
+      this.inRequest = false;
+      this.disarm();
+      this.busy = true;
+      const answer = this.answerer(request.close || this.closing);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(utf8.decode(body));
+      } catch {
+        answer.fail(400, "M_NOT_JSON", "Request body is not valid JSON", true);
+        return;
+      }
+      this.handlers.serve(request.txnId, parsed, answer);
+    }
+    if (!this.busy && !this.inRequest && !this.handedOver) {
+      if (this.closing) this.socket.end();
+      else this.arm(this.limits.idleTimeoutMs);
+    }
+  }
+
+  private answerer(closeAfter: boolean): TransactionAnswer & { fail(status: number, errcode: string, error: string, close?: boolean): void } {
+    let answered = false;
+    const send = (status: number, body: string, close: boolean) => {
+      if (answered) return;
+      answered = true;
+      if (this.socket.destroyed) return;
+      const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nDate: ${httpDate()}\r\nConnection: ${close ? "close" : "keep-alive"}\r\n\r\n`;
+      this.busy = false;
+      if (close) {
+        this.handedOver = true; // nothing more is read from it
+        this.socket.end(head + body);
+        return;
+      }
+      this.socket.write(head + body);
+      this.pump();
+    };
+    return {
+      ok: () => send(200, "{}", closeAfter),
+      fail: (status: number, errcode: string, error: string, close: boolean = false) => send(status, JSON.stringify({ errcode, error }), close || closeAfter),
+    };
+  }
+
+  /** Gives the connection, with the bytes not served yet, to Node's HTTP server. */
+  private handOver(): void {
+    this.handedOver = true;
+    this.disarm();
+    this.socket.off("data", this.onData);
+    this.socket.off("error", this.onError);
+    this.socket.off("end", this.onEnd);
+    this.socket.off("close", this.onClose);
+    this.forget(this);
+    this.socket.pause();
+    if (this.buffer.length > 0) this.socket.unshift(this.buffer);
+    this.buffer = EMPTY;
+    this.handOverTo(this.socket);
+    this.socket.resume();
+  }
+
+  private arm(ms: number): void {
+    this.disarm();
+    this.timer = setTimeout(this.onTimeout, ms);
+    this.timer.unref();
+  }
+
+  private disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private readonly onTimeout = (): void => {
+    this.timer = null;
+    if (!this.inRequest) return void this.socket.destroy();
+    // As Node answers a request that did not arrive in time.
+    const body = JSON.stringify({ errcode: "M_UNKNOWN", error: "Request not received in time" });
+    this.handedOver = true;
+    this.socket.end(`HTTP/1.1 408 ${STATUS_CODES[408]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    setTimeout(() => this.socket.destroy(), 1_000).unref();
+  };
+}
+
+/** Puts the front before `server`'s own handling of new connections (plain HTTP only). */
+export class TransactionFront {
+  private readonly connections = new Set<FrontConnection>();
+
+  constructor(
+    server: Server,
+    private readonly handlers: FrontHandlers,
+    private readonly limits: FrontLimits,
+  ) {
+    const nodeListeners = server.listeners("connection") as ((socket: Socket) => void)[];
+    server.removeAllListeners("connection");
+    const handOverTo = (socket: Socket) => {
+      for (const listener of nodeListeners) listener.call(server, socket);
+    };
+    server.on("connection", (socket: Socket) => {
+      const conn = new FrontConnection(socket, this.handlers, this.limits, handOverTo, (c) => this.connections.delete(c));
+      this.connections.add(conn);
+    });
+  }
+
+  /** Closes the connections the front still holds (idle ones at once, busy ones after their answer). */
+  closeConnections(): void {
+    for (const conn of this.connections) conn.close();
+  }
+}
