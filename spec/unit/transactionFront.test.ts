@@ -17,6 +17,7 @@ describe("which requests the transaction front serves itself", () => {
   const head = (raw: string) => parsePlainHead(raw.slice(0, raw.indexOf("\r\n\r\n")), tokenCheck, 1000);
   test("exactly what Synapse sends", () => {
     assert.deepEqual(head(put("42", "{}")), { txnId: "42", contentLength: 2, close: false });
+    assert.deepEqual(head(put("x", "{}").replace("PUT /_matrix/app/v1/transactions/x", "POST /_matrix/app/v1/ping")), { txnId: null, contentLength: 2, close: false });
     assert.deepEqual(head(put("42", "{}", { "Content-Type": "application/json; charset=UTF-8", Connection: "close" })), { txnId: "42", contentLength: 2, close: true });
   });
   test("anything else is left to Node and express", () => {
@@ -38,6 +39,7 @@ describe("which requests the transaction front serves itself", () => {
       ["two lengths", put("42", "{}").replace("Host: bridge", "Host: bridge\r\nContent-Length: 2")],
       ["HTTP/1.0", put("42", "{}").replace("HTTP/1.1", "HTTP/1.0")],
       ["POST", put("42", "{}").replace("PUT", "POST")],
+      ["GET ping", put("x", "{}").replace("PUT /_matrix/app/v1/transactions/x", "GET /_matrix/app/v1/ping")],
     ];
     for (const [label, raw] of odd) assert.equal(head(raw), null, label);
   });
@@ -69,6 +71,10 @@ describe("the transaction front on a real server", () => {
           served.push(`${txnId} ${JSON.stringify(body)}`);
           if (hold) held.push(() => answer.ok());
           else answer.ok();
+        },
+        ping: (body, answer) => {
+          served.push(`ping ${JSON.stringify(body)}`);
+          answer.ok();
         },
       },
       { maxHeaderBytes: 4096, maxBodyBytes: 1000, requestTimeoutMs: 500, idleTimeoutMs: 5_000 },
@@ -123,6 +129,15 @@ describe("the transaction front on a real server", () => {
     assert.match(text, /Content-Type: application\/json; charset=utf-8\r\nContent-Length: 2\r\nDate: .+\r\nConnection: keep-alive\r\n\r\n\{\}/);
   });
 
+  test("serves the homeserver's ping, so the connection it opens with stays with the front", async () => {
+    served.length = 0;
+    byNode.length = 0;
+    const ping = put("x", '{"transaction_id":"t"}').replace("PUT /_matrix/app/v1/transactions/x", "POST /_matrix/app/v1/ping");
+    await exchange([ping + put("5", "{}")], (t) => count(t, "HTTP/1.1 200 OK") === 2);
+    assert.deepEqual(served, ['ping {"transaction_id":"t"}', "5 {}"]);
+    assert.deepEqual(byNode, []);
+  });
+
   test("hands a connection to Node at the first request it does not serve, with its bytes intact", async () => {
     served.length = 0;
     byNode.length = 0;
@@ -155,6 +170,17 @@ describe("the transaction front on a real server", () => {
     const bare = exchange([put("50", "{}").replaceAll("\r\n", "\n")], (t) => t.includes("HTTP/1.1"));
     const broken = exchange(["PUT /_matrix/app/v1/transactions/5 1 HTTP/1.1\r\nHost: x\r\n"], (t) => t.includes("HTTP/1.1"));
     for (const { text } of await Promise.all([bare, broken])) assert.match(text, /^HTTP\/1\.1 400 /);
+  });
+
+  test("what piles up while a transaction is served is bounded: past one request's worth, the connection is cut", async () => {
+    served.length = 0;
+    held.length = 0;
+    hold = true;
+    const { closed } = await exchange([put("60", "{}"), "x".repeat(6_000)], () => false);
+    hold = false;
+    held.length = 0;
+    assert.ok(closed);
+    assert.deepEqual(served, ["60 {}"]);
   });
 
   test("a body that is not JSON gets 400 M_NOT_JSON and the connection closes", async () => {

@@ -65,6 +65,12 @@ function answerWith(res: ServerResponse): TransactionAnswer {
   };
 }
 
+/** The homeserver's ping (`POST /_matrix/app/v1/ping`): a JSON object body is all it needs. */
+function answerPing(body: unknown, answer: TransactionAnswer): void {
+  if (isObject(body)) answer.ok();
+  else answer.fail(400, "M_BAD_JSON", "The body must be a JSON object");
+}
+
 /** The front's limits are the Node server's (asHttp.ts); idle keep-alive connections last a minute. */
 const FRONT_LIMITS = { maxHeaderBytes: MAX_HEADER_BYTES, maxBodyBytes: MAX_BODY_BYTES, requestTimeoutMs: REQUEST_TIMEOUT_MS, idleTimeoutMs: 60_000 };
 /** Unprefixed paths of old homeservers: not served (the library answered them with 308). */
@@ -149,10 +155,7 @@ export class DurableAppService extends AppService {
     app.all(TXN_PATH, onlyMethods("PUT"));
     app.get("/_matrix/app/v1/users/:userId", (req, res) => void this.answerQuery(req, res, this.userQuery, req.params.userId));
     app.get("/_matrix/app/v1/rooms/:alias", (req, res) => void this.answerQuery(req, res, this.aliasQuery, req.params.alias));
-    app.post("/_matrix/app/v1/ping", auth, body, (req, res) => {
-      if (!isObject(req.body)) return sendMatrixError(res, 400, "M_BAD_JSON", "The body must be a JSON object");
-      res.json({});
-    });
+    app.post("/_matrix/app/v1/ping", auth, body, (req, res) => answerPing(req.body, answerWith(res)));
     app.all("/_matrix/app/v1/ping", onlyMethods("POST"));
     app.all(LEGACY_PATHS, (_req, res) => sendMatrixError(res, 404, "M_UNRECOGNIZED", "Unprefixed appservice paths are not supported; use /_matrix/app/v1"));
     return app;
@@ -181,7 +184,7 @@ export class DurableAppService extends AppService {
     this.httpServer = server;
     if (!(server instanceof HttpsServer)) {
       const serve = (txnId: string, body: unknown, answer: TransactionAnswer) => this.serveTransaction(txnId, body, answer);
-      this.front = new TransactionFront(server, { tokenMatches: (token) => this.tokenMatches(token), serve }, FRONT_LIMITS);
+      this.front = new TransactionFront(server, { tokenMatches: (token) => this.tokenMatches(token), serve, ping: answerPing }, FRONT_LIMITS);
     }
     const listening = new Promise<void>((resolve, reject) => {
       server.once("error", reject);

@@ -6,7 +6,8 @@
  * accepting it (see bench/relayCost.ts). So each new connection is read here first, and a
  * request that is exactly what Synapse sends is served from the socket's bytes:
  *
- *   PUT /_matrix/app/v1/transactions/<plain id> HTTP/1.1, plain header lines, one
+ *   PUT /_matrix/app/v1/transactions/<plain id> HTTP/1.1 (or Synapse's
+ *   POST /_matrix/app/v1/ping at start-up, on the connection it then keeps), plain header lines, one
  *   Content-Length within the limit, Content-Type JSON (UTF-8 if named), no Transfer-Encoding,
  *   Expect, Upgrade or Content-Encoding, and `Authorization: Bearer <the homeserver's token>`.
  *
@@ -15,7 +16,9 @@
  * served put back: from then on Node parses it and the express app answers, with the hardened
  * answers it always gave (4xx with Matrix codes, 408 for stalled requests). Only what is
  * surely fine is taken here; doubt always goes to Node. Requests on one connection are
- * answered in order (one at a time, as Synapse sends them).
+ * answered in order (one at a time, as Synapse sends them). A connection handed over for a
+ * rare request (a user query) is not lost for good: Node ends its connections after
+ * `maxRequestsPerSocket` (asHttp.ts), and the homeserver's next one comes here first.
  */
 import { STATUS_CODES, type Server } from "node:http";
 import type { Socket } from "node:net";
@@ -32,6 +35,8 @@ export interface FrontHandlers {
   tokenMatches(token: string): boolean;
   /** Called with a parsed body; must answer through `answer`, once. */
   serve(txnId: string, body: unknown, answer: TransactionAnswer): void;
+  /** The homeserver's ping (`txnId` is null then). */
+  ping(body: unknown, answer: TransactionAnswer): void;
 }
 
 export interface FrontLimits {
@@ -43,14 +48,15 @@ export interface FrontLimits {
   idleTimeoutMs: number;
 }
 
-const REQUEST_LINE = /^PUT \/_matrix\/app\/v1\/transactions\/([A-Za-z0-9._~=+:@-]{1,200}) HTTP\/1\.1$/;
+const REQUEST_LINE = /^(?:PUT \/_matrix\/app\/v1\/transactions\/([A-Za-z0-9._~=+:@-]{1,200})|POST \/_matrix\/app\/v1\/ping) HTTP\/1\.1$/;
 /** A header line with a token name and a value of visible ASCII, spaces and tabs only. */
 const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\x20-\x7e\t]*?)[ \t]*$/;
 /** Headers whose presence means "let Node do it". */
 const HANDED_OVER_HEADERS = new Set(["transfer-encoding", "expect", "upgrade"]);
 
 interface PlainRequest {
-  txnId: string;
+  /** null for the ping. */
+  txnId: string | null;
   contentLength: number;
   close: boolean;
 }
@@ -58,8 +64,10 @@ interface PlainRequest {
 /** The request's head (up to, not including, the blank line) if it is one this front serves, else null. */
 export function parsePlainHead(head: string, handlers: Pick<FrontHandlers, "tokenMatches">, maxBodyBytes: number): PlainRequest | null {
   const lines = head.split("\r\n");
-  const txnId = REQUEST_LINE.exec(lines[0])?.[1];
-  if (!txnId || txnId === "." || txnId === "..") return null;
+  const requestLine = REQUEST_LINE.exec(lines[0]);
+  if (!requestLine) return null;
+  const txnId = requestLine[1] ?? null;
+  if (txnId === "." || txnId === "..") return null;
   let contentLength: number | null = null;
   let type: string | null = null;
   let token: string | null = null;
@@ -95,13 +103,14 @@ export function parsePlainHead(head: string, handlers: Pick<FrontHandlers, "toke
 /** Whether the start of a request (its head not whole yet) can still be one the front serves. */
 function mayBePlainHead(buffer: Buffer): boolean {
   const start = buffer.toString("latin1", 0, Math.min(buffer.length, PUT_PREFIX.length));
-  if (!PUT_PREFIX.startsWith(start)) return false;
+  if (!PUT_PREFIX.startsWith(start) && !PING_LINE.startsWith(start)) return false;
   const lineEnd = buffer.indexOf("\r\n");
   if (hasBareLineFeed(buffer, lineEnd === -1 ? buffer.length : lineEnd)) return false;
   return lineEnd === -1 || REQUEST_LINE.test(buffer.toString("latin1", 0, lineEnd));
 }
 
 const PUT_PREFIX = "PUT /_matrix/app/v1/transactions/";
+const PING_LINE = "POST /_matrix/app/v1/ping HTTP/1.1";
 
 /** A line feed without a carriage return before it (Node decides what such a request gets). */
 function hasBareLineFeed(buffer: Buffer, end: number): boolean {
@@ -156,6 +165,8 @@ class FrontConnection {
 
   private readonly onData = (chunk: Buffer): void => {
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    // Only what comes while a request is being served can pile up here: more than one whole request of it is refused.
+    if (this.busy && this.buffer.length > this.limits.maxHeaderBytes + this.limits.maxBodyBytes + 4) return void this.socket.destroy();
     this.pump();
   };
 
@@ -205,7 +216,8 @@ class FrontConnection {
         answer.fail(400, "M_NOT_JSON", "Request body is not valid JSON", true);
         return;
       }
-      this.handlers.serve(request.txnId, parsed, answer);
+      if (request.txnId === null) this.handlers.ping(parsed, answer);
+      else this.handlers.serve(request.txnId, parsed, answer);
     }
     if (!this.busy && !this.inRequest && !this.handedOver) {
       if (this.closing) this.socket.end();
