@@ -129,7 +129,8 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   }
 
   casefold(name: string): string {
-    return casefold(name, this.caseMapping);
+    // Per line (targets, nicks): most names are folded already, and need no regex pass.
+    return foldsToItself(name) ? name : casefold(name, this.caseMapping);
   }
 
   /** Our end's port and the server's, for ident (RFC 1413) lookups. */
@@ -152,7 +153,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   sentByAnotherPuppet(nick: string): boolean {
     const nicks = this.options.puppetNicks;
     if (nicks === undefined || nicks.size === 0) return false;
-    const owner = nicks.get(foldsToItself(nick) ? nick : this.casefold(nick));
+    const owner = nicks.get(this.casefold(nick));
     return owner != null && owner !== this.options.owner;
   }
 

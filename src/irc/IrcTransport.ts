@@ -87,6 +87,12 @@ export interface TransportListener {
  * encoding (latin1, cp1252, ...), judged per line (a socket chunk may end mid-character).
  */
 export function decodeLine(bytes: Buffer, encoding: string, fallback: string | null): string {
+  // UTF-8 (irc-framework's "utf8", the usual case) is Node's own decoding, as iconv-lite's is,
+  // without a decoder object per line; iconv-lite also drops a leading BOM, and so does this.
+  if (encoding === "utf8" && (!fallback || isUtf8(bytes))) {
+    const text = bytes.toString("utf8");
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  }
   if (fallback && encoding.toLowerCase().replace("-", "") === "utf8" && !isUtf8(bytes)) return iconv.decode(bytes, fallback);
   return iconv.decode(bytes, encoding);
 }
