@@ -62,7 +62,7 @@ describe("the one outbound IRC writer", () => {
 
   test("each line a long message is split into costs one flood-control token", async () => {
     const written: string[] = [];
-    const client = { raw: (line: string) => written.push(line), user: { nick: "alice" }, network: { options: {} }, connection: { connected: true } } as unknown as Client;
+    const client = { raw: (line: string) => written.push(line), user: { nick: "alice" }, network: { options: {} }, connection: { connected: true, transport: { writeLine: (line: string) => written.push(line) } } } as unknown as Client;
     const writer = new IrcWriter(client, new SendPacer(2, 1000));
     const started = Date.now();
     const pieces = writer.pieces("privmsg", "#c", "word ".repeat(300));
@@ -77,7 +77,7 @@ describe("the one outbound IRC writer", () => {
 
   test("no CTCP of anyone's choosing: \\x01 in a message's text is dropped, wherever a split would put it; ACTION keeps its wrapper", async () => {
     const written: string[] = [];
-    const client = { raw: (line: string) => written.push(line), user: { nick: "bot" }, network: { options: {} }, connection: { connected: true } } as unknown as Client;
+    const client = { raw: (line: string) => written.push(line), user: { nick: "bot" }, network: { options: {} }, connection: { connected: true, transport: { writeLine: (line: string) => written.push(line) } } } as unknown as Client;
     const writer = new IrcWriter(client, new SendPacer(100, 1000));
     const hostile = `${"x".repeat(380)}\x01DCC SEND evil.exe 2130706433 4444 1000\x01`;
     await writer.message("privmsg", "op", writer.pieces("privmsg", "op", hostile));
@@ -89,7 +89,7 @@ describe("the one outbound IRC writer", () => {
 
   test("a line the library would drop (socket closed or closing) is not counted as written; QUIT fails what waits", async () => {
     const written: string[] = [];
-    const connection = { connected: false, requested_disconnect: false };
+    const connection = { connected: false, requested_disconnect: false, transport: { writeLine: (line: string) => written.push(line) } };
     const client = { raw: (line: string) => written.push(line), quit: () => undefined, user: { nick: "a" }, network: { options: {} }, connection } as unknown as Client;
     const writer = new IrcWriter(client, new SendPacer(2, 0.001));
     await assert.rejects(writer.send("PRIVMSG", ["#c"], "lost?"), (err: IrcFailure) => err.code === "disconnected");
@@ -104,7 +104,7 @@ describe("the one outbound IRC writer", () => {
 
 describe("the writer's line budget and tags (issue 14)", () => {
   const fake = (written: string[]) =>
-    ({ raw: (line: string) => written.push(line), user: { nick: "alice" }, network: { options: {} }, connection: { connected: true } }) as unknown as Client;
+    ({ raw: (line: string) => written.push(line), user: { nick: "alice" }, network: { options: {} }, connection: { connected: true, transport: { writeLine: (line: string) => written.push(line) } } }) as unknown as Client;
 
   test("the real host, once the server told it, sets the budget; a long message uses all of it", () => {
     const writer = new IrcWriter(fake([]), new SendPacer(100, 1000));

@@ -23,7 +23,7 @@ import { waitFor } from "../harness/wait.js";
 import type { NetworkPool } from "../../src/irc/NetworkPool.js";
 import type { MessageLink } from "../../src/store/DataStore.js";
 
-const fakeClient = (written: string[]) => ({ raw: (line: string) => written.push(line), user: { nick: "alice" }, network: { options: {} }, connection: { connected: true } }) as unknown as Client;
+const fakeClient = (written: string[]) => ({ raw: (line: string) => written.push(line), user: { nick: "alice" }, network: { options: {} }, connection: { connected: true, transport: { writeLine: (line: string) => written.push(line) } } }) as unknown as Client;
 
 describe("TAGMSG and REDACT lines (the one writer)", () => {
   test("a reaction is one TAGMSG with the key and both reply tags, escaped", async () => {
@@ -68,7 +68,7 @@ describe("capabilities of a connection", () => {
     const client = (c as unknown as { client: Client & { request_extra_caps: string[] } }).client;
     const written: string[] = [];
     client.raw = (line: string) => void written.push(line);
-    (client as unknown as { connection: unknown }).connection = { connected: true };
+    (client as unknown as { connection: unknown }).connection = { connected: true, transport: { writeLine: (line: string) => void written.push(line) } };
     client.network.cap.isEnabled = (cap: string) => caps.includes(cap);
     c.state = "connected";
     return { c, client, written };

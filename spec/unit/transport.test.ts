@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { IrcTransport, MAX_LINE_BYTES, type TransportListener } from "../../src/irc/IrcTransport.js";
 import { malformedReason } from "../../src/irc/lineFilter.js";
+import { IrcConnection } from "../../src/irc/IrcConnection.js";
+import { ConnectScheduler } from "../../src/irc/ConnectScheduler.js";
 import { LineFaults, type LineFaultReason } from "../../src/irc/lineFaults.js";
 
 function transport(quiet = false) {
@@ -164,5 +166,60 @@ describe("LineFaults", () => {
     faults.report("net", "malformed", "x", ":e JOIN\r\n");
     assert.equal(warned.length, 4);
     assert.equal(warned[3].notLoggedBefore, 2);
+  });
+});
+
+describe("lines of our own puppets, on a connection that is not the sender's", () => {
+  // The network's nicks of our connections, casefolded → their Matrix user (null: the bot), as NetworkPool keeps them.
+  const puppetNicks = new Map<string, string | null>([
+    ["alice", "@alice:hs"],
+    ["b{ob}", "@bob:hs"],
+    ["bridgebot", null],
+  ]);
+  function connectionOf(owner: string | null, nick: string) {
+    return new IrcConnection({
+      networkId: "net", networkName: "Net", host: "127.0.0.1", port: 1, tls: false, rejectUnauthorized: false,
+      nick, username: nick, realname: owner ?? "bot", connectTimeoutMs: 1_000, sendRate: { burst: 5, linesPerSecond: 5 },
+      reconnect: false, scheduler: new ConnectScheduler("net", 10, 1, 1_000), localAddress: null, quiet: owner !== null, owner, puppetNicks,
+    });
+  }
+  function heard(connection: IrcConnection, ...raw: string[]): string[] {
+    const t = new IrcTransport({ listener: connection });
+    const lines: string[] = [];
+    t.on("line", (line: string) => lines.push(line));
+    for (const line of raw) t.onSocketData(Buffer.from(line));
+    return lines;
+  }
+  const fromPuppets = [
+    "@msgid=1;time=2026-01-01T00:00:00.000Z :alice!a@h PRIVMSG #c :hi\r\n",
+    ":ALICE!a@h NOTICE #c :loud\r\n",
+    ":B[OB]!b@h PRIVMSG #c :\u0001ACTION waves\u0001\r\n",
+    "@+typing=active :alice!a@h TAGMSG #c\r\n",
+  ];
+
+  test("the bot (and any other puppet) drops a puppet's channel line before it is parsed", () => {
+    assert.deepEqual(heard(connectionOf(null, "bridgebot"), ...fromPuppets), []);
+    assert.deepEqual(heard(connectionOf("@carol:hs", "carol"), ...fromPuppets), []);
+  });
+
+  test("the sender's own connection still reads its line (echo confirmation)", () => {
+    const alice = connectionOf("@alice:hs", "alice");
+    assert.deepEqual(heard(alice, fromPuppets[0], fromPuppets[1]), [fromPuppets[0], fromPuppets[1]]);
+  });
+
+  test("real users, private lines, the bot's own lines and replayed history still pass", () => {
+    const lines = [
+      ":alice_!x@h PRIVMSG #c :a real user with a similar nick\r\n",
+      ":alic!x@h PRIVMSG #c :another\r\n",
+      ":alice!a@h PRIVMSG carol :a private line to a puppet\r\n",
+      ":bridgebot!b@h NOTICE #c :the bot's own notice\r\n",
+      "@batch=h1;msgid=9 :alice!a@h PRIVMSG #c :in a history replay\r\n",
+      ":alice!a@h JOIN #c\r\n",
+    ];
+    const bot = connectionOf(null, "bridgebot");
+    assert.deepEqual(heard(bot, ...lines.filter((l) => !l.includes("batch="))), lines.filter((l) => !l.includes("batch=")));
+    assert.deepEqual(heard(connectionOf("@carol:hs", "carol"), lines[0], lines[2], lines[3]), [lines[0], lines[2], lines[3]]);
+    // History bookkeeping (positions, msgids seen) reads every replayed line, our own included.
+    assert.equal(heard(bot, lines[4]).length, 1);
   });
 });

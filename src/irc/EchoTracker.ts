@@ -22,7 +22,8 @@ interface Pending {
   remaining: number;
   /** The first refusal among its pieces: it fails once the rest are answered. */
   failure: IrcFailure | null;
-  timer: NodeJS.Timeout | null;
+  /** When its echo is late (0: not written yet; -1: found late, the link is being checked). */
+  lateAt: number;
   settle: (msgid: string | null, err?: IrcFailure) => void;
 }
 
@@ -37,6 +38,11 @@ export interface EchoWait {
 
 export class EchoTracker {
   private readonly pending: Pending[] = [];
+  /**
+   * One timer per connection for every line in flight, not one armed and cleared per line: it
+   * fires at the oldest written line's deadline, handles the late ones and re-arms for the next.
+   */
+  private timer: NodeJS.Timeout | null = null;
 
   private probing: Promise<boolean> | null = null;
 
@@ -66,9 +72,8 @@ export class EchoTracker {
         target: this.casefold(target),
         remaining: Math.max(1, lines),
         failure: null,
-        timer: null,
+        lateAt: 0,
         settle: (msgid, err) => {
-          if (entry.timer) clearTimeout(entry.timer);
           this.forget(entry);
           if (err) reject(err);
           else resolve(msgid);
@@ -79,7 +84,10 @@ export class EchoTracker {
     return {
       echoed,
       written: () => {
-        if (this.pending.includes(entry) && !entry.timer) entry.timer = setTimeout(() => void this.onLate(entry), this.echoTimeoutMs);
+        if (entry.lateAt !== 0 || !this.pending.includes(entry)) return;
+        entry.lateAt = Date.now() + this.echoTimeoutMs;
+        if (!this.timer) this.arm(this.echoTimeoutMs);
+        else this.timer.ref();
       },
       cancel: () => {
         echoed.catch(() => undefined);
@@ -110,6 +118,25 @@ export class EchoTracker {
     return this.pending.find((p) => p.target === folded);
   }
 
+  private arm(ms: number): void {
+    this.timer = setTimeout(() => this.sweep(), ms);
+  }
+
+  /** The timer fired: the lines whose echo is late are checked; it re-arms for the next deadline. */
+  private sweep(): void {
+    this.timer = null;
+    const now = Date.now();
+    let next = Infinity;
+    for (const entry of this.pending.slice()) {
+      if (entry.lateAt <= 0) continue;
+      if (entry.lateAt <= now) {
+        entry.lateAt = -1;
+        void this.onLate(entry);
+      } else next = Math.min(next, entry.lateAt);
+    }
+    if (next !== Infinity && !this.timer) this.arm(next - now);
+  }
+
   /** An echo is late: no echo is not delivery, so the link is checked before deciding. */
   private async onLate(entry: Pending): Promise<void> {
     // Part of it was refused already: that is the answer, whatever became of the rest.
@@ -131,5 +158,7 @@ export class EchoTracker {
   private forget(entry: Pending): void {
     const i = this.pending.indexOf(entry);
     if (i >= 0) this.pending.splice(i, 1);
+    // Nothing in flight: the timer stays (re-armed by nothing) but holds no process open, as no timer did before.
+    if (this.pending.length === 0) this.timer?.unref();
   }
 }

@@ -13,6 +13,7 @@ import type { ConnectionState, IrcConnectionEvents, IrcConnectionOptions, IrcMes
 import { BridgeClient } from "./BridgeClient.js";
 import { linkWatch, type LinkWatch } from "./LinkWatch.js";
 import { IrcTransport } from "./IrcTransport.js";
+import { foldsToItself } from "./lineFilter.js";
 import { EchoTracker } from "./EchoTracker.js";
 import { register } from "./register.js";
 import { ReplayedHistory } from "./ReplayedHistory.js";
@@ -128,7 +129,8 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   }
 
   casefold(name: string): string {
-    return casefold(name, this.caseMapping);
+    // Per line (targets, nicks): most names are folded already, and need no regex pass.
+    return foldsToItself(name) ? name : casefold(name, this.caseMapping);
   }
 
   /** Our end's port and the server's, for ident (RFC 1413) lookups. */
@@ -141,6 +143,18 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   /** Channels the server has confirmed we are in (casefolded). */
   get joinedChannels(): string[] {
     return this.channels.channels;
+  }
+
+  /**
+   * Whether a channel line from `nick` was said by a puppet of ours on another connection (not
+   * the bot's or the canary's lines): the bridge relays none of them, and the sender's own
+   * connection reads the line as its echo. The same map the relay checks (NetworkPool.isOwnNick).
+   */
+  sentByAnotherPuppet(nick: string): boolean {
+    const nicks = this.options.puppetNicks;
+    if (nicks === undefined || nicks.size === 0) return false;
+    const owner = nicks.get(this.casefold(nick));
+    return owner != null && owner !== this.options.owner;
   }
 
   /** Whether `nick` is this connection's own (cheap length check first: this runs per line). */
@@ -443,3 +457,4 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     });
   }
 }
+

@@ -9,6 +9,8 @@
  * - Everything done with one line (irc-framework's parsing and handlers, then every listener
  *   of ours down to the channel roster) runs synchronously from `emit("line")`; an exception
  *   there drops that line alone, and the next line is handled as usual.
+ * - A channel PRIVMSG, NOTICE or TAGMSG said by one of our puppets is read only by that
+ *   puppet's own connection (its echo); every other connection of ours skips it undecoded.
  * - For puppets (`quiet`): lines the connection would drop anyway (others' membership changes,
  *   channel listings: see `isAboutOthers`) are recognised from their first bytes and skipped
  *   before they are decoded. In a channel of N puppets every JOIN arrives N times.
@@ -19,7 +21,7 @@ import { isUtf8 } from "node:buffer";
 import { createRequire } from "node:module";
 import { connect as netConnect, type Socket } from "node:net";
 import { TLSSocket } from "node:tls";
-import { isAboutOthersIn, malformedReason } from "./lineFilter.js";
+import { channelLineSender, isAboutOthersIn, malformedReason } from "./lineFilter.js";
 import { BatchBound } from "./batchBound.js";
 import { lineFaults as defaultFaults, type LineFaults } from "./lineFaults.js";
 
@@ -74,6 +76,10 @@ export interface TransportListener {
   readonly options: { readonly networkId: string; readonly quiet: boolean; readonly encodingFallback?: string | null };
   /** When the socket last delivered anything: set here, read by LinkWatch. */
   heardAt: number;
+  /** The server's channel prefixes (CHANTYPES). */
+  readonly chanTypes?: string;
+  /** Whether a channel line from `nick` (as sent) was said by a puppet of ours other than this connection's. */
+  sentByAnotherPuppet?(nick: string): boolean;
 }
 
 /**
@@ -81,6 +87,12 @@ export interface TransportListener {
  * encoding (latin1, cp1252, ...), judged per line (a socket chunk may end mid-character).
  */
 export function decodeLine(bytes: Buffer, encoding: string, fallback: string | null): string {
+  // UTF-8 (irc-framework's "utf8", the usual case) is Node's own decoding, as iconv-lite's is,
+  // without a decoder object per line; iconv-lite also drops a leading BOM, and so does this.
+  if (encoding === "utf8" && (!fallback || isUtf8(bytes))) {
+    const text = bytes.toString("utf8");
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  }
   if (fallback && encoding.toLowerCase().replace("-", "") === "utf8" && !isUtf8(bytes)) return iconv.decode(bytes, fallback);
   return iconv.decode(bytes, encoding);
 }
@@ -234,6 +246,12 @@ export class IrcTransport extends NetTransportBase {
   private deliver(buffer: Buffer, start: number, end: number): void {
     const listener = this.listener;
     if (listener.options.quiet && !listener.hearsAll && isAboutOthersIn(buffer, start, end, listener.nick, HEAD_BYTES)) return;
+    // A puppet's channel line reaches every connection of ours in the channel: the sender's own
+    // reads it as its echo; for the others it is a line the bridge never relays (see NetworkPool).
+    if (listener.sentByAnotherPuppet !== undefined) {
+      const sender = channelLineSender(buffer, start, end, listener.chanTypes ?? "#&", HEAD_BYTES);
+      if (sender !== null && listener.sentByAnotherPuppet(sender)) return;
+    }
     let line = decodeLine(buffer.subarray(start, end), this.encoding, listener.options.encodingFallback ?? null);
     // Made for the connections that see a batch at all (memory counts per puppet).
     if (this.batches || BatchBound.concerns(line)) {

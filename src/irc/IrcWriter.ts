@@ -134,6 +134,13 @@ export function parseCommandLine(line: string): { command: string; words: string
   return { command, words, ...(text !== undefined ? { text } : {}) };
 }
 
+/** irc-framework's connection, as far as the writer uses it. */
+interface LibraryConnection {
+  connected?: boolean;
+  requested_disconnect?: boolean;
+  transport: { writeLine(line: string): void };
+}
+
 /** One connection's writer: lines built safely, then paced. */
 export class IrcWriter {
   /** Our user@host as the server shows it to others, once it told us (our JOIN's echo, 396). */
@@ -159,9 +166,12 @@ export class IrcWriter {
   private write(line: string): Promise<void> {
     return this.pacer.send(() => {
       // The library drops a line silently on a closed or closing socket: that is not "written".
-      const connection = (this.client as unknown as { connection?: { connected?: boolean; requested_disconnect?: boolean } }).connection;
+      const connection = (this.client as unknown as { connection?: LibraryConnection }).connection;
       if (!connection?.connected || connection.requested_disconnect) throw new IrcFailure("disconnected", "the IRC connection is not open");
-      this.client.raw(line);
+      // Straight to the transport: the library's raw() would copy its arguments and emit the
+      // outgoing line as a "raw" event twice over (connection, then client), which no listener
+      // of ours reads (they read the server's lines only).
+      connection.transport.writeLine(line);
     });
   }
 

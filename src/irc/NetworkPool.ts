@@ -138,6 +138,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       encodingFallback: c.encodingFallback,
       owner,
       credentials: owner ? this.handlers.credentials : undefined,
+      puppetNicks: this.ownNicks,
     });
     wireConnection(connection, this.handlers, canary);
     return connection;

@@ -57,6 +57,12 @@ export interface IrcConnectionOptions {
   linkWatch?: LinkWatch;
   /** The Matrix user this connection is the puppet of; null for the bridge bot. */
   owner: string | null;
+  /**
+   * The network's nicks of our connections, casefolded → the Matrix user (null: the bot or the
+   * canary), shared by all of them (NetworkPool's): a channel line said by another puppet is
+   * skipped before it is parsed (see IrcTransport).
+   */
+  puppetNicks?: ReadonlyMap<string, string | null>;
 }
 
 /** A TAGMSG (client tags only: reactions, typing) from another user, in a channel or to us. */

@@ -66,6 +66,62 @@ export function isAboutOthersIn(buffer: Uint8Array, start: number, end: number, 
   return false;
 }
 
+/** Channel lines a connection may drop when another connection of ours sent them (see IrcTransport). */
+const SAID = ["PRIVMSG", "NOTICE", "TAGMSG"].map((command) => Buffer.from(command, "latin1"));
+const BATCH_TAG = Buffer.from("batch=", "latin1");
+
+/**
+ * The sender's nick (as sent, not casefolded) of a raw PRIVMSG, NOTICE or TAGMSG to a channel
+ * (its target starts with one of `chanTypes`) that is not part of a batch, read from the bytes
+ * `buffer[start, end)` without decoding them; null for any other line, and for a nick that is
+ * not plain ASCII (such lines take the full path).
+ */
+export function channelLineSender(buffer: Uint8Array, start: number, end: number, chanTypes: string, headBytes = Infinity): string | null {
+  const limit = Math.min(end, start + headBytes);
+  let i = start;
+  if (buffer[start] === 64 /* @ tags */) {
+    while (i < limit && buffer[i] !== 0x20) i++;
+    if (hasTag(buffer, start + 1, i, BATCH_TAG)) return null; // replayed history: every line is bookkept
+    i++;
+  }
+  if (i >= limit || buffer[i] !== 58 /* : prefix */) return null;
+  const nickStart = i + 1;
+  let nickEnd = -1;
+  for (i = nickStart; i < limit && buffer[i] !== 0x20; i++) {
+    const byte = buffer[i];
+    if (byte >= 0x80) return null;
+    if (nickEnd < 0 && (byte === 0x21 /* ! */ || byte === 0x40) /* @ */) nickEnd = i;
+  }
+  if (nickEnd < 0) nickEnd = i;
+  if (nickEnd === nickStart || i >= limit) return null;
+  const commandStart = i + 1;
+  const targetAt = commandStart + saidLength(buffer, commandStart, limit) + 1;
+  if (targetAt === commandStart + 1 || targetAt >= limit || !chanTypes.includes(String.fromCharCode(buffer[targetAt]))) return null;
+  return String.fromCharCode(...buffer.subarray(nickStart, nickEnd));
+}
+
+/** The length of the SAID command at `at` (followed by a space), or 0. */
+function saidLength(buffer: Uint8Array, at: number, limit: number): number {
+  for (const command of SAID) {
+    if (limit - at <= command.length || buffer[at + command.length] !== 0x20) continue;
+    let k = 0;
+    while (k < command.length && buffer[at + k] === command[k]) k++;
+    if (k === command.length) return k;
+  }
+  return 0;
+}
+
+/** Whether the tags `buffer[from, to)` (without the "@") hold one starting with `name`. */
+function hasTag(buffer: Uint8Array, from: number, to: number, name: Uint8Array): boolean {
+  for (let k = from; k + name.length <= to; k++) {
+    if (k !== from && buffer[k - 1] !== 0x3b /* ; */) continue;
+    let same = true;
+    for (let j = 0; j < name.length && same; j++) same = buffer[k + j] === name[j];
+    if (same) return true;
+  }
+  return false;
+}
+
 /**
  * What a command needs before irc-framework may see it: how many parameters must be present,
  * how many of the first ones must be non-empty, and whether the prefix must name a nick.
@@ -164,4 +220,13 @@ function isupportProblem(middle: string): string | null {
     if (name === "CHANTYPES" && eq === token.length - 1) return "ISUPPORT CHANTYPES empty";
   }
   return null;
+}
+
+/** True when no case mapping changes `nick` (no A-Z, [, ], \\ or ~): most nicks, most lines. */
+export function foldsToItself(nick: string): boolean {
+  for (let i = 0; i < nick.length; i++) {
+    const c = nick.charCodeAt(i);
+    if ((c >= 65 && c <= 93) || c === 126) return false; // A-Z [ \ ]  and ~
+  }
+  return true;
 }
