@@ -6,8 +6,6 @@
  * (which offers it, with message-tags and echo-message), and in spec/unit/ircv3.test.ts.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { HostileIrcd } from "../harness/hostileIrcd.js";
 import type { IrcTestClient } from "../harness/ircClient.js";
@@ -19,19 +17,7 @@ const puppet = "alice[m]";
 
 /** The msgid the bridge linked to a Matrix event (from its message links, once written). */
 function msgidOfEvent(stack: Stack, eventId: string): Promise<string> {
-  return waitFor(`the msgid of ${eventId}`, () => {
-    let text = "";
-    try {
-      text = readFileSync(join(stack.dir, "data", "messages.db"), "utf8");
-    } catch {
-      return undefined;
-    }
-    return text
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { eventId?: string; msgid?: string })
-      .find((l) => l.eventId === eventId)?.msgid;
-  });
+  return waitFor(`the msgid of ${eventId}`, async () => (await stack.storedMessageLinks()).find((l) => l.eventId === eventId)?.msgid);
 }
 
 const redactsOf = (e: TimelineEvent) => (e.content.redacts as string | undefined) ?? (e as unknown as { redacts?: string }).redacts;

@@ -173,11 +173,19 @@ export class Stack {
     }
     let text = "";
     try {
-      text = readFileSync(join(this.dir, "data", "messages.db"), "utf8");
+      text = readFileSync(join(this.dir, "data", "messages.log"), "utf8");
     } catch {
       return [];
     }
-    return text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { eventId: string; networkId: string; msgid: string }).filter((l) => l.eventId);
+    // One JSON array per link, [roomId, eventId, networkId, msgid, at] (see src/store/LinkLog.ts); a torn last line is skipped.
+    return text.split("\n").flatMap((l) => {
+      try {
+        const [, eventId, networkId, msgid] = JSON.parse(l) as string[];
+        return [{ eventId, networkId, msgid }];
+      } catch {
+        return [];
+      }
+    });
   }
 
   /** Every byte the store has on disk, as text (NeDB's files; PostgreSQL's whole data directory, WAL included). */

@@ -214,11 +214,14 @@ for (const engine of [nedb, postgres]) {
       await links.load();
       for (let i = 0; i < 250; i += 5) links.add(Array.from({ length: 5 }, (_, j) => link(i + j)));
       await links.flush();
-      assert.equal(inserts, 10, "250 links in 10 inserts of 25");
-      assert.equal(await store.countMessageLinks(), 90, "over 100, the oldest are pruned down to 90 in one go");
-      assert.equal(links.size, 90);
-      assert.equal(await gauge(), 90);
-      assert.equal(await store.getMessageLinkByMsgid("net", "m159"), null, "the oldest are gone");
+      // The embedded engine's writes are one write call each: links go as they come, no timer.
+      const cheap = store.cheapLinkWrites === true;
+      assert.equal(inserts, cheap ? 50 : 10, cheap ? "each add written at once" : "250 links in 10 inserts of 25");
+      const kept = cheap ? 100 : 90; // 105 → 90 in one go, then 95, 100, 105 → 90, ... ending on 100
+      assert.equal(await store.countMessageLinks(), kept, "over 100, the oldest are pruned down to 90 in one go");
+      assert.equal(links.size, kept);
+      assert.equal(await gauge(), kept);
+      assert.equal(await store.getMessageLinkByMsgid("net", "m149"), null, "the oldest are gone");
       assert.equal((await links.byEvent("$e249"))?.msgid, "m249", "the newest are kept");
       links.add([link(250)]);
       assert.equal((await links.byMsgid("net", "m250"))?.eventId, "$e250", "a link waiting to be written is found");

@@ -14,6 +14,7 @@ import { Ghosts } from "../matrix/Ghosts.js";
 import { configureLibraryLogging } from "../matrix/libraryLogging.js";
 import { installHttpTimeout } from "../matrix/httpTimeout.js";
 import { withRetry } from "../matrix/retry.js";
+import { sendEventAt } from "../matrix/sendAt.js";
 import { collectProcessMetrics, metrics, roomQueueDeepestSources } from "../metrics/metrics.js";
 import { Operations } from "../ops/Operations.js";
 import type { Registration } from "../registration.js";
@@ -301,7 +302,7 @@ export class BridgeApp {
         tellUser: (userId, roomId, text) => this.userNotices.tell(userId, roomId, text),
         sendAsIrcUser: async (networkId, nick, roomId, content) => {
           const intent = await ghosts.intentFor(networkId, config.networks[networkId], nick, this.pools.get(networkId)?.bot.caseMapping);
-          await intent.sendMessage(roomId, content);
+          await sendEventAt(intent, roomId, "m.room.message", content);
         },
         removeFromRoom: async (roomId, userId, reason) => {
           await bot().kick(roomId, userId, reason);

@@ -18,6 +18,7 @@ import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
 import type { MatrixEvent } from "../matrix/DurableAppService.js";
 import type { Ghosts } from "../matrix/Ghosts.js";
+import { sendEventAt } from "../matrix/sendAt.js";
 import { metrics } from "../metrics/metrics.js";
 import type { MessageLink } from "../store/DataStore.js";
 import type { MessageLinks } from "../store/MessageLinks.js";
@@ -99,7 +100,7 @@ export class Reactions {
     const line = await this.messageLinks.byMsgid(pool.networkId, reaction.msgid);
     if (!line || line.roomId !== roomId) return;
     const intent = await this.ghosts.intentFor(pool.networkId, this.config.networks[pool.networkId], nick, pool.bot.caseMapping);
-    const sent = await intent.sendEvent(roomId, "m.reaction", { "m.relates_to": { rel_type: "m.annotation", event_id: line.eventId, key: reaction.key } });
+    const sent = await sendEventAt(intent, roomId, "m.reaction", { "m.relates_to": { rel_type: "m.annotation", event_id: line.eventId, key: reaction.key } });
     metrics.ircv3Interactions.inc({ kind: "reaction", direction: "irc_to_matrix" });
     const id = reactionLinkId(pool.bot.casefold(nick), reaction.msgid, reaction.key);
     this.messageLinks.add([{ roomId, eventId: sent.event_id, networkId: pool.networkId, msgid: id, at: Date.now() }]);

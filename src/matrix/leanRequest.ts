@@ -112,3 +112,67 @@ export function leanRequest(params: RequestParams, callback: RequestCallback, re
   req.on("error", (err) => finish(err));
   req.end(body);
 }
+
+/** Where `jsonRequest` sends: parsed once per homeserver URL and token, not per call. */
+export interface JsonTarget {
+  https: boolean;
+  hostname: string;
+  port: number;
+  /** The homeserver URL's own path, if it has one (no trailing slash). */
+  base: string;
+  /** Authorization and Content-Type, shared by every call to this target. */
+  headers: Record<string, string>;
+}
+
+export function jsonTarget(homeserverUrl: string, accessToken: string): JsonTarget {
+  const url = new URL(homeserverUrl);
+  const https = url.protocol === "https:";
+  if (!https && url.protocol !== "http:") throw new Error(`unsupported protocol ${url.protocol}`);
+  return {
+    https,
+    hostname: url.hostname.replace(/^\[|\]$/g, ""),
+    port: url.port ? Number(url.port) : https ? 443 : 80,
+    base: url.pathname.replace(/\/+$/, ""),
+    headers: { Authorization: `Bearer ${accessToken}`, "Content-Type": "application/json" },
+  };
+}
+
+export type JsonCallback = (err: Error | null, statusCode: number, headers: IncomingHttpHeaders | undefined, body: string) => void;
+
+/**
+ * The hot path's call (a ghost's message into a room): one request with a path built by the
+ * caller and headers built once per target, on the same keep-alive agents as leanRequest, with
+ * no URL object, query building or redirects. `timeoutMs` bounds the whole call, as in leanRequest.
+ */
+export function jsonRequest(target: JsonTarget, method: string, path: string, body: string, timeoutMs: number, callback: JsonCallback): void {
+  const payload = Buffer.from(body, "utf8");
+  let settled = false;
+  const finish = (err: Error | null, status = 0, headers?: IncomingHttpHeaders, text = "") => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(deadline);
+    callback(err, status, headers, text);
+  };
+  const options = {
+    method,
+    hostname: target.hostname,
+    port: target.port,
+    path: target.base + path,
+    headers: { ...target.headers, "Content-Length": payload.length },
+    agent: target.https ? agents["https:"] : agents["http:"],
+  };
+  const req = (target.https ? httpsRequest : httpRequest)(options, (res: IncomingMessage) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) return void req.destroy(new Error(`the answer is over ${MAX_BODY_BYTES} bytes`));
+      chunks.push(chunk);
+    });
+    res.on("error", (err) => finish(err));
+    res.on("end", () => finish(null, res.statusCode ?? 0, res.headers, (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString("utf8")));
+  });
+  const deadline = setTimeout(() => req.destroy(timeoutError()), timeoutMs);
+  req.on("error", (err) => finish(err));
+  req.end(payload);
+}

@@ -132,6 +132,8 @@ export interface DataStore {
   putChanopState(state: ChanopState): Promise<void>;
 
   putMessageLinks(links: MessageLink[]): Promise<void>;
+  /** The engine stores links at once for the cost of one write call (no round trip): MessageLinks then writes each as it comes, with no timer. */
+  readonly cheapLinkWrites?: boolean;
   getMessageLinkByEvent(eventId: string): Promise<MessageLink | null>;
   getMessageLinkByMsgid(networkId: string, msgid: string): Promise<MessageLink | null>;
   /** Forgets message links older than `maxAgeMs`. */

@@ -7,7 +7,9 @@
  *
  * Writes are batched: links wait in memory up to `flushAfterMs` (or until `batchSize` are
  * waiting) and go to the store in one insert. A crash loses at most those few links, which
- * only costs replies or edits to those lines their link. Lookups see waiting links too.
+ * only costs replies or edits to those lines their link. Lookups see waiting links too. An engine
+ * whose writes cost one write call (`cheapLinkWrites`: the embedded one) gets each link at once
+ * instead: a flush timer would cost a wakeup, more than the write it saves.
  */
 import { getLogger } from "../logging.js";
 import { metrics } from "../metrics/metrics.js";
@@ -26,6 +28,8 @@ export interface MessageLinksOptions {
 
 export class MessageLinks {
   private pending: MessageLink[] = [];
+  /** Batches handed to the store and not written yet (lookups still see them). */
+  private readonly writing = new Set<MessageLink[]>();
   private timer: NodeJS.Timeout | null = null;
   /** Writes and prunes run one at a time, in order. */
   private chain: Promise<void> = Promise.resolve();
@@ -54,13 +58,15 @@ export class MessageLinks {
 
   /** Links stored or waiting to be. */
   get size(): number {
-    return this.stored + this.pending.length;
+    let writing = 0;
+    for (const batch of this.writing) writing += batch.length;
+    return this.stored + this.pending.length + writing;
   }
 
   add(links: MessageLink[]): void {
     if (links.length === 0) return;
     this.pending.push(...links);
-    if (this.pending.length >= this.batchSize) void this.flush();
+    if (this.store.cheapLinkWrites || this.pending.length >= this.batchSize) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.flushAfterMs).unref();
   }
 
@@ -71,8 +77,13 @@ export class MessageLinks {
     const batch = this.pending;
     this.pending = [];
     if (batch.length > 0) {
+      this.writing.add(batch);
       this.enqueue(async () => {
-        await this.store.putMessageLinks(batch);
+        try {
+          await this.store.putMessageLinks(batch);
+        } finally {
+          this.writing.delete(batch);
+        }
         this.stored += batch.length;
         await this.enforceBound();
       });
@@ -91,11 +102,22 @@ export class MessageLinks {
   }
 
   async byEvent(eventId: string): Promise<MessageLink | null> {
-    return this.pending.find((l) => l.eventId === eventId) ?? this.store.getMessageLinkByEvent(eventId);
+    return this.unwritten((l) => l.eventId === eventId) ?? this.store.getMessageLinkByEvent(eventId);
   }
 
   async byMsgid(networkId: string, msgid: string): Promise<MessageLink | null> {
-    return this.pending.find((l) => l.networkId === networkId && l.msgid === msgid) ?? this.store.getMessageLinkByMsgid(networkId, msgid);
+    return this.unwritten((l) => l.networkId === networkId && l.msgid === msgid) ?? this.store.getMessageLinkByMsgid(networkId, msgid);
+  }
+
+  /** A link waiting in memory or being written that matches. */
+  private unwritten(match: (l: MessageLink) => boolean): MessageLink | undefined {
+    const found = this.pending.find(match);
+    if (found) return found;
+    for (const batch of this.writing) {
+      const l = batch.find(match);
+      if (l) return l;
+    }
+    return undefined;
   }
 
   private async enforceBound(): Promise<void> {

@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createRequire } from "node:module";
 import type Nedb from "@seald-io/nedb";
 import type { ChanopState, DataStore, GhostRecord, KeyedRecord, MessageLink, PendingEvent, PmRoom, PuppetRecord, RoomLink, UserRecord } from "./DataStore.js";
 import { getLogger } from "../logging.js";
 import { JournalLog } from "./JournalLog.js";
+import { LinkLog } from "./LinkLog.js";
 
 const log = getLogger("store/nedb");
 
@@ -68,9 +69,10 @@ function toPm(doc: PmRoom | null): PmRoom | null {
 }
 
 /**
- * NeDB files in the data directory: rooms.db, ghosts.db, puppets.db, users.db, pms.db, messages.db,
- * chanops.db and records.db, and the transaction journal in journal.log (see JournalLog: the
- * journal is on every event's path, and NeDB's per-write file open was its largest cost).
+ * NeDB files in the data directory: rooms.db, ghosts.db, puppets.db, users.db, pms.db,
+ * chanops.db and records.db; the transaction journal in journal.log and the message links in
+ * messages.log (see JournalLog and LinkLog: both are written for every relayed message, and
+ * NeDB's per-write file open through the threadpool was their largest cost).
  */
 export class NedbDataStore implements DataStore {
   private readonly rooms: Datastore<RoomLink>;
@@ -78,12 +80,14 @@ export class NedbDataStore implements DataStore {
   private readonly puppets: Datastore<PuppetRecord>;
   private readonly journal: JournalLog;
   private oldJournalFile: string | null = null;
-  private readonly messages: Datastore<MessageLink>;
+  private readonly messages: LinkLog;
   private readonly pms: Datastore<PmRoom>;
   private readonly users: Datastore<UserRecord>;
   private readonly chanops: Datastore<ChanopState>;
   private readonly records: Datastore<RecordDoc>;
   private lastRecordUpdate = 0;
+  /** Links are one writeSync to a kept-open file (LinkLog). */
+  readonly cheapLinkWrites = true;
 
   constructor(private readonly dataDir: string) {
     const file = (name: string) => ({ filename: join(dataDir, name) });
@@ -91,7 +95,7 @@ export class NedbDataStore implements DataStore {
     this.ghosts = new Datastore<GhostRecord>(file("ghosts.db"));
     this.puppets = new Datastore<PuppetRecord>(file("puppets.db"));
     this.journal = new JournalLog(dataDir);
-    this.messages = new Datastore<MessageLink>(file("messages.db"));
+    this.messages = new LinkLog(dataDir);
     this.pms = new Datastore<PmRoom>(file("pms.db"));
     this.users = new Datastore<UserRecord>(file("users.db"));
     this.chanops = new Datastore<ChanopState>(file("chanops.db"));
@@ -99,7 +103,7 @@ export class NedbDataStore implements DataStore {
   }
 
   private all() {
-    return [this.rooms, this.ghosts, this.puppets, this.messages, this.pms, this.users, this.chanops, this.records] as Datastore<never>[];
+    return [this.rooms, this.ghosts, this.puppets, this.pms, this.users, this.chanops, this.records] as Datastore<never>[];
   }
 
   async open(): Promise<void> {
@@ -118,9 +122,7 @@ export class NedbDataStore implements DataStore {
       await JournalLog.retire(this.oldJournalFile);
       log.info("Moved the journal from journal.db to journal.log");
     }
-    await this.messages.ensureIndexAsync({ fieldName: "eventId" });
-    await this.messages.ensureIndexAsync({ fieldName: "msgid" });
-    await this.messages.ensureIndexAsync({ fieldName: "at" });
+    await this.openLinks();
     await this.pms.ensureIndexAsync({ fieldName: "roomId" });
     await this.pms.ensureIndexAsync({ fieldName: "userId" });
     await this.users.ensureIndexAsync({ fieldName: "userId", unique: true });
@@ -131,6 +133,7 @@ export class NedbDataStore implements DataStore {
 
   async close(): Promise<void> {
     await this.journal.close();
+    this.messages.close();
     for (const db of this.all()) {
       db.stopAutocompaction();
       await db.compactDatafileAsync();
@@ -205,34 +208,48 @@ export class NedbDataStore implements DataStore {
   }
 
   async putMessageLinks(links: MessageLink[]): Promise<void> {
-    if (links.length > 0) await this.messages.insertAsync(links.map((l) => ({ ...l })));
+    this.messages.put(links);
   }
 
   async getMessageLinkByEvent(eventId: string): Promise<MessageLink | null> {
-    return toLink(await this.messages.findOneAsync({ eventId }));
+    return this.messages.byEvent(eventId);
   }
 
   async getMessageLinkByMsgid(networkId: string, msgid: string): Promise<MessageLink | null> {
-    return toLink(await this.messages.findOneAsync({ networkId, msgid }));
+    return this.messages.byMsgid(networkId, msgid);
   }
 
   async pruneMessageLinks(maxAgeMs: number): Promise<number> {
-    return this.messages.removeAsync({ at: { $lt: Date.now() - maxAgeMs } }, { multi: true });
+    return this.messages.removeUpTo(Date.now() - maxAgeMs, false);
   }
 
   async countMessageLinks(): Promise<number> {
-    return this.messages.countAsync({});
+    return this.messages.size;
   }
 
   async pruneOldestMessageLinks(keep: number): Promise<number> {
-    // NeDB's sorted find compares whole documents (0.8 s for 100,000 links); a typed array of
-    // the times sorts in milliseconds, and removing by time uses the `at` index. Links sharing
-    // the cut-off millisecond go together, so a few more than asked may go.
-    const docs = this.messages.getAllData<MessageLink>();
-    const excess = docs.length - keep;
+    // Links sharing the cut-off millisecond go together, so a few more than asked may go.
+    const excess = this.messages.size - keep;
     if (excess <= 0) return 0;
-    const times = Float64Array.from(docs, (d) => d.at).sort();
-    return this.messages.removeAsync({ at: { $lte: times[excess - 1] } }, { multi: true });
+    const times = this.messages.times().sort();
+    return this.messages.removeUpTo(times[excess - 1], true);
+  }
+
+  /** Opens messages.log, taking in (then removing) the messages.db of an older version. */
+  private async openLinks(): Promise<void> {
+    const oldFile = join(this.dataDir, "messages.db");
+    let adopted: MessageLink[] = [];
+    if (existsSync(oldFile)) {
+      const old = new Datastore<MessageLink>({ filename: oldFile });
+      await old.loadDatabaseAsync();
+      adopted = old.getAllData<MessageLink>().map((d) => toLink(d)!).sort((a, b) => a.at - b.at);
+    }
+    const { tornLines } = this.messages.open(adopted);
+    if (tornLines > 0) log.warn("Skipped message-link lines torn by a crash; replies to those lines lose their link", { lines: tornLines });
+    if (adopted.length > 0 || existsSync(oldFile)) {
+      rmSync(oldFile, { force: true });
+      log.info("Moved the message links from messages.db to messages.log", { links: adopted.length });
+    }
   }
 
   /**
@@ -283,7 +300,7 @@ export class NedbDataStore implements DataStore {
       ghosts: this.ghosts.getAllData<GhostRecord>().map(({ userId, networkId, nick, displayName }) => ({ userId, networkId, nick, displayName: displayName ?? null })),
       puppets: this.puppets.getAllData<PuppetRecord>().map(toPuppet),
       pms: this.pms.getAllData<PmRoom>().map((d) => toPm(d)!),
-      links: this.messages.getAllData<MessageLink>().map((d) => toLink(d)!).sort((a, b) => a.at - b.at),
+      links: this.messages.all(),
       records: this.records.getAllData<RecordDoc>().map((d) => toRecord<unknown>(d)).sort((a, b) => a.updatedAt - b.updatedAt),
       journal: this.journal.copies(),
     };
