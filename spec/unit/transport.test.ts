@@ -223,3 +223,47 @@ describe("lines of our own puppets, on a connection that is not the sender's", (
     assert.equal(heard(bot, lines[4]).length, 1);
   });
 });
+
+describe("copies of a channel line that another connection of ours already delivered", () => {
+  const seen = new Set(["#c\u00001", "#c\u0000a:b"]);
+  const checked: string[] = [];
+  function connectionOf(owner: string | null, nick: string) {
+    return new IrcConnection({
+      networkId: "net", networkName: "Net", host: "127.0.0.1", port: 1, tls: false, rejectUnauthorized: false,
+      nick, username: nick, realname: owner ?? "bot", connectTimeoutMs: 1_000, sendRate: { burst: 5, linesPerSecond: 5 },
+      reconnect: false, scheduler: new ConnectScheduler("net", 10, 1, 1_000), localAddress: null, quiet: false, owner,
+      channelLineSeen: (channel, msgid) => (checked.push(`${channel} ${msgid}`), seen.has(`${channel}\u0000${msgid}`)),
+    });
+  }
+  function heard(connection: IrcConnection, ...raw: string[]): string[] {
+    const t = new IrcTransport({ listener: connection });
+    const lines: string[] = [];
+    t.on("line", (line: string) => lines.push(line));
+    for (const line of raw) t.onSocketData(Buffer.from(line));
+    return lines;
+  }
+
+  test("are skipped before they are parsed; the first copy, other msgids and other lines pass", () => {
+    const carol = connectionOf("@carol:hs", "carol");
+    const skipped = ["@msgid=1;time=2026-01-01T00:00:00.000Z :bob!b@h PRIVMSG #C :hi\r\n", "@time=x;msgid=a:b :bob!b@h NOTICE #c :n\r\n", "@msgid=1 :bob!b@h TAGMSG #c\r\n"];
+    const passed = [
+      "@msgid=2 :bob!b@h PRIVMSG #c :not seen yet\r\n",
+      "@msgid=1 :bob!b@h PRIVMSG carol :private\r\n",
+      "@msgid=1;batch=h :bob!b@h PRIVMSG #c :replayed history\r\n",
+      "@msgid=a\\sb :bob!b@h PRIVMSG #c :an escaped msgid\r\n",
+      ":bob!b@h PRIVMSG #c :no msgid\r\n",
+      "@msgid=1 :bob!b@h JOIN #c\r\n",
+    ];
+    // (The transport drops the tag of a batch that is not open; the line itself passes.)
+    assert.deepEqual(heard(carol, ...skipped, ...passed), passed.map((l) => l.replace(";batch=h", "")));
+    assert.ok(checked.includes("#c 1"), "the target is casefolded before the broker is asked");
+  });
+
+  test("a connection's own line is never skipped: its echo confirms it", () => {
+    const bob = connectionOf("@bob:hs", "bob");
+    (bob as unknown as { client: { user: { nick: string } } }).client.user.nick = "bob"; // as after registration
+    const own = "@msgid=1 :bob!b@h PRIVMSG #c :mine\r\n";
+    assert.deepEqual(heard(bob, own), [own]);
+  });
+});
+

@@ -136,6 +136,13 @@ export class ChannelBroker extends EventEmitter<BrokerEvents> {
     return this.seenMsgids.has(`${channel}\u0000${msgid}`);
   }
 
+  /** Whether a copy of a line with this msgid can be skipped unread (it went through): counted as deduplicated. */
+  skipSeen(channel: string, msgid: string): boolean {
+    if (!this.hasSeen(channel, msgid)) return false;
+    metrics.linesDeduplicated.inc({ network: this.networkId });
+    return true;
+  }
+
   /** A line of the channel went through another way (recovered history): its live copies are late copies. */
   markSeen(channel: string, msgid: string): void {
     this.seenMsgids.add(`${channel}\u0000${msgid}`);

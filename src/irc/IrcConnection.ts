@@ -157,6 +157,11 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     return owner != null && owner !== this.options.owner;
   }
 
+  /** Never true of its own lines: their echo confirms them, whoever delivered them. */
+  deliveredElsewhere(sender: string, target: string, msgid: string): boolean {
+    return this.options.channelLineSeen !== undefined && !this.isSelf(sender) && this.options.channelLineSeen(this.casefold(target), msgid);
+  }
+
   /** Whether `nick` is this connection's own (cheap length check first: this runs per line). */
   isSelf(nick: string): boolean {
     const own = this.client.user.nick;

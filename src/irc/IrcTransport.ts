@@ -21,7 +21,7 @@ import { isUtf8 } from "node:buffer";
 import { createRequire } from "node:module";
 import { connect as netConnect, type Socket } from "node:net";
 import { TLSSocket } from "node:tls";
-import { channelLineSender, isAboutOthersIn, malformedReason } from "./lineFilter.js";
+import { channelLineMsgid, channelLineSender, isAboutOthersIn, malformedReason } from "./lineFilter.js";
 import { BatchBound } from "./batchBound.js";
 import { lineFaults as defaultFaults, type LineFaults } from "./lineFaults.js";
 
@@ -80,6 +80,8 @@ export interface TransportListener {
   readonly chanTypes?: string;
   /** Whether a channel line from `nick` (as sent) was said by a puppet of ours other than this connection's. */
   sentByAnotherPuppet?(nick: string): boolean;
+  /** Whether a channel line with this msgid (target as sent) already went through from another connection. */
+  deliveredElsewhere?(sender: string, target: string, msgid: string): boolean;
 }
 
 /**
@@ -251,6 +253,12 @@ export class IrcTransport extends NetTransportBase {
     if (listener.sentByAnotherPuppet !== undefined) {
       const sender = channelLineSender(buffer, start, end, listener.chanTypes ?? "#&", HEAD_BYTES);
       if (sender !== null && listener.sentByAnotherPuppet(sender)) return;
+    }
+    // A channel line with a msgid reaches every connection of ours in the channel; the first
+    // copy read goes to the broker, which keeps only that one: later copies are skipped unparsed.
+    if (listener.deliveredElsewhere !== undefined) {
+      const line = channelLineMsgid(buffer, start, end, listener.chanTypes ?? "#&", HEAD_BYTES);
+      if (line !== null && listener.deliveredElsewhere(line.sender, line.target, line.msgid)) return;
     }
     let line = decodeLine(buffer.subarray(start, end), this.encoding, listener.options.encodingFallback ?? null);
     // Made for the connections that see a batch at all (memory counts per puppet).

@@ -139,6 +139,7 @@ export class NetworkPool extends EventEmitter<PoolEvents> {
       owner,
       credentials: owner ? this.handlers.credentials : undefined,
       puppetNicks: this.ownNicks,
+      channelLineSeen: (channel, msgid) => this.broker.skipSeen(channel, msgid),
     });
     wireConnection(connection, this.handlers, canary);
     return connection;

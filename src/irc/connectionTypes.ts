@@ -63,6 +63,11 @@ export interface IrcConnectionOptions {
    * skipped before it is parsed (see IrcTransport).
    */
   puppetNicks?: ReadonlyMap<string, string | null>;
+  /**
+   * Whether a channel line with this msgid went through already (channel casefolded): counted
+   * as a deduplicated copy, and skipped before it is parsed (see IrcTransport). NetworkPool's broker.
+   */
+  channelLineSeen?(channel: string, msgid: string): boolean;
 }
 
 /** A TAGMSG (client tags only: reactions, typing) from another user, in a channel or to us. */

@@ -100,6 +100,51 @@ export function channelLineSender(buffer: Uint8Array, start: number, end: number
   return String.fromCharCode(...buffer.subarray(nickStart, nickEnd));
 }
 
+const MSGID_TAG = Buffer.from("msgid=", "latin1");
+
+/**
+ * The sender's nick, target and msgid of a raw PRIVMSG, NOTICE or TAGMSG to a channel that is not part of a
+ * batch, read from the bytes without decoding them; null for any other line, a line without a
+ * msgid, and one whose msgid or target is not plain ASCII or has escapes.
+ */
+export function channelLineMsgid(buffer: Uint8Array, start: number, end: number, chanTypes: string, headBytes = Infinity): { sender: string; target: string; msgid: string } | null {
+  const sender = buffer[start] === 64 /* @ tags */ ? channelLineSender(buffer, start, end, chanTypes, headBytes) : null;
+  if (sender === null) return null;
+  const limit = Math.min(end, start + headBytes);
+  let tagsEnd = start;
+  while (tagsEnd < limit && buffer[tagsEnd] !== 0x20) tagsEnd++;
+  const msgid = tagValue(buffer, start + 1, tagsEnd, MSGID_TAG);
+  if (msgid === null) return null;
+  // Prefix, command, then the target (channelLineSender checked they are there).
+  let i = tagsEnd + 1;
+  for (let words = 0; words < 2; words++) {
+    while (i < limit && buffer[i] !== 0x20) i++;
+    i++;
+  }
+  const targetStart = i;
+  while (i < end && buffer[i] > 0x20 && buffer[i] < 0x80) i++;
+  if (i === targetStart || (i < end && buffer[i] !== 0x20 && buffer[i] !== 0x0d && buffer[i] !== 0x0a)) return null;
+  return { sender, target: String.fromCharCode(...buffer.subarray(targetStart, i)), msgid };
+}
+
+/** The value of the tag `name` (which ends with "=") in `buffer[from, to)`; null if absent, empty, escaped or not ASCII. */
+function tagValue(buffer: Uint8Array, from: number, to: number, name: Uint8Array): string | null {
+  for (let k = from; k + name.length <= to; k++) {
+    if (k !== from && buffer[k - 1] !== 0x3b /* ; */) continue;
+    let same = true;
+    for (let j = 0; j < name.length && same; j++) same = buffer[k + j] === name[j];
+    if (!same) continue;
+    let v = k + name.length;
+    const valueStart = v;
+    while (v < to && buffer[v] !== 0x3b) {
+      if (buffer[v] === 0x5c /* \ */ || buffer[v] >= 0x80) return null;
+      v++;
+    }
+    return v === valueStart ? null : String.fromCharCode(...buffer.subarray(valueStart, v));
+  }
+  return null;
+}
+
 /** The length of the SAID command at `at` (followed by a space), or 0. */
 function saidLength(buffer: Uint8Array, at: number, limit: number): number {
   for (const command of SAID) {
