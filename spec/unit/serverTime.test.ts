@@ -40,7 +40,8 @@ before(async () => {
       const r: Recorded = { path: url.pathname.replace(/%21/g, "!"), qs, body: JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>, auth: req.headers.authorization };
       recorded.push(r);
       const [status, body] = answer?.(r) ?? [200, { event_id: `$ev${recorded.length}` }];
-      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+      const text = JSON.stringify(body); // with a length, as Synapse answers
+      res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text);
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));

@@ -13,6 +13,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { RawJsonClient, Reframe } from "./RawJsonClient.js";
 
 export interface RequestParams {
   uri: string;
@@ -122,19 +123,24 @@ export interface JsonTarget {
   base: string;
   /** Authorization and Content-Type, shared by every call to this target. */
   headers: Record<string, string>;
+  /** Plain HTTP with headers that are safe as they are: calls go through RawJsonClient first. */
+  raw: { client: RawJsonClient; headers: string } | null;
 }
+
+/** Header values and request targets the raw client writes as they are (no CR, LF, spaces or controls). */
+const PLAIN_HEADER_VALUE = /^[\x20-\x7e]*$/;
+const PLAIN_PATH = /^\/[\x21-\x7e]*$/;
 
 export function jsonTarget(homeserverUrl: string, accessToken: string): JsonTarget {
   const url = new URL(homeserverUrl);
   const https = url.protocol === "https:";
   if (!https && url.protocol !== "http:") throw new Error(`unsupported protocol ${url.protocol}`);
-  return {
-    https,
-    hostname: url.hostname.replace(/^\[|\]$/g, ""),
-    port: url.port ? Number(url.port) : https ? 443 : 80,
-    base: url.pathname.replace(/\/+$/, ""),
-    headers: { Authorization: `Bearer ${accessToken}`, "Content-Type": "application/json" },
-  };
+  const hostname = url.hostname.replace(/^\[|\]$/g, "");
+  const port = url.port ? Number(url.port) : https ? 443 : 80;
+  const headers = { Authorization: `Bearer ${accessToken}`, "Content-Type": "application/json" };
+  const plain = !https && Object.values(headers).every((v) => PLAIN_HEADER_VALUE.test(v));
+  const raw = plain ? { client: rawClientFor(hostname, port), headers: Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("") } : null;
+  return { https, hostname, port, base: url.pathname.replace(/\/+$/, ""), headers, raw };
 }
 
 export type JsonCallback = (err: Error | null, statusCode: number, headers: IncomingHttpHeaders | undefined, body: string) => void;
@@ -153,11 +159,27 @@ export function jsonRequest(target: JsonTarget, method: string, path: string, bo
     clearTimeout(deadline);
     callback(err, status, headers, text);
   };
+  let cancel: (err: Error) => void = () => undefined;
+  const deadline = setTimeout(() => cancel(timeoutError()), timeoutMs);
+  const fullPath = target.base + path;
+  if (target.raw?.client.usable && PLAIN_PATH.test(fullPath)) {
+    cancel = target.raw.client.request(method, fullPath, target.raw.headers, payload, (err, answer) => {
+      if (err instanceof Reframe) return nodeJsonRequest(target, method, payload, fullPath, finish, (c) => (cancel = c));
+      if (err || !answer) return finish(err ?? new Error("no answer"));
+      finish(null, answer.status, answer.headers as IncomingHttpHeaders, answer.body);
+    });
+    return;
+  }
+  nodeJsonRequest(target, method, payload, fullPath, finish, (c) => (cancel = c));
+}
+
+/** jsonRequest through Node's client (HTTPS, odd paths, and answers the raw client does not read). */
+function nodeJsonRequest(target: JsonTarget, method: string, payload: Buffer, path: string, finish: (err: Error | null, status?: number, headers?: IncomingHttpHeaders, text?: string) => void, setCancel: (cancel: (err: Error) => void) => void): void {
   const options = {
     method,
     hostname: target.hostname,
     port: target.port,
-    path: target.base + path,
+    path,
     headers: { ...target.headers, "Content-Length": payload.length },
     agent: target.https ? agents["https:"] : agents["http:"],
   };
@@ -172,7 +194,16 @@ export function jsonRequest(target: JsonTarget, method: string, path: string, bo
     res.on("error", (err) => finish(err));
     res.on("end", () => finish(null, res.statusCode ?? 0, res.headers, (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString("utf8")));
   });
-  const deadline = setTimeout(() => req.destroy(timeoutError()), timeoutMs);
+  setCancel((err) => req.destroy(err));
   req.on("error", (err) => finish(err));
   req.end(payload);
+}
+
+const rawClients = new Map<string, RawJsonClient>();
+/** One raw client (with its idle sockets) per homeserver host and port, shared by every token. */
+function rawClientFor(hostname: string, port: number): RawJsonClient {
+  const key = `${hostname}:${port}`;
+  let client = rawClients.get(key);
+  if (!client) rawClients.set(key, (client = new RawJsonClient(hostname, port)));
+  return client;
 }

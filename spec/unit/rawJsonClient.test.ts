@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, test } from "node:test";
+import { jsonRequest, jsonTarget } from "../../src/matrix/leanRequest.js";
+
+describe("the hot path's JSON calls (raw client first, Node's client for what it does not read)", () => {
+  let server: Server;
+  let url: string;
+  let connections = 0;
+  const seen: string[] = [];
+  /** As Synapse answers: JSON with a Content-Length. */
+  const json = (res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}) =>
+    res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text), ...headers }).end(text);
+  let answer: (req: IncomingMessage, res: ServerResponse, body: string) => void = (_req, res) => json(res, 200, '{"event_id":"$e"}');
+
+  before(async () => {
+    server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        seen.push(`${req.method} ${req.url} ${req.headers.authorization} ${body}`);
+        answer(req, res, body);
+      });
+    });
+    server.on("connection", () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const call = (path: string, body: string, timeoutMs = 5_000) =>
+    new Promise<{ err: Error | null; status: number; text: string }>((resolve) => jsonRequest(jsonTarget(url, "tok"), "PUT", path, body, timeoutMs, (err, status, _h, text) => resolve({ err, status, text })));
+
+  test("calls go out on one kept-alive connection, with the token, path and body as given", async () => {
+    seen.length = 0;
+    const before = connections;
+    for (let i = 0; i < 5; i++) {
+      const { err, status, text } = await call(`/_matrix/client/v3/rooms/!r%3Ahs/send/m.room.message/t${i}?user_id=%40irc_bob%3Ahs`, `{"n":${i}}`);
+      assert.equal(err, null);
+      assert.equal(status, 200);
+      assert.equal(text, '{"event_id":"$e"}');
+    }
+    assert.equal(connections - before, 1, "one connection for five calls");
+    assert.equal(seen[4], 'PUT /_matrix/client/v3/rooms/!r%3Ahs/send/m.room.message/t4?user_id=%40irc_bob%3Ahs Bearer tok {"n":4}');
+  });
+
+  test("errors keep their status and body; a connection the server closed is not reused", async () => {
+    answer = (_req, res) => json(res, 403, '{"errcode":"M_FORBIDDEN","error":"no"}', { Connection: "close" });
+    const refused = await call("/send/e1", "{}");
+    assert.equal(refused.status, 403);
+    assert.equal(refused.text, '{"errcode":"M_FORBIDDEN","error":"no"}');
+    answer = (_req, res) => json(res, 200, '{"event_id":"$after"}');
+    const next = await call("/send/e2", "{}");
+    assert.equal(next.err, null);
+    assert.equal(next.text, '{"event_id":"$after"}');
+  });
+
+  test("a call that gets no answer in time fails with ETIMEDOUT", async () => {
+    answer = () => undefined; // never answers
+    const { err } = await call("/send/slow", "{}", 300);
+    assert.equal((err as Error & { code?: string })?.code, "ETIMEDOUT");
+    answer = (_req, res) => json(res, 200, '{"event_id":"$e"}');
+  });
+  test("(last: it turns the raw client off for this server) an answer it does not read (chunked) is asked again through Node's client, and read", async () => {
+    seen.length = 0;
+    answer = (_req, res) => {
+      res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked" });
+      res.write('{"event_id":');
+      res.end('"$chunked"}');
+    };
+    const { err, status, text } = await call("/send/c1", "{}");
+    assert.equal(err, null);
+    assert.equal(status, 200);
+    assert.equal(text, '{"event_id":"$chunked"}');
+    assert.equal(seen.length, 2, "sent twice: raw, then Node's client (the same transaction ID makes that safe)");
+    // From then on, Node's client makes every call (once each).
+    const again = await call("/send/c2", "{}");
+    assert.equal(again.text, '{"event_id":"$chunked"}');
+    assert.equal(seen.length, 3);
+  });
+
+});
