@@ -169,6 +169,24 @@ describe("LineFaults", () => {
   });
 });
 
+/** A real connection (not connected) of `owner` (null: the bot) with `nick`, for the transport's pre-parse checks. */
+function connectionOf(owner: string | null, nick: string, extra: Partial<ConstructorParameters<typeof IrcConnection>[0]> = {}): IrcConnection {
+  return new IrcConnection({
+    networkId: "net", networkName: "Net", host: "127.0.0.1", port: 1, tls: false, rejectUnauthorized: false,
+    nick, username: nick, realname: owner ?? "bot", connectTimeoutMs: 1_000, sendRate: { burst: 5, linesPerSecond: 5 },
+    reconnect: false, scheduler: new ConnectScheduler("net", 10, 1, 1_000), localAddress: null, quiet: owner !== null, owner, ...extra,
+  });
+}
+
+/** The lines a transport in front of `connection` lets through, of `raw`. */
+function heard(connection: IrcConnection, ...raw: string[]): string[] {
+  const t = new IrcTransport({ listener: connection });
+  const lines: string[] = [];
+  t.on("line", (line: string) => lines.push(line));
+  for (const line of raw) t.onSocketData(Buffer.from(line));
+  return lines;
+}
+
 describe("lines of our own puppets, on a connection that is not the sender's", () => {
   // The network's nicks of our connections, casefolded → their Matrix user (null: the bot), as NetworkPool keeps them.
   const puppetNicks = new Map<string, string | null>([
@@ -176,20 +194,7 @@ describe("lines of our own puppets, on a connection that is not the sender's", (
     ["b{ob}", "@bob:hs"],
     ["bridgebot", null],
   ]);
-  function connectionOf(owner: string | null, nick: string) {
-    return new IrcConnection({
-      networkId: "net", networkName: "Net", host: "127.0.0.1", port: 1, tls: false, rejectUnauthorized: false,
-      nick, username: nick, realname: owner ?? "bot", connectTimeoutMs: 1_000, sendRate: { burst: 5, linesPerSecond: 5 },
-      reconnect: false, scheduler: new ConnectScheduler("net", 10, 1, 1_000), localAddress: null, quiet: owner !== null, owner, puppetNicks,
-    });
-  }
-  function heard(connection: IrcConnection, ...raw: string[]): string[] {
-    const t = new IrcTransport({ listener: connection });
-    const lines: string[] = [];
-    t.on("line", (line: string) => lines.push(line));
-    for (const line of raw) t.onSocketData(Buffer.from(line));
-    return lines;
-  }
+  const puppetOf = (owner: string | null, nick: string) => connectionOf(owner, nick, { puppetNicks });
   const fromPuppets = [
     "@msgid=1;time=2026-01-01T00:00:00.000Z :alice!a@h PRIVMSG #c :hi\r\n",
     ":ALICE!a@h NOTICE #c :loud\r\n",
@@ -198,12 +203,12 @@ describe("lines of our own puppets, on a connection that is not the sender's", (
   ];
 
   test("the bot (and any other puppet) drops a puppet's channel line before it is parsed", () => {
-    assert.deepEqual(heard(connectionOf(null, "bridgebot"), ...fromPuppets), []);
-    assert.deepEqual(heard(connectionOf("@carol:hs", "carol"), ...fromPuppets), []);
+    assert.deepEqual(heard(puppetOf(null, "bridgebot"), ...fromPuppets), []);
+    assert.deepEqual(heard(puppetOf("@carol:hs", "carol"), ...fromPuppets), []);
   });
 
   test("the sender's own connection still reads its line (echo confirmation)", () => {
-    const alice = connectionOf("@alice:hs", "alice");
+    const alice = puppetOf("@alice:hs", "alice");
     assert.deepEqual(heard(alice, fromPuppets[0], fromPuppets[1]), [fromPuppets[0], fromPuppets[1]]);
   });
 
@@ -216,9 +221,9 @@ describe("lines of our own puppets, on a connection that is not the sender's", (
       "@batch=h1;msgid=9 :alice!a@h PRIVMSG #c :in a history replay\r\n",
       ":alice!a@h JOIN #c\r\n",
     ];
-    const bot = connectionOf(null, "bridgebot");
+    const bot = puppetOf(null, "bridgebot");
     assert.deepEqual(heard(bot, ...lines.filter((l) => !l.includes("batch="))), lines.filter((l) => !l.includes("batch=")));
-    assert.deepEqual(heard(connectionOf("@carol:hs", "carol"), lines[0], lines[2], lines[3]), [lines[0], lines[2], lines[3]]);
+    assert.deepEqual(heard(puppetOf("@carol:hs", "carol"), lines[0], lines[2], lines[3]), [lines[0], lines[2], lines[3]]);
     // History bookkeeping (positions, msgids seen) reads every replayed line, our own included.
     assert.equal(heard(bot, lines[4]).length, 1);
   });
@@ -227,24 +232,11 @@ describe("lines of our own puppets, on a connection that is not the sender's", (
 describe("copies of a channel line that another connection of ours already delivered", () => {
   const seen = new Set(["#c\u00001", "#c\u0000a:b"]);
   const checked: string[] = [];
-  function connectionOf(owner: string | null, nick: string) {
-    return new IrcConnection({
-      networkId: "net", networkName: "Net", host: "127.0.0.1", port: 1, tls: false, rejectUnauthorized: false,
-      nick, username: nick, realname: owner ?? "bot", connectTimeoutMs: 1_000, sendRate: { burst: 5, linesPerSecond: 5 },
-      reconnect: false, scheduler: new ConnectScheduler("net", 10, 1, 1_000), localAddress: null, quiet: false, owner,
-      channelLineSeen: (channel, msgid) => (checked.push(`${channel} ${msgid}`), seen.has(`${channel}\u0000${msgid}`)),
-    });
-  }
-  function heard(connection: IrcConnection, ...raw: string[]): string[] {
-    const t = new IrcTransport({ listener: connection });
-    const lines: string[] = [];
-    t.on("line", (line: string) => lines.push(line));
-    for (const line of raw) t.onSocketData(Buffer.from(line));
-    return lines;
-  }
+  const channelLineSeen = (channel: string, msgid: string) => (checked.push(`${channel} ${msgid}`), seen.has(`${channel}\u0000${msgid}`));
+  const readerOf = (owner: string | null, nick: string) => connectionOf(owner, nick, { quiet: false, channelLineSeen });
 
   test("are skipped before they are parsed; the first copy, other msgids and other lines pass", () => {
-    const carol = connectionOf("@carol:hs", "carol");
+    const carol = readerOf("@carol:hs", "carol");
     const skipped = ["@msgid=1;time=2026-01-01T00:00:00.000Z :bob!b@h PRIVMSG #C :hi\r\n", "@time=x;msgid=a:b :bob!b@h NOTICE #c :n\r\n", "@msgid=1 :bob!b@h TAGMSG #c\r\n"];
     const passed = [
       "@msgid=2 :bob!b@h PRIVMSG #c :not seen yet\r\n",
@@ -260,7 +252,7 @@ describe("copies of a channel line that another connection of ours already deliv
   });
 
   test("a connection's own line is never skipped: its echo confirms it", () => {
-    const bob = connectionOf("@bob:hs", "bob");
+    const bob = readerOf("@bob:hs", "bob");
     (bob as unknown as { client: { user: { nick: string } } }).client.user.nick = "bob"; // as after registration
     const own = "@msgid=1 :bob!b@h PRIVMSG #c :mine\r\n";
     assert.deepEqual(heard(bob, own), [own]);

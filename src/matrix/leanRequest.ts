@@ -11,7 +11,7 @@
  * another host. `timeout` bounds the whole call (a body trickling in included): past it, the
  * call fails with ETIMEDOUT, which the retry logic knows. Answers over 100 MiB are refused.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { RawJsonClient, Reframe } from "./RawJsonClient.js";
 
@@ -96,16 +96,8 @@ export function leanRequest(params: RequestParams, callback: RequestCallback, re
       if (deadline) clearTimeout(deadline);
       return leanRequest(next, callback, redirects + 1);
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) return void req.destroy(new Error(`the answer is over ${MAX_BODY_BYTES} bytes`));
-      chunks.push(chunk);
-    });
-    res.on("error", (err) => finish(err));
-    res.on("end", () => {
-      const raw = Buffer.concat(chunks);
+    readAnswer(req, res, (err, raw) => {
+      if (err || !raw) return finish(err);
       finish(null, { statusCode: res.statusCode ?? 0, headers: res.headers, body: params.encoding === null ? raw : raw.toString("utf8") });
     });
   });
@@ -184,19 +176,24 @@ function nodeJsonRequest(target: JsonTarget, method: string, payload: Buffer, pa
     agent: target.https ? agents["https:"] : agents["http:"],
   };
   const req = (target.https ? httpsRequest : httpRequest)(options, (res: IncomingMessage) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) return void req.destroy(new Error(`the answer is over ${MAX_BODY_BYTES} bytes`));
-      chunks.push(chunk);
-    });
-    res.on("error", (err) => finish(err));
-    res.on("end", () => finish(null, res.statusCode ?? 0, res.headers, (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString("utf8")));
+    readAnswer(req, res, (err, raw) => (err || !raw ? finish(err) : finish(null, res.statusCode ?? 0, res.headers, raw.toString("utf8"))));
   });
   setCancel((err) => req.destroy(err));
   req.on("error", (err) => finish(err));
   req.end(payload);
+}
+
+/** Reads a whole answer's body; one over MAX_BODY_BYTES fails the request. */
+function readAnswer(req: ClientRequest, res: IncomingMessage, done: (err: Error | null, body?: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  res.on("data", (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) return void req.destroy(new Error(`the answer is over ${MAX_BODY_BYTES} bytes`));
+    chunks.push(chunk);
+  });
+  res.on("error", (err) => done(err));
+  res.on("end", () => done(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
 }
 
 const rawClients = new Map<string, RawJsonClient>();
