@@ -75,3 +75,16 @@ test("an older version's messages.db (NeDB) is adopted at open and removed", asy
   assert.equal(lines(d).length, 2);
   await store.close();
 });
+
+test("a msgid linked in two rooms keeps its lookup while one of its links is left after a prune", async () => {
+  const { LinkLog } = await import("../../src/store/LinkLog.js");
+  const d = dir();
+  const log = new LinkLog(d);
+  log.open();
+  // One channel bridged to two rooms: the same msgid, stamped a moment apart.
+  log.put([{ roomId: "!a:x", eventId: "$a", networkId: "net", msgid: "m", at: 100 }]);
+  log.put([{ roomId: "!b:x", eventId: "$b", networkId: "net", msgid: "m", at: 101 }]);
+  assert.equal(log.removeUpTo(100, true), 1);
+  assert.equal(log.byMsgid("net", "m")?.eventId, "$b");
+  log.close();
+});

@@ -183,6 +183,23 @@ describe("the transaction front on a real server", () => {
     assert.deepEqual(served, ["60 {}"]);
   });
 
+  test("after an answer with Connection: close, a client that keeps its side open (and sends on) is disconnected", async () => {
+    const socket = connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+    let text = "";
+    socket.on("data", (d) => (text += d.toString()));
+    socket.write(put("70", "{}", { Connection: "close" }));
+    const more = setInterval(() => socket.writable && socket.write("x".repeat(1000)), 20);
+    const closed = await new Promise<boolean>((resolve) => {
+      socket.on("close", () => resolve(true));
+      socket.on("error", () => undefined);
+      setTimeout(() => resolve(false), 2_000);
+    });
+    clearInterval(more);
+    socket.destroy();
+    assert.match(text, /^HTTP\/1\.1 200 OK/);
+    assert.ok(closed, "the front closed the connection (it did not leave it half-open, reading on)");
+  });
+
   test("a body that is not JSON gets 400 M_NOT_JSON and the connection closes", async () => {
     const { text, closed } = await exchange([put("30", "{nope")], () => false);
     assert.match(text, /^HTTP\/1\.1 400 Bad Request/);

@@ -85,7 +85,7 @@ export class EchoTracker {
       echoed,
       written: () => {
         if (entry.lateAt !== 0 || !this.pending.includes(entry)) return;
-        entry.lateAt = Date.now() + this.echoTimeoutMs;
+        entry.lateAt = performance.now() + this.echoTimeoutMs; // monotonic: a clock step does not move it
         if (!this.timer) this.arm(this.echoTimeoutMs);
         else this.timer.ref();
       },
@@ -125,7 +125,7 @@ export class EchoTracker {
   /** The timer fired: the lines whose echo is late are checked; it re-arms for the next deadline. */
   private sweep(): void {
     this.timer = null;
-    const now = Date.now();
+    const now = performance.now();
     let next = Infinity;
     for (const entry of this.pending.slice()) {
       if (entry.lateAt <= 0) continue;

@@ -185,6 +185,9 @@ export class DurableAppService extends AppService {
     if (!(server instanceof HttpsServer)) {
       const serve = (txnId: string, body: unknown, answer: TransactionAnswer) => this.serveTransaction(txnId, body, answer);
       this.front = new TransactionFront(server, { tokenMatches: (token) => this.tokenMatches(token), serve, ping: answerPing }, FRONT_LIMITS);
+      // A connection Node took over from the front for an odd request ends after this many, so
+      // the homeserver's next connection comes to the front again.
+      server.maxRequestsPerSocket = 100;
     }
     const listening = new Promise<void>((resolve, reject) => {
       server.once("error", reject);

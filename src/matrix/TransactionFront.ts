@@ -141,6 +141,10 @@ class FrontConnection {
   private inRequest = false;
   private handedOver = false;
   private closing = false;
+  /** The client sent all it will (its end came). */
+  private ended = false;
+  /** An answer is waiting in the socket's buffer (the client does not read): nothing more is read until it drains. */
+  private draining = false;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -154,19 +158,20 @@ class FrontConnection {
     socket.on("error", this.onError);
     socket.on("end", this.onEnd);
     socket.on("close", this.onClose);
+    socket.on("drain", this.onDrain);
     this.arm(limits.idleTimeoutMs);
   }
 
   /** Closes the connection when it is idle now, or once the answer being written is out. */
   close(): void {
     this.closing = true;
-    if (!this.busy && !this.inRequest) this.socket.destroy();
+    if (!this.busy && !this.inRequest) this.shut();
   }
 
   private readonly onData = (chunk: Buffer): void => {
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-    // Only what comes while a request is being served can pile up here: more than one whole request of it is refused.
-    if (this.busy && this.buffer.length > this.limits.maxHeaderBytes + this.limits.maxBodyBytes + 4) return void this.socket.destroy();
+    // Only what comes while a request is being served (or its answer drains) can pile up here: more than one whole request of it is refused.
+    if ((this.busy || this.draining) && this.buffer.length > this.limits.maxHeaderBytes + this.limits.maxBodyBytes + 4) return void this.socket.destroy();
     this.pump();
   };
 
@@ -176,8 +181,14 @@ class FrontConnection {
 
   /** The client sent all it will (the server allows half-open sockets): answer what is being served, then close. */
   private readonly onEnd = (): void => {
+    this.ended = true;
     if (this.busy) this.closing = true;
     else this.socket.destroy();
+  };
+
+  private readonly onDrain = (): void => {
+    this.draining = false;
+    this.pump();
   };
 
   private readonly onClose = (): void => {
@@ -187,7 +198,7 @@ class FrontConnection {
 
   /** Serves every whole request buffered, one at a time; hands the connection over at the first it will not serve. */
   private pump(): void {
-    while (!this.busy && !this.handedOver && this.buffer.length > 0) {
+    while (!this.busy && !this.draining && !this.handedOver && this.buffer.length > 0) {
       if (!this.inRequest) {
         this.inRequest = true;
         this.arm(this.limits.requestTimeoutMs);
@@ -219,8 +230,8 @@ class FrontConnection {
       if (request.txnId === null) this.handlers.ping(parsed, answer);
       else this.handlers.serve(request.txnId, parsed, answer);
     }
-    if (!this.busy && !this.inRequest && !this.handedOver) {
-      if (this.closing) this.socket.end();
+    if (!this.busy && !this.draining && !this.inRequest && !this.handedOver) {
+      if (this.closing) this.shut();
       else this.arm(this.limits.idleTimeoutMs);
     }
   }
@@ -234,11 +245,10 @@ class FrontConnection {
       const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nDate: ${httpDate()}\r\nConnection: ${close ? "close" : "keep-alive"}\r\n\r\n`;
       this.busy = false;
       if (close) {
-        this.handedOver = true; // nothing more is read from it
-        this.socket.end(head + body);
-        return;
+        this.socket.write(head + body);
+        return this.shut();
       }
-      this.socket.write(head + body);
+      if (!this.socket.write(head + body)) this.draining = true;
       this.pump();
     };
     return {
@@ -247,14 +257,29 @@ class FrontConnection {
     };
   }
 
+  /**
+   * Reads nothing more and closes once what was written is out (destroySoon: the server allows
+   * half-open sockets, so ending alone would leave a client that keeps its side open connected).
+   */
+  private shut(): void {
+    this.handedOver = true;
+    this.disarm();
+    this.socket.off("data", this.onData);
+    this.buffer = EMPTY;
+    this.socket.destroySoon();
+  }
+
   /** Gives the connection, with the bytes not served yet, to Node's HTTP server. */
   private handOver(): void {
+    // After the client's end, Node cannot be given the rest (and nobody would read its answer).
+    if (this.ended) return this.shut();
     this.handedOver = true;
     this.disarm();
     this.socket.off("data", this.onData);
     this.socket.off("error", this.onError);
     this.socket.off("end", this.onEnd);
     this.socket.off("close", this.onClose);
+    this.socket.off("drain", this.onDrain);
     this.forget(this);
     this.socket.pause();
     if (this.buffer.length > 0) this.socket.unshift(this.buffer);
@@ -279,9 +304,9 @@ class FrontConnection {
     if (!this.inRequest) return void this.socket.destroy();
     // As Node answers a request that did not arrive in time.
     const body = JSON.stringify({ errcode: "M_UNKNOWN", error: "Request not received in time" });
-    this.handedOver = true;
-    this.socket.end(`HTTP/1.1 408 ${STATUS_CODES[408]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-    setTimeout(() => this.socket.destroy(), 1_000).unref();
+    this.socket.write(`HTTP/1.1 408 ${STATUS_CODES[408]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    this.shut();
+    setTimeout(() => this.socket.destroy(), 1_000).unref(); // a client that does not read it
   };
 }
 

@@ -149,8 +149,5 @@ export function createAsServer(app: RequestListener): Server {
   const { MATRIX_AS_TLS_KEY: key, MATRIX_AS_TLS_CERT: cert } = process.env;
   const server = key && cert ? createHttpsServer({ ...options, key: readFileSync(key), cert: readFileSync(cert) }, app) : createServer(options, app);
   server.on("clientError", answerClientError);
-  // A connection Node took over from the transaction front (TransactionFront.ts) for an odd
-  // request ends after this many, so the homeserver's next connection comes to the front again.
-  server.maxRequestsPerSocket = 100;
   return server;
 }

@@ -107,12 +107,23 @@ export class LinkLog {
   /** Removes the links whose time is at most `cutoff` (inclusive) or below it; rewrites the file if any went. */
   removeUpTo(cutoff: number, inclusive: boolean): number {
     let removed = 0;
+    const unindexed = new Set<string>();
     for (const [eventId, l] of this.byEventId) {
       if (inclusive ? l.at > cutoff : l.at >= cutoff) continue;
       this.byEventId.delete(eventId);
       const key = msgidKey(l.networkId, l.msgid);
-      if (this.byMsgidKey.get(key) === l) this.byMsgidKey.delete(key);
+      if (this.byMsgidKey.get(key) === l) {
+        this.byMsgidKey.delete(key);
+        unindexed.add(key);
+      }
       removed += 1;
+    }
+    // A msgid linked in several rooms keeps a lookup while any of its links is left.
+    if (unindexed.size > 0) {
+      for (const l of this.byEventId.values()) {
+        const key = msgidKey(l.networkId, l.msgid);
+        if (unindexed.has(key) && !this.byMsgidKey.has(key)) this.byMsgidKey.set(key, l);
+      }
     }
     if (removed > 0) this.rewrite();
     return removed;
