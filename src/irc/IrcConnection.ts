@@ -12,6 +12,7 @@ import { classifyCloseReason } from "./ConnectScheduler.js";
 import type { ConnectionState, IrcConnectionEvents, IrcConnectionOptions, IrcMessage, IrcMessageKind } from "./connectionTypes.js";
 import { BridgeClient } from "./BridgeClient.js";
 import { linkWatch, type LinkWatch } from "./LinkWatch.js";
+import { ReconnectBackoff } from "./ReconnectBackoff.js";
 import { IrcTransport } from "./IrcTransport.js";
 import { foldsToItself } from "./lineFilter.js";
 import { EchoTracker } from "./EchoTracker.js";
@@ -29,8 +30,6 @@ const log = getLogger("irc/connection");
 
 export type { ConnectionState, IrcConnectionEvents, IrcConnectionOptions, IrcMessage, IrcMessageKind, IrcRedaction, IrcTagMessage, RawMembership } from "./connectionTypes.js";
 
-const BACKOFF_BASE_MS = 1_000;
-const BACKOFF_MAX_MS = 60_000;
 /** How long a link check (PING) may wait for its PONG. */
 const LINK_CHECK_TIMEOUT_MS = 10_000;
 
@@ -43,8 +42,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   /** The channels it should be in and is in. */
   private readonly channels: ChannelJoins;
   private connecting: Promise<void> | null = null;
-  private reconnectAttempt = 0;
-  private reconnectTimer: NodeJS.Timeout | null = null;
+  private readonly backoff = new ReconnectBackoff();
   /**
    * Why the socket closed, from the close itself: the server's ERROR line or a socket error
    * of this attempt (never an older numeric, such as a 474 from one channel).
@@ -294,7 +292,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
       throw new IrcFailure("stopped", "The connection has been shut down");
     }
     this.state = "connected";
-    this.reconnectAttempt = 0;
+    this.backoff.reset();
     this.heardAt = Date.now();
     this.watch.add(this);
     log.info("Registered", { network: this.options.networkId, nick: this.nick, saslLoggedIn: loggedIn });
@@ -334,19 +332,16 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   }
 
   private scheduleReconnect(): void {
-    if (this.reconnectTimer || this.state === "stopped") return;
-    this.reconnectAttempt += 1;
-    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (this.reconnectAttempt - 1));
-    const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2)); // "equal jitter"
-    log.info("Reconnecting", { network: this.options.networkId, nick: this.options.nick, attempt: this.reconnectAttempt, delayMs: delay });
-    this.emit("reconnecting", { attempt: this.reconnectAttempt, delayMs: delay });
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
+    if (this.state === "stopped") return;
+    const next = this.backoff.schedule(() =>
       this.connect().catch((err: IrcFailure) => {
         if (err.fatal) log.error("Not reconnecting after a fatal answer", { network: this.options.networkId, error: err.message });
         else if (this.state !== "stopped" && this.state !== "connected") this.scheduleReconnect();
-      });
-    }, delay);
+      }),
+    );
+    if (!next) return;
+    log.info("Reconnecting", { network: this.options.networkId, nick: this.options.nick, ...next });
+    this.emit("reconnecting", next);
   }
 
   /**
@@ -448,7 +443,7 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
 
   /** Says goodbye and stops for good (no reconnect). */
   async quit(message: string): Promise<void> {
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.backoff.cancel();
     const wasConnected = this.state === "connected" || this.state === "connecting";
     this.state = "stopped";
     if (!wasConnected) return;
