@@ -184,9 +184,4 @@ export class RawJsonClient {
   private readonly dropIdle = function (this: Socket): void {
     this.destroy();
   };
-
-  /** Closes the idle sockets. */
-  close(): void {
-    for (const socket of this.idle.splice(0)) socket.destroy();
-  }
 }
