@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { jsonRequest, jsonTarget } from "../../src/matrix/leanRequest.js";
 
@@ -65,22 +65,67 @@ describe("the hot path's JSON calls (raw client first, Node's client for what it
     assert.equal((err as Error & { code?: string })?.code, "ETIMEDOUT");
     answer = (_req, res) => json(res, 200, '{"event_id":"$e"}');
   });
-  test("(last: it turns the raw client off for this server) an answer it does not read (chunked) is asked again through Node's client, and read", async () => {
+  test("a chunked answer (as Synapse sends a send's answer) is read on the same connection, the call sent once", async () => {
     seen.length = 0;
+    const before = connections;
     answer = (_req, res) => {
       res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked" });
       res.write('{"event_id":');
       res.end('"$chunked"}');
     };
-    const { err, status, text } = await call("/send/c1", "{}");
-    assert.equal(err, null);
-    assert.equal(status, 200);
-    assert.equal(text, '{"event_id":"$chunked"}');
-    assert.equal(seen.length, 2, "sent twice: raw, then Node's client (the same transaction ID makes that safe)");
-    // From then on, Node's client makes every call (once each).
-    const again = await call("/send/c2", "{}");
-    assert.equal(again.text, '{"event_id":"$chunked"}');
-    assert.equal(seen.length, 3);
+    for (const id of ["c1", "c2"]) {
+      const { err, status, text } = await call(`/send/${id}`, "{}");
+      assert.equal(err, null);
+      assert.equal(status, 200);
+      assert.equal(text, '{"event_id":"$chunked"}');
+    }
+    assert.equal(seen.length, 2, "each call sent once");
+    assert.ok(connections - before <= 1, "both calls on one kept-alive connection");
   });
 
+  test("chunk extensions, trailers, a character split between chunks and an answer arriving byte by byte are read", async () => {
+    const answers = ["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\n{\"a\":\r\n2\r\n\"\xc3\r\n3 \r\n\xa9\"}\r\n0\r\nX-Trailer: t\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"];
+    const bytesServer = createNetServer((socket) => {
+      let requests = 0;
+      socket.on("data", async () => {
+        const bytes = Buffer.from(answers[requests++ % answers.length], "latin1");
+        for (const byte of bytes) {
+          socket.write(Buffer.of(byte));
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      });
+    });
+    const accepted: Socket[] = [];
+    bytesServer.on("connection", (socket) => accepted.push(socket));
+    await new Promise<void>((resolve) => bytesServer.listen(0, "127.0.0.1", resolve));
+    const target = jsonTarget(`http://127.0.0.1:${(bytesServer.address() as AddressInfo).port}`, "tok");
+    const rawCall = () => new Promise<{ err: Error | null; text: string }>((resolve) => jsonRequest(target, "PUT", "/send/b", "{}", 5_000, (err, _s, _h, text) => resolve({ err, text })));
+    try {
+      assert.deepEqual(await rawCall(), { err: null, text: '{"a":"\u00e9"}' });
+      assert.deepEqual(await rawCall(), { err: null, text: "{}" }, "the connection is in step for the next answer");
+      assert.equal(accepted.length, 1);
+    } finally {
+      for (const socket of accepted) socket.destroy();
+      await new Promise((resolve) => bytesServer.close(resolve));
+    }
+  });
+
+  test("(last: it turns the raw client off for this server) an answer it does not read (no length, read to the close) is asked again through Node's client, and read", async () => {
+    seen.length = 0;
+    answer = (_req, res) => {
+      res.useChunkedEncodingByDefault = false; // no Content-Length, no chunks: the body ends at the close
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.write('{"event_id":');
+      res.end('"$unframed"}');
+    };
+    const { err, status, text } = await call("/send/u1", "{}");
+    assert.equal(err, null);
+    assert.equal(status, 200);
+    assert.equal(text, '{"event_id":"$unframed"}');
+    assert.equal(seen.length, 2, "sent twice: raw, then Node's client (the same transaction ID makes that safe)");
+    // From then on, Node's client makes every call (once each).
+    const again = await call("/send/u2", "{}");
+    assert.equal(again.text, '{"event_id":"$unframed"}');
+    assert.equal(seen.length, 3);
+  });
 });

@@ -5,13 +5,14 @@
  * call; at a steady few lines a second that was the largest cost left of relaying one (see
  * bench/relayCost.ts).
  *
- * It reads only the plainest answer: `HTTP/1.1 <status>` with one Content-Length and no
- * Transfer-Encoding, which is what Synapse sends. Anything else (chunked, no length, a socket
- * closed before the whole answer) is a `Reframe` error and nothing else: the caller sends the
- * call again through Node's client (leanRequest.ts). A send under a transaction ID is
- * idempotent, so a call the homeserver did take is not doubled. An answer whose framing it
- * does not read (a proxy that answers chunked) turns it off for good: the homeserver's calls
- * are then all made by Node's client, rather than each made twice.
+ * It reads the two framings Synapse answers with: `HTTP/1.1 <status>` with one Content-Length,
+ * or with `Transfer-Encoding: chunked` (Synapse streams its JSON answers, a send's included, in
+ * chunks). Anything else (another transfer coding, no length, a socket closed before the whole
+ * answer) is a `Reframe` error and nothing else: the caller sends the call again through Node's
+ * client (leanRequest.ts). A send under a transaction ID is idempotent, so a call the
+ * homeserver did take is not doubled. An answer whose framing it does not read (a proxy that
+ * compresses, an HTTP/1.0 server) turns it off for good: the homeserver's calls are then all
+ * made by Node's client, rather than each made twice.
  */
 import { connect, type Socket } from "node:net";
 
@@ -38,19 +39,23 @@ const MAX_IDLE = 4;
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 
 /** The head of an answer, or a reason it is not one this client reads. */
-function parseHead(head: string): { status: number; headers: Record<string, string>; length: number; close: boolean } | string {
+function parseHead(head: string): { status: number; headers: Record<string, string>; length: number | "chunked"; close: boolean } | string {
   const lines = head.split("\r\n");
   const status = STATUS_LINE.exec(lines[0])?.[1];
   if (!status) return "status line";
   const headers: Record<string, string> = {};
-  let length: number | null = null;
+  let length: number | "chunked" | null = null;
   let close = false;
   for (let i = 1; i < lines.length; i++) {
     const match = HEADER_LINE.exec(lines[i]);
     if (!match) return "header line";
     const name = match[1].toLowerCase();
     const value = match[2];
-    if (name === "transfer-encoding") return "transfer-encoding";
+    if (name === "transfer-encoding") {
+      // Only plain chunking, named once; a Content-Length beside it is a smuggling shape.
+      if (length !== null || value.toLowerCase() !== "chunked") return "transfer-encoding";
+      length = "chunked";
+    }
     if (name === "content-length") {
       if (length !== null || !/^\d{1,9}$/.test(value)) return "content-length";
       length = Number(value);
@@ -58,8 +63,43 @@ function parseHead(head: string): { status: number; headers: Record<string, stri
     if (name === "connection" && value.toLowerCase().includes("close")) close = true;
     headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
   }
-  if (length === null || length > MAX_ANSWER_BYTES) return "content-length";
+  if (length === null || (length !== "chunked" && length > MAX_ANSWER_BYTES)) return "content-length";
   return { status: Number(status), headers, length, close };
+}
+
+const CHUNK_SIZE_LINE = /^([0-9a-fA-F]{1,8})[ \t]*(?:;[^\r\n]*)?$/;
+const MAX_CHUNK_LINE = 4096;
+
+/**
+ * A chunked body starting at `start`: its bytes and where the answer ends (after the last
+ * chunk and any trailer lines), null while more bytes are needed, or a reason it is malformed.
+ */
+export function readChunkedBody(buffer: Buffer, start: number): { body: Buffer; end: number } | null | string {
+  const parts: Buffer[] = [];
+  let size = 0;
+  let pos = start;
+  for (;;) {
+    const lineEnd = buffer.indexOf("\r\n", pos);
+    if (lineEnd === -1) return buffer.length - pos > MAX_CHUNK_LINE ? "chunk size line" : null;
+    const match = CHUNK_SIZE_LINE.exec(buffer.toString("latin1", pos, lineEnd));
+    if (!match) return "chunk size line";
+    const chunkSize = parseInt(match[1], 16);
+    pos = lineEnd + 2;
+    if (chunkSize === 0) break;
+    size += chunkSize;
+    if (size > MAX_ANSWER_BYTES) return "chunked body too large";
+    if (buffer.length < pos + chunkSize + 2) return null;
+    if (buffer[pos + chunkSize] !== 0x0d || buffer[pos + chunkSize + 1] !== 0x0a) return "chunk end";
+    parts.push(buffer.subarray(pos, pos + chunkSize));
+    pos += chunkSize + 2;
+  }
+  // Trailer lines (ignored), then the empty line that ends the answer.
+  for (;;) {
+    const lineEnd = buffer.indexOf("\r\n", pos);
+    if (lineEnd === -1) return buffer.length - pos > MAX_CHUNK_LINE ? "trailer line" : null;
+    if (lineEnd === pos) return { body: parts.length === 1 ? parts[0] : Buffer.concat(parts), end: pos + 2 };
+    pos = lineEnd + 2;
+  }
 }
 
 /** One socket's single call in flight: reads its answer from the bytes as they come. */
@@ -97,11 +137,24 @@ class Exchange {
       this.unreadable();
       return this.finish(new Reframe(head), undefined, false);
     }
-    const end = headEnd + 4 + head.length;
-    if (this.buffer.length < end) return;
+    let body: Buffer;
+    let end: number;
+    if (head.length === "chunked") {
+      const chunked = readChunkedBody(this.buffer, headEnd + 4);
+      if (chunked === null) return;
+      if (typeof chunked === "string") {
+        this.unreadable();
+        return this.finish(new Reframe(chunked), undefined, false);
+      }
+      ({ body, end } = chunked);
+    } else {
+      end = headEnd + 4 + head.length;
+      if (this.buffer.length < end) return;
+      body = this.buffer.subarray(headEnd + 4, end);
+    }
     // Bytes past the answer were not asked for: the socket is not reused then.
     const reusable = !head.close && this.buffer.length === end;
-    this.finish(null, { status: head.status, headers: head.headers, body: this.buffer.toString("utf8", headEnd + 4, end) }, reusable);
+    this.finish(null, { status: head.status, headers: head.headers, body: body.toString("utf8") }, reusable);
   };
 
   private readonly onEnd = (): void => {
