@@ -183,6 +183,9 @@ function heard(connection: IrcConnection, ...raw: string[]): string[] {
   const t = new IrcTransport({ listener: connection });
   const lines: string[] = [];
   t.on("line", (line: string) => lines.push(line));
+  // PRIVMSG and NOTICE lines go to the client without the library's dispatch (plainMessage.ts): heard too.
+  const plain = connection.plainMessage.bind(connection);
+  connection.plainMessage = (line: string) => plain(line) && lines.push(line) > 0;
   for (const line of raw) t.onSocketData(Buffer.from(line));
   return lines;
 }

@@ -25,6 +25,7 @@ import { REDACTION_CAP } from "./ircv3Events.js";
 import { ChannelJoins } from "./ChannelJoins.js";
 import { parsePrefix } from "../format/prefix.js";
 import { explainNumeric, NUMERIC_EVENT, type NumericReply } from "./numerics.js";
+import { emitPlainMessage, type PlainMessageClient } from "./plainMessage.js";
 
 const log = getLogger("irc/connection");
 
@@ -158,6 +159,10 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   /** Never true of its own lines: their echo confirms them, whoever delivered them. */
   deliveredElsewhere(sender: string, target: string, msgid: string): boolean {
     return this.options.channelLineSeen !== undefined && !this.isSelf(sender) && this.options.channelLineSeen(this.casefold(target), msgid);
+  }
+
+  plainMessage(line: string): boolean {
+    return emitPlainMessage(this.client as unknown as PlainMessageClient, line);
   }
 
   /** Whether `nick` is this connection's own (cheap length check first: this runs per line). */

@@ -82,6 +82,8 @@ export interface TransportListener {
   sentByAnotherPuppet?(nick: string): boolean;
   /** Whether a channel line with this msgid (target as sent) already went through from another connection. */
   deliveredElsewhere?(sender: string, target: string, msgid: string): boolean;
+  /** Handles a PRIVMSG or NOTICE line as irc-framework would (true), or leaves it to irc-framework (see plainMessage.ts). */
+  plainMessage?(line: string): boolean;
 }
 
 /**
@@ -270,7 +272,7 @@ export class IrcTransport extends NetTransportBase {
     const malformed = malformedReason(line);
     if (malformed) return this.faults.report(listener.options.networkId, "malformed", malformed, line);
     try {
-      this.emit("line", line);
+      if (!listener.plainMessage?.(line)) this.emit("line", line);
     } catch (err) {
       this.faults.report(listener.options.networkId, "failed", (err as Error)?.message ?? String(err), line, err);
     }

@@ -200,8 +200,9 @@ export class RawJsonClient {
   request(method: string, path: string, headers: string, payload: Buffer, done: Done): (err: Error) => void {
     const socket = this.takeIdle() ?? this.open();
     const exchange = new Exchange(socket, done, (s, reusable) => this.release(s, reusable), () => (this.usable = false));
-    socket.write(`${method} ${path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\n${headers}Content-Length: ${payload.length}\r\n\r\n`);
-    socket.write(payload);
+    // One write (one syscall, one packet): the head is ASCII (the caller checked it).
+    const head = `${method} ${path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\n${headers}Content-Length: ${payload.length}\r\n\r\n`;
+    socket.write(Buffer.concat([Buffer.from(head, "latin1"), payload]));
     return (err) => exchange.abort(err);
   }
 
