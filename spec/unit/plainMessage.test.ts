@@ -64,6 +64,7 @@ const LEFT = [
   ":irc.example.net 001 me :Welcome\r\n",
   " :alice!~a@host.example PRIVMSG #chan :leading space\r\n",
   "@msgid=x\r\n",
+  "@__proto__=x :alice!~a@host.example PRIVMSG #chan :a tag the copy would lose\r\n",
 ];
 
 describe("PRIVMSG and NOTICE lines handed to the client without irc-framework's dispatch", () => {

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { jsonRequest, jsonTarget } from "../../src/matrix/leanRequest.js";
+import { ChunkedBody } from "../../src/matrix/RawJsonClient.js";
 
 describe("the hot path's JSON calls (raw client first, Node's client for what it does not read)", () => {
   let server: Server;
@@ -127,5 +128,31 @@ describe("the hot path's JSON calls (raw client first, Node's client for what it
     const again = await call("/send/u2", "{}");
     assert.equal(again.text, '{"event_id":"$unframed"}');
     assert.equal(seen.length, 3);
+  });
+});
+
+describe("reading a chunked body", () => {
+  const read = (text: string, start = 0) => new ChunkedBody(start).read(Buffer.from(text, "latin1"));
+
+  test("read at once or a byte at a time, it is the same body and end", () => {
+    const answer = "5;a=b\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+    assert.deepEqual(read(answer), { body: Buffer.from("hello world"), end: answer.length - 4 });
+    const reader = new ChunkedBody(0);
+    let result: ReturnType<ChunkedBody["read"]> = null;
+    for (let n = 1; n <= answer.length && result === null; n++) result = reader.read(Buffer.from(answer.slice(0, n), "latin1"));
+    assert.deepEqual(result, { body: Buffer.from("hello world"), end: answer.length - 4 });
+  });
+
+  test("malformed framing is named at once, not waited on: bare LF, long lines, big trailers, bad sizes and ends", () => {
+    assert.equal(read("0\r\n\n"), "bare LF");
+    assert.equal(read("5\nhello\r\n0\r\n\r\n"), "bare LF");
+    assert.equal(read(`1;${"x".repeat(5000)}\r\nA\r\n0\r\n\r\n`), "chunk size line", "a long extension, even complete");
+    assert.equal(read(`1;${"x".repeat(5000)}`), "chunk size line", "a long extension, still coming");
+    assert.equal(read(`0\r\n${"X-T: 1\r\n".repeat(10_000)}`), "trailers too large");
+    assert.equal(read("fffffffff\r\n"), "chunk size line", "nine hex digits");
+    assert.equal(read("ffffffff\r\n"), "chunked body too large");
+    assert.equal(read("-1\r\n"), "chunk size line");
+    assert.equal(read("2\r\nabc\r\n"), "chunk end");
+    assert.equal(read("5\r\nhel"), null, "more to come");
   });
 });

@@ -11,6 +11,10 @@
  * another command, a line from the server itself, a line inside a batch, a CTCP other than
  * ACTION, and every line while something listens for raw lines or for the library's extra
  * "message" event, or has added middleware.
+ *
+ * What the library would also have done and this does not: reset its ping timeout (off here:
+ * `ping_timeout` is 0, LinkWatch watches the link) and tell listeners of its command handler
+ * or connection (`all`, `raw`, `message`), which nothing of ours adds. Check both if that changes.
  */
 import { createRequire } from "node:module";
 
@@ -82,6 +86,8 @@ export function readPlainMessage(line: string, network: PlainMessageClient["netw
   const parsed = parseIrcLine(line);
   if (!parsed || parsed.command !== command || parsed.params.length < 2 || !parsed.nick) return null;
   // The library copies the tags (lodash clone: a plain object) and holds batched lines back.
+  // (A tag named __proto__ would be lost by the copy below, where lodash keeps it: the library reads that line.)
+  if (Object.hasOwn(parsed.tags, "__proto__")) return null;
   const tags = Object.assign({}, parsed.tags) as Record<string, string>;
   if (tags.batch) return null;
   const message = parsed.params[parsed.params.length - 1];

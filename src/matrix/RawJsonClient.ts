@@ -68,43 +68,73 @@ function parseHead(head: string): { status: number; headers: Record<string, stri
 }
 
 const CHUNK_SIZE_LINE = /^([0-9a-fA-F]{1,8})[ \t]*(?:;[^\r\n]*)?$/;
+/** The longest chunk-size line, and all trailer lines together, that an answer may have. */
 const MAX_CHUNK_LINE = 4096;
+const MAX_TRAILERS = 64 * 1024;
+
+/** Where the CRLF ending the line at `pos` starts; -1: not here yet; -2: a bare LF (not HTTP/1.1 framing). */
+function lineEndAt(buffer: Buffer, pos: number): number {
+  const lf = buffer.indexOf(0x0a, pos);
+  if (lf === -1) return -1;
+  return lf > pos && buffer[lf - 1] === 0x0d ? lf - 1 : -2;
+}
 
 /**
- * A chunked body starting at `start`: its bytes and where the answer ends (after the last
- * chunk and any trailer lines), null while more bytes are needed, or a reason it is malformed.
+ * A chunked body, read as its bytes come: each call goes on from where the last one stopped
+ * (the buffer only grows at its end), so every byte is looked at once.
  */
-export function readChunkedBody(buffer: Buffer, start: number): { body: Buffer; end: number } | null | string {
-  const parts: Buffer[] = [];
-  let size = 0;
-  let pos = start;
-  for (;;) {
-    const lineEnd = buffer.indexOf("\r\n", pos);
-    if (lineEnd === -1) return buffer.length - pos > MAX_CHUNK_LINE ? "chunk size line" : null;
-    const match = CHUNK_SIZE_LINE.exec(buffer.toString("latin1", pos, lineEnd));
-    if (!match) return "chunk size line";
-    const chunkSize = parseInt(match[1], 16);
-    pos = lineEnd + 2;
-    if (chunkSize === 0) break;
-    size += chunkSize;
-    if (size > MAX_ANSWER_BYTES) return "chunked body too large";
-    if (buffer.length < pos + chunkSize + 2) return null;
-    if (buffer[pos + chunkSize] !== 0x0d || buffer[pos + chunkSize + 1] !== 0x0a) return "chunk end";
-    parts.push(buffer.subarray(pos, pos + chunkSize));
-    pos += chunkSize + 2;
+export class ChunkedBody {
+  private pos: number;
+  private readonly parts: Buffer[] = [];
+  private size = 0;
+  private trailers = -1;
+
+  constructor(start: number) {
+    this.pos = start;
   }
-  // Trailer lines (ignored), then the empty line that ends the answer.
-  for (;;) {
-    const lineEnd = buffer.indexOf("\r\n", pos);
-    if (lineEnd === -1) return buffer.length - pos > MAX_CHUNK_LINE ? "trailer line" : null;
-    if (lineEnd === pos) return { body: parts.length === 1 ? parts[0] : Buffer.concat(parts), end: pos + 2 };
-    pos = lineEnd + 2;
+
+  /** The body and where the answer ends (after its trailers), null while more bytes are needed, or why it is malformed. */
+  read(buffer: Buffer): { body: Buffer; end: number } | null | string {
+    while (this.trailers < 0) {
+      const lineEnd = lineEndAt(buffer, this.pos);
+      if (lineEnd === -2) return "bare LF";
+      if (lineEnd === -1) return buffer.length - this.pos > MAX_CHUNK_LINE ? "chunk size line" : null;
+      if (lineEnd - this.pos > MAX_CHUNK_LINE) return "chunk size line";
+      const match = CHUNK_SIZE_LINE.exec(buffer.toString("latin1", this.pos, lineEnd));
+      if (!match) return "chunk size line";
+      const chunkSize = parseInt(match[1], 16);
+      if (chunkSize === 0) {
+        this.pos = lineEnd + 2;
+        this.trailers = 0;
+        break;
+      }
+      if (this.size + chunkSize > MAX_ANSWER_BYTES) return "chunked body too large";
+      const dataStart = lineEnd + 2;
+      if (buffer.length < dataStart + chunkSize + 2) return null;
+      if (buffer[dataStart + chunkSize] !== 0x0d || buffer[dataStart + chunkSize + 1] !== 0x0a) return "chunk end";
+      this.parts.push(buffer.subarray(dataStart, dataStart + chunkSize));
+      this.size += chunkSize;
+      this.pos = dataStart + chunkSize + 2;
+    }
+    // Trailer lines (ignored), then the empty line that ends the answer.
+    for (;;) {
+      const lineEnd = lineEndAt(buffer, this.pos);
+      if (lineEnd === -2) return "bare LF";
+      if (lineEnd === -1) return this.trailers + buffer.length - this.pos > MAX_TRAILERS ? "trailers too large" : null;
+      if (lineEnd === this.pos) return { body: this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts), end: this.pos + 2 };
+      this.trailers += lineEnd + 2 - this.pos;
+      if (this.trailers > MAX_TRAILERS) return "trailers too large";
+      this.pos = lineEnd + 2;
+    }
   }
 }
 
 /** One socket's single call in flight: reads its answer from the bytes as they come. */
 class Exchange {
+  /** The answer's bytes so far: `buffer` is the filled start of `store`, which grows by doubling. */
   private buffer: Buffer = Buffer.alloc(0);
+  private store: Buffer = this.buffer;
+  private chunked: ChunkedBody | null = null;
   private done: Done | null;
 
   constructor(
@@ -126,7 +156,8 @@ class Exchange {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    this.append(chunk);
+    if (this.buffer.length > MAX_ANSWER_BYTES + 64 * 1024) return this.finish(new Reframe("answer too large"), undefined, false);
     const headEnd = this.buffer.indexOf("\r\n\r\n");
     if (headEnd === -1) {
       if (this.buffer.length > 64 * 1024) this.finish(new Reframe("head too large"), undefined, false);
@@ -140,7 +171,7 @@ class Exchange {
     let body: Buffer;
     let end: number;
     if (head.length === "chunked") {
-      const chunked = readChunkedBody(this.buffer, headEnd + 4);
+      const chunked = (this.chunked ??= new ChunkedBody(headEnd + 4)).read(this.buffer);
       if (chunked === null) return;
       if (typeof chunked === "string") {
         this.unreadable();
@@ -152,10 +183,27 @@ class Exchange {
       if (this.buffer.length < end) return;
       body = this.buffer.subarray(headEnd + 4, end);
     }
-    // Bytes past the answer were not asked for: the socket is not reused then.
-    const reusable = !head.close && this.buffer.length === end;
+    // Bytes past the answer were not asked for: the socket is not reused then; nor while part of
+    // the request is still unwritten (an early answer), whose rest the server would read as a request.
+    const reusable = !head.close && this.buffer.length === end && this.socket.writableLength === 0;
     this.finish(null, { status: head.status, headers: head.headers, body: body.toString("utf8") }, reusable);
   };
+
+  /** Adds a read to the answer's bytes: the first as it is, later ones into a store that doubles (no copy of all per read). */
+  private append(chunk: Buffer): void {
+    const length = this.buffer.length;
+    if (length === 0) {
+      this.buffer = this.store = chunk;
+      return;
+    }
+    if (this.store === this.buffer || length + chunk.length > this.store.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.store.length, length + chunk.length));
+      this.buffer.copy(grown, 0, 0, length);
+      this.store = grown;
+    }
+    chunk.copy(this.store, length);
+    this.buffer = this.store.subarray(0, length + chunk.length);
+  }
 
   private readonly onEnd = (): void => {
     this.finish(new Reframe("the connection closed before the whole answer"), undefined, false);
