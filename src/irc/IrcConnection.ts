@@ -17,7 +17,6 @@ import { IrcTransport } from "./IrcTransport.js";
 import { foldsToItself } from "./lineFilter.js";
 import { EchoTracker } from "./EchoTracker.js";
 import { register } from "./register.js";
-import { ReplayedHistory } from "./ReplayedHistory.js";
 import { exchange } from "./exchange.js";
 import { ServerCommands } from "./ServerCommands.js";
 import { IrcWriter, oneLine } from "./IrcWriter.js";
@@ -57,8 +56,6 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   // Made on first use: most puppets never need them (memory counts per puppet).
   private serverCommands: ServerCommands | null = null;
   private echoTracker: EchoTracker | null = null;
-  /** The history batch being read, if any. */
-  private history: ReplayedHistory | null = null;
 
   constructor(readonly options: IrcConnectionOptions) {
     super();
@@ -176,23 +173,6 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   }
 
   // What BridgeClient's event table (clientEvents) tells the connection; not for other callers.
-
-  /** @internal A replayed-history batch (`chathistory`) starts: its lines are collected, not relayed. */
-  onHistoryStart(id: string, channel: string): void {
-    this.history = new ReplayedHistory(id, channel);
-  }
-
-  /** @internal A line of a history batch (irc-framework runs a whole batch at once, when it ends). */
-  onHistoryLine(batchId: string, msg: IrcMessage): void {
-    if (this.history?.id === batchId) this.history.add(msg);
-  }
-
-  /** @internal The batch ended: its lines go out as one `history` event. */
-  onHistoryEnd(id: string): void {
-    const history = this.history;
-    this.history = null;
-    if (history?.id === id && history.lines.length > 0) this.emit("history", { channel: history.channel, lines: history.lines });
-  }
 
   /** @internal One of our own lines came back (echo-message). */
   onOwnEcho(target: string, msgid: string | null): void {

@@ -9,7 +9,7 @@
 import type { IrcErrorEvent, JoinEvent, MessageEvent } from "irc-framework";
 import { isChannelName } from "../format/ircText.js";
 import type { ConnectionState, IrcConnectionEvents, IrcMessage, IrcMessageKind } from "./connectionTypes.js";
-import { HISTORY_BATCH } from "./ReplayedHistory.js";
+import { HISTORY_BATCH, historyEnds, historyLine, historyStarts } from "./ReplayedHistory.js";
 import type { IrcWriter } from "./IrcWriter.js";
 import { TAG_EVENTS } from "./ircv3Events.js";
 import { readNumeric, type NumericReply } from "./numerics.js";
@@ -24,10 +24,6 @@ export interface ClientEventSink {
   emit<K extends keyof IrcConnectionEvents>(event: K, ...args: IrcConnectionEvents[K]): boolean;
   /** One of our own lines came back (echo-message). */
   onOwnEcho(target: string, msgid: string | null): void;
-  /** A replayed-history batch starts, brings a line, ends (see ReplayedHistory). */
-  onHistoryStart(id: string, channel: string): void;
-  onHistoryLine(batchId: string, msg: IrcMessage): void;
-  onHistoryEnd(id: string): void;
   /** The server says we joined (`true`) or left a channel. */
   onOwnMembership(channel: string, inside: boolean): void;
   /** We were kicked: returns the key the channel was joined with. */
@@ -51,7 +47,7 @@ function relay(kind: IrcMessageKind): Handler {
     const msg: IrcMessage = { kind, nick: e.nick, ident: e.ident, hostname: e.hostname, target: e.target, text: e.message, tags: e.tags ?? {}, receivedAt: Date.now() };
     if (typeof e.time === "number" && Number.isFinite(e.time)) msg.time = e.time;
     // Replayed history is not news, and our own old lines in it are not echoes of lines in flight.
-    if (e.batch?.type === HISTORY_BATCH) return c.onHistoryLine(e.batch.id, { ...msg, recovered: true });
+    if (e.batch?.type === HISTORY_BATCH) return historyLine(c, e.batch.id, { ...msg, recovered: true });
     if (c.isSelf(e.nick)) c.onOwnEcho(e.target, e.tags?.msgid ?? null);
     c.emit("message", msg);
   };
@@ -61,10 +57,11 @@ function relay(kind: IrcMessageKind): Handler {
 const ALL: Record<string, Handler> = {
   // irc-framework runs a whole batch at once (start, its lines, end) when the batch ends.
   [`batch start ${HISTORY_BATCH}`](c, e: { id: string; params?: string[] }) {
-    if (named(e.params?.[0])) c.onHistoryStart(e.id, e.params![0]);
+    if (named(e.params?.[0])) historyStarts(c, e.id, e.params![0]);
   },
   [`batch end ${HISTORY_BATCH}`](c, e: { id: string }) {
-    c.onHistoryEnd(e.id);
+    const history = historyEnds(c, e.id);
+    if (history) c.emit("history", history);
   },
   privmsg: relay("privmsg"),
   notice: relay("notice"),
