@@ -15,15 +15,24 @@
  *   BENCH_NODE_ARGS="--flag ..."  extra Node.js flags for the bridge (e.g. --max-semi-space-size=2)
  *   BENCH_HEAP_SNAPSHOTS=dir  also write the bridge's heap (baseline, loaded) there: compare
  *                             them with `node dist/bench/heapDiff.js base loaded N`
+ *   BENCH_MID_SNAPSHOT=1      with BENCH_HEAP_SNAPSHOTS, also one when half the puppets are in (it
+ *                             pauses the bridge mid-storm): `heapDiff.js --gone mid loaded` then
+ *                             lists what the connections in flight held and let go (the
+ *                             snapshot itself inflates RSS: the RSS figures of such a run mean nothing)
+ *   BENCH_SMAPS=1             print where the bridge's RSS lives (V8 pages, malloc arenas, stacks,
+ *                             files; see smaps.ts) at baseline and loaded
+ *   BENCH_MALLOC_TRIM=1       after the loaded sample, glibc's malloc_info and malloc_trim(0) via
+ *                             gdb (diagnosis only): how much of RSS was free memory malloc kept
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { IrcTestClient } from "../spec/harness/ircClient.js";
 import type { MatrixTestClient } from "../spec/harness/matrixClient.js";
 import { Stack } from "../spec/harness/stack.js";
 import { waitFor } from "../spec/harness/wait.js";
+import { formatBreakdown, heapSpaces, mallocInfoAndTrim } from "./smaps.js";
 import { runBench } from "./stats.js";
 
 const N = Number(process.env.BENCH_PUPPETS ?? 5000);
@@ -31,6 +40,9 @@ const SHAPES = (process.env.BENCH_SHAPES ?? "spread,single").split(",");
 const RATE = Number(process.env.BENCH_CONNECT_RATE ?? 100);
 const CHECK_LINES = 100;
 const SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS ?? "";
+const SMAPS = process.env.BENCH_SMAPS === "1";
+const MID_SNAPSHOT = SNAPSHOTS !== "" && process.env.BENCH_MID_SNAPSHOT === "1";
+const MALLOC_TRIM = process.env.BENCH_MALLOC_TRIM === "1";
 
 interface Sample {
   rssMiB: number;
@@ -80,6 +92,24 @@ async function heapSnapshot(stack: Stack, name: string): Promise<void> {
     last = size;
     return false;
   }, 600_000, 2_000);
+}
+
+/** BENCH_SMAPS=1: where the bridge's RSS lives (see smaps.ts), printed as the bench goes. */
+async function diagnose(stack: Stack, label: string): Promise<void> {
+  // RSS as a forced collection leaves it, and as it settles afterwards.
+  const vmRss = () => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${stack.bridge.pid}/status`, "utf8"))?.[1]) / 1024;
+  const t0 = performance.now();
+  const text = await (await fetch(`http://127.0.0.1:${stack.bridgePort}/metrics?gc=1`)).text();
+  const atGc = Number(/^process_resident_memory_bytes (\S+)/m.exec(text)?.[1]) / 2 ** 20;
+  const series: string[] = [`in the GC's answer ${atGc.toFixed(1)}`];
+  for (const at of [0, 50, 200, 500, 1000, 2000, 5000]) {
+    const wait = at - (performance.now() - t0);
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    series.push(`${at} ms ${vmRss().toFixed(1)}`);
+  }
+  process.stdout.write(`  RSS (MiB) after a forced GC, ${label}: ${series.join(", ")}\n`);
+  const metrics = await (await fetch(`http://127.0.0.1:${stack.bridgePort}/metrics`)).text();
+  process.stdout.write(`${formatBreakdown(label, stack.bridge.pid!)}\n${heapSpaces(metrics)}\n`);
 }
 
 async function joinUsers(stack: Stack, rooms: string[]): Promise<void> {
@@ -135,17 +165,29 @@ async function runShape(shape: string): Promise<string[]> {
     let observer = await stack.ircUser("observer", channels);
     const baseline = await sample(stack);
     await heapSnapshot(stack, `${shape}-baseline`);
+    if (SMAPS) await diagnose(stack, "baseline");
 
     const started = performance.now();
     await joinUsers(stack, rooms);
     // The bridge's own count of joined channels (bot + puppets) tells when all are in; the
     // observer's NAMES then confirms it from the server's side.
     const allIn = async () => (await sample(stack, false)).memberships >= N + channelCount;
+    if (MID_SNAPSHOT) {
+      await waitFor("half the puppets in", async () => (await sample(stack, false)).memberships >= N / 2, 1_800_000, 100);
+      await heapSnapshot(stack, `${shape}-mid`);
+    }
     await waitFor("every puppet in its channel", allIn, 1_800_000, 250);
     const connectSeconds = (performance.now() - started) / 1000;
     await waitFor("the server to list every puppet", async () => (await puppetsPresent(observer, channels)) >= N, 60_000, 500);
     const loaded = await sample(stack);
     await heapSnapshot(stack, `${shape}-loaded`);
+    if (SMAPS) await diagnose(stack, "loaded");
+    if (MALLOC_TRIM) {
+      process.stdout.write(`${mallocInfoAndTrim(stack.bridge.pid!, join(stack.dir, "malloc-info.xml"))}\n`);
+      const trimmed = await sample(stack);
+      process.stdout.write(`  after malloc_trim(0): RSS ${trimmed.rssMiB.toFixed(1)} MiB (was ${loaded.rssMiB.toFixed(1)})\n`);
+      if (SMAPS) await diagnose(stack, "loaded, trimmed");
+    }
     const check = await messageCheck(observer, reader, rooms[0], channels[0], "before");
 
     // Recovery: the IRCd goes away and comes back; every puppet must return.
@@ -159,6 +201,7 @@ async function runShape(shape: string): Promise<string[]> {
     const recovered = await sample(stack);
     await new Promise((resolve) => setTimeout(resolve, 30_000)); // measured on purpose: memory once the ramp is over
     const settled = await sample(stack);
+    if (SMAPS) await diagnose(stack, "settled after the restart");
     const checkAfter = await messageCheck(observer, reader, rooms[0], channels[0], "after");
     const ideal = N / RATE;
     const perPuppet = (miB: number) => ((miB * 1024) / N).toFixed(1);
