@@ -5,6 +5,11 @@
  * function's name); arrays, strings and V8's internal objects by their first retainer
  * (`Client.handlers`, `NetworkInfo.options`, ...), which is where they can be trimmed.
  * Self sizes only: a grouping that holds nothing big itself is not listed.
+ *
+ * `node dist/bench/heapDiff.js --gone early.heapsnapshot later.heapsnapshot [units] [top]`: the
+ * objects of the early snapshot that the later one no longer holds (snapshots of one process
+ * keep object ids), grouped the same way: what lived a while and then died, e.g. what the
+ * connections in flight during a connect storm hold (BENCH_MID_SNAPSHOT=1 in the pool bench).
  */
 import { readFileSync } from "node:fs";
 
@@ -19,12 +24,12 @@ const LABELLED_BY_RETAINER = new Set(["array", "hidden", "string", "concatenated
 /** Generic objects, also named by where they hang (an anonymous closure says little on its own). */
 const GENERIC = new Set(["Object", "Array", "fn ", "system / Context", "EE", "Events", "Map", "Set", "Timeout", "(array)"]);
 
-function groups(file: string): Map<string, { count: number; bytes: number }> {
+function groups(file: string, skipIds?: Set<number>): Map<string, { count: number; bytes: number }> {
   const snap = JSON.parse(readFileSync(file, "utf8")) as Snapshot;
   const { node_fields, node_types, edge_fields, edge_types } = snap.snapshot.meta;
   const nf = node_fields.length;
   const ef = edge_fields.length;
-  const [nType, nName, nSize, nEdges] = ["type", "name", "self_size", "edge_count"].map((f) => node_fields.indexOf(f));
+  const [nType, nName, nSize, nEdges, nId] = ["type", "name", "self_size", "edge_count", "id"].map((f) => node_fields.indexOf(f));
   const [eType, eName, eTo] = ["type", "name_or_index", "to_node"].map((f) => edge_fields.indexOf(f));
   const types = node_types[0];
   const edgeTypes = edge_types[0];
@@ -52,6 +57,7 @@ function groups(file: string): Map<string, { count: number; bytes: number }> {
   };
   const result = new Map<string, { count: number; bytes: number }>();
   for (let n = 0; n < count; n++) {
+    if (skipIds?.has(nodes[n * nf + nId])) continue;
     const type = types[nodes[n * nf + nType]];
     let key = nameOf(n);
     if ((LABELLED_BY_RETAINER.has(type) || GENERIC.has(key)) && owner[n] >= 0) {
@@ -72,7 +78,32 @@ function groups(file: string): Map<string, { count: number; bytes: number }> {
   return result;
 }
 
+/** The ids of every object in a snapshot. */
+function ids(file: string): Set<number> {
+  const snap = JSON.parse(readFileSync(file, "utf8")) as Snapshot;
+  const { node_fields } = snap.snapshot.meta;
+  const nf = node_fields.length;
+  const nId = node_fields.indexOf("id");
+  const out = new Set<number>();
+  for (let i = nId; i < snap.nodes.length; i += nf) out.add(snap.nodes[i]);
+  return out;
+}
+
+function gone(early: string, later: string, units: number, top: number): void {
+  const rows = [...groups(early, ids(later))].map(([key, g]) => ({ key, count: g.count / units, bytes: g.bytes / units }));
+  rows.sort((x, y) => y.bytes - x.bytes);
+  const total = rows.reduce((sum, r) => sum + r.bytes, 0);
+  process.stdout.write(`self size of objects gone since the early snapshot, per unit (${units} units): ${(total / 1024).toFixed(2)} KiB\n`);
+  process.stdout.write(`${"bytes".padStart(8)} ${"count".padStart(7)}  what\n`);
+  for (const r of rows.slice(0, top)) process.stdout.write(`${r.bytes.toFixed(0).padStart(8)} ${r.count.toFixed(2).padStart(7)}  ${r.key}\n`);
+}
+
 function main(): void {
+  if (process.argv[2] === "--gone") {
+    const [early, later, perArg, topArg] = process.argv.slice(3);
+    if (!early || !later) throw new Error("usage: heapDiff --gone early.heapsnapshot later.heapsnapshot [units] [top]");
+    return gone(early, later, Number(perArg ?? 1), Number(topArg ?? 40));
+  }
   const [base, loaded, perArg, topArg] = process.argv.slice(2);
   if (!base || !loaded) throw new Error("usage: heapDiff base.heapsnapshot loaded.heapsnapshot [units] [top]");
   const units = Number(perArg ?? 1);
