@@ -229,7 +229,7 @@ async function runShape(shape: string): Promise<string[]> {
       `  memory  baseline RSS ${baseline.rssMiB.toFixed(0)} MiB, heap ${baseline.heapMiB.toFixed(1)} MiB; ` +
         `with ${N} puppets RSS ${loaded.rssMiB.toFixed(0)} MiB, heap ${loaded.heapMiB.toFixed(1)} MiB (after GC)`,
       `  per puppet  RSS ${perPuppet(loaded.rssMiB - baseline.rssMiB)} KiB, heap ${perPuppet(loaded.heapMiB - baseline.heapMiB)} KiB ` +
-        `(RSS 2 s after the GC; read in the GC's own turn: ${baseline.rssAtGcMiB.toFixed(0)} -> ${loaded.rssAtGcMiB.toFixed(0)} MiB, ${perPuppet(loaded.rssAtGcMiB - baseline.rssAtGcMiB)} KiB)`,
+        `(RSS at rest, 2 s after the GC; at a full GC, its peak: ${baseline.rssAtGcMiB.toFixed(0)} -> ${loaded.rssAtGcMiB.toFixed(0)} MiB, ${perPuppet(loaded.rssAtGcMiB - baseline.rssAtGcMiB)} KiB)`,
       `  V8 heap reserved  baseline ${baseline.heapTotalMiB.toFixed(0)} MiB (new space ${baseline.newSpaceMiB.toFixed(0)}), with ${N} puppets ${loaded.heapTotalMiB.toFixed(0)} MiB (new space ${loaded.newSpaceMiB.toFixed(0)})`,
       `  connect all ${N}: ${connectSeconds.toFixed(1)} s (ideal at ${RATE}/s: ${ideal.toFixed(1)} s)`,
       `  recover all ${N} after an IRCd restart: ${recoverSeconds.toFixed(1)} s (ideal ${ideal.toFixed(1)} s, ${(((recoverSeconds - ideal) / ideal) * 100).toFixed(1)} % over); RSS ${recovered.rssMiB.toFixed(0)} MiB, heap ${recovered.heapMiB.toFixed(1)} MiB; 30 s later RSS ${settled.rssMiB.toFixed(0)} MiB`,

@@ -96,13 +96,22 @@ export function heapSpaces(metrics: string): string {
  * memory malloc held free, not data of ours.
  */
 export function mallocInfoAndTrim(pid: number, file: string): string {
-  execFileSync("gdb", ["-p", String(pid), "-batch", "-nx",
-    "-ex", `call (void*)fopen("${file}", "w")`,
-    "-ex", "call (int)malloc_info(0, $1)",
-    "-ex", "call (int)fclose($1)",
-    "-ex", "call (int)malloc_trim(0)",
-  ], { stdio: ["ignore", "ignore", "ignore"], timeout: 120_000 });
-  const xml = readFileSync(file, "utf8");
+  let xml: string;
+  try {
+    // A NULL FILE* (fopen failed) must not reach malloc_info: that would crash the bridge.
+    execFileSync("gdb", ["-p", String(pid), "-batch", "-nx",
+      "-ex", `call (void*)fopen("${file}", "w")`,
+      "-ex", "if $1 == 0", "-ex", "quit 1", "-ex", "end",
+      "-ex", "call (int)malloc_info(0, $1)",
+      "-ex", "call (int)fclose($1)",
+      "-ex", "call (int)malloc_trim(0)",
+    ], { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 });
+    xml = readFileSync(file, "utf8");
+  } catch (err) {
+    // gdb missing, ptrace refused (Yama ptrace_scope), or the file not written: the run goes on.
+    const stderr = String((err as { stderr?: Buffer }).stderr ?? "").trim().split("\n").pop();
+    return `  malloc_info unavailable: ${stderr || (err as Error).message}`;
+  }
   const tail = xml.slice(xml.lastIndexOf("</heap>"));
   const total = (type: string) => Number(new RegExp(`<total type="${type}" count="\\d+" size="(\\d+)"`).exec(tail)?.[1] ?? NaN);
   const system = Number(/<system type="current" size="(\d+)"/.exec(tail)?.[1] ?? NaN);

@@ -119,6 +119,26 @@ describe("BridgeClient: what every connection shares", () => {
     assert.deepEqual(bot.listener.seen, [["topic", { channel: "#c", topic: "new topic", nick: "bob" }]]);
   });
 
+  test("a replayed-history batch reaches the connection as one history event, never as messages; the next batch brings only its own lines", () => {
+    const a = client("alice[m]");
+    a.feed(...registration("alice[m]"));
+    const history = () => a.listener.seen.filter(([event]) => event === "history" || event === "message");
+    a.feed(`${SERVER} BATCH +h1 chathistory #c`, "@batch=h1 :bob!b@h PRIVMSG #c :old one", "@batch=h1 :alice[m]!a@h PRIVMSG #c :my old one", `${SERVER} BATCH -h1`);
+    const [first, ...rest] = history();
+    assert.equal(rest.length, 0);
+    assert.equal(first[0], "history");
+    const batch = first[1] as { channel: string; lines: { nick: string; text: string; recovered?: boolean }[] };
+    assert.equal(batch.channel, "#c");
+    assert.deepEqual(batch.lines.map((l) => [l.nick, l.text, l.recovered]), [["bob", "old one", true], ["alice[m]", "my old one", true]]);
+    // Our own old line in history is not an echo of a line in flight.
+    assert.equal(a.listener.seen.filter(([event]) => event === "echo").length, 0);
+    a.listener.seen.length = 0;
+    a.feed(`${SERVER} BATCH +h2 chathistory #d`, "@batch=h2 :carol!c@h PRIVMSG #d :older", `${SERVER} BATCH -h2`, ":bob!b@h PRIVMSG #c :live");
+    const [second, live] = history();
+    assert.deepEqual([second[0], (second[1] as { channel: string }).channel, (second[1] as { lines: { text: string }[] }).lines.map((l) => l.text)], ["history", "#d", ["older"]]);
+    assert.deepEqual([live[0], (live[1] as { text: string }).text], ["message", "live"]);
+  });
+
   test("internOptions: equal content, one prototype; writes shadow it", () => {
     const x = internOptions({ A: "1", L: ["a"] });
     const y = internOptions({ L: ["a"], A: "1" });
