@@ -13,7 +13,7 @@
  * - thread stacks: an 8 MiB mapping right after a 4 KiB guard page.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 
 interface Region {
   start: bigint;
@@ -98,14 +98,11 @@ export function heapSpaces(metrics: string): string {
 export function mallocInfoAndTrim(pid: number, file: string): string {
   let xml: string;
   try {
-    // A NULL FILE* (fopen failed) must not reach malloc_info: that would crash the bridge.
-    execFileSync("gdb", ["-p", String(pid), "-batch", "-nx",
-      "-ex", `call (void*)fopen("${file}", "w")`,
-      "-ex", "if $1 == 0", "-ex", "quit 1", "-ex", "end",
-      "-ex", "call (int)malloc_info(0, $1)",
-      "-ex", "call (int)fclose($1)",
-      "-ex", "call (int)malloc_trim(0)",
-    ], { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 });
+    // A NULL FILE* (fopen failed) must not reach malloc_info: that would crash the bridge. An
+    // `if` block needs a command file (gdb does not read one from separate -ex arguments).
+    const script = `${file}.gdb`;
+    writeFileSync(script, [`call (void*)fopen("${file}", "w")`, "if $1 == 0", "  quit 1", "end", "call (int)malloc_info(0, $1)", "call (int)fclose($1)", "call (int)malloc_trim(0)", ""].join("\n"));
+    execFileSync("gdb", ["-p", String(pid), "-batch", "-nx", "-x", script], { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 });
     xml = readFileSync(file, "utf8");
   } catch (err) {
     // gdb missing, ptrace refused (Yama ptrace_scope), or the file not written: the run goes on.
