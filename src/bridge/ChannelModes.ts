@@ -21,6 +21,7 @@ import type { ChanopSync } from "./ChanopSync.js";
 import { GIVE_UP_AFTER_MS } from "./IrcToMatrix.js";
 import type { KeyedQueue } from "./KeyedQueue.js";
 import type { ChannelRef, RoomLinks } from "./RoomLinks.js";
+import { readStateEvent } from "../matrix/readState.js";
 
 const log = getLogger("bridge/channel-modes");
 /** The channel modes that shape a room. */
@@ -144,7 +145,7 @@ export class ChannelModes {
 
   private async setJoinRule(roomId: string, rule: string): Promise<void> {
     const bot = this.bot();
-    const current = (await bot.getStateEvent(roomId, "m.room.join_rules", "", true).catch(() => null)) as { join_rule?: string } | null;
+    const current = await readStateEvent<{ join_rule?: string }>(bot, roomId, "m.room.join_rules");
     if (current?.join_rule === rule) return;
     await withRetry(() => bot.sendStateEvent(roomId, "m.room.join_rules", "", { join_rule: rule }), { giveUpAfterMs: GIVE_UP_AFTER_MS });
     metrics.roomModeChanges.inc({ kind: "join_rule" });

@@ -21,6 +21,7 @@ import { EVENTS_DEFAULT, levelForModes, levelOf, mergePowerLevels, shrinkPowerLe
 import { GIVE_UP_AFTER_MS } from "./IrcToMatrix.js";
 import type { KeyedQueue } from "./KeyedQueue.js";
 import type { ChannelRef, RoomLinks } from "./RoomLinks.js";
+import { readStateEvent } from "../matrix/readState.js";
 
 const log = getLogger("bridge/chanops");
 const UNREADABLE_RETRIES = 5;
@@ -144,7 +145,7 @@ export class ChanopSync {
     const wanted = this.desiredLevels(roomId);
     if (!wanted) return void metrics.powerLevelChecks.inc({ result: "waiting" });
     const bot = this.sides.bot();
-    const current = (await bot.getStateEvent(roomId, "m.room.power_levels", "", true).catch(() => null)) as PowerLevels | null;
+    const current = await readStateEvent<PowerLevels>(bot, roomId, "m.room.power_levels");
     if (!current) {
       // E.g. the bot has not joined the room yet at start-up: look again a little later (a few times).
       const tries = (this.unreadable.get(roomId) ?? 0) + 1;

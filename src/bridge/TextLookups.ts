@@ -7,6 +7,7 @@ import type { Intent } from "matrix-appservice-bridge";
 import type { NetworkPool } from "../irc/NetworkPool.js";
 import type { Ghosts } from "../matrix/Ghosts.js";
 import type { MessageLinks } from "../store/MessageLinks.js";
+import { readStateEvent } from "../matrix/readState.js";
 
 /** The room state event a room sets its own line limit with: `{"lineLimit": N}`. */
 export const LINE_LIMIT_EVENT = "org.matrix.irc.line_limit";
@@ -43,9 +44,7 @@ export class TextLookups {
   async roomLineLimit(roomId: string): Promise<number | null> {
     const cached = this.limits.get(roomId);
     if (cached && Date.now() - cached.at < LINE_LIMIT_CACHE_MS) return cached.value;
-    const content = (await this.bot()
-      .getStateEvent(roomId, LINE_LIMIT_EVENT, "", true)
-      .catch(() => null)) as { lineLimit?: unknown } | null;
+    const content = await readStateEvent<{ lineLimit?: unknown }>(this.bot(), roomId, LINE_LIMIT_EVENT);
     const raw = content?.lineLimit;
     const value = typeof raw === "number" && Number.isInteger(raw) && raw > 0 ? raw : null;
     if (this.limits.size >= MAX_CACHED_ROOMS) this.limits.delete(this.limits.keys().next().value!);

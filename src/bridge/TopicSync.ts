@@ -17,6 +17,7 @@ import { withRetry } from "../matrix/retry.js";
 import { GIVE_UP_AFTER_MS } from "./IrcToMatrix.js";
 import type { KeyedQueue } from "./KeyedQueue.js";
 import type { RoomLinks } from "./RoomLinks.js";
+import { readStateEvent } from "../matrix/readState.js";
 
 const log = getLogger("bridge/topics");
 
@@ -47,7 +48,7 @@ export class TopicSync {
 
   private async setRoomTopic(pool: NetworkPool, roomId: string, topic: string, setter: string): Promise<void> {
     const bot = this.matrix.bot();
-    const current = (await bot.getStateEvent(roomId, "m.room.topic", "", true).catch(() => null)) as { topic?: string } | null;
+    const current = await readStateEvent<{ topic?: string }>(bot, roomId, "m.room.topic");
     if ((current?.topic ?? "") === topic) return; // the change came from this room
     const ghost = await this.ghosts.intentFor(pool.networkId, pool.config, setter, pool.bot.caseMapping);
     try {

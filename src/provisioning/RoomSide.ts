@@ -9,6 +9,7 @@
  */
 import type { Intent } from "matrix-appservice-bridge";
 import { getLogger } from "../logging.js";
+import { readStateEvent } from "../matrix/readState.js";
 
 const log = getLogger("provisioning/room");
 
@@ -68,9 +69,9 @@ export class RoomSide {
   /** The room's name, else its canonical alias, else its ID. */
   async nameOf(roomId: string): Promise<string> {
     const bot = this.bot();
-    const name = (await bot.getStateEvent(roomId, "m.room.name", "", true).catch(() => null)) as { name?: unknown } | null;
+    const name = await readStateEvent<{ name?: unknown }>(bot, roomId, "m.room.name");
     if (typeof name?.name === "string" && name.name.trim()) return name.name.trim();
-    const alias = (await bot.getStateEvent(roomId, "m.room.canonical_alias", "", true).catch(() => null)) as { alias?: unknown } | null;
+    const alias = await readStateEvent<{ alias?: unknown }>(bot, roomId, "m.room.canonical_alias");
     return typeof alias?.alias === "string" ? alias.alias : roomId;
   }
 
