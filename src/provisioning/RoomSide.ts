@@ -45,12 +45,13 @@ export class RoomSide {
     await this.bot().join(roomId);
   }
 
-  /** Whether the bot is in the room now (it can read the room's state). */
+  /**
+   * Whether the bot is in the room now: its own membership says "join". (Any state read is not
+   * enough: Synapse still answers one who left with the state as of their leave.)
+   */
   async botIsIn(roomId: string): Promise<boolean> {
-    return this.bot()
-      .matrixClient.getRoomStateEvent(roomId, "m.room.create", "")
-      .then(() => true)
-      .catch(() => false);
+    const bot = this.bot();
+    return (await readStateEvent<{ membership?: string }>(bot, roomId, "m.room.member", bot.userId))?.membership === "join";
   }
 
   /** "ok", or why not: the user is not joined, or lacks the power. */
