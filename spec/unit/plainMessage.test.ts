@@ -4,9 +4,9 @@ import { Client } from "irc-framework";
 import { emitPlainMessage, readPlainMessage, type PlainMessageClient } from "../../src/irc/plainMessage.js";
 
 /** A bare irc-framework client whose server offers STATUSMSG=@+ (lines go in as if read from a socket). */
-function libraryClient(): Client & { connection: { addReadBuffer(line: string): void } } {
+function libraryClient(isupport: string | null = "STATUSMSG=@+ CHANTYPES=#"): Client & { connection: { addReadBuffer(line: string): void } } {
   const client = new Client() as Client & { connection: { addReadBuffer(line: string): void } };
-  client.connection.addReadBuffer(":irc.example.net 005 me STATUSMSG=@+ CHANTYPES=# :are supported by this server\r\n");
+  if (isupport !== null) client.connection.addReadBuffer(`:irc.example.net 005 me ${isupport} :are supported by this server\r\n`);
   return client;
 }
 
@@ -77,6 +77,20 @@ describe("PRIVMSG and NOTICE lines handed to the client without irc-framework's 
       assert.equal(library.length, 1, `the library emits one event for ${JSON.stringify(line)}`);
       assert.equal(read.kind, library[0][0], JSON.stringify(line));
       assert.deepEqual({ ...read.event }, library[0][1], JSON.stringify(line));
+    }
+  });
+
+  test("status-message targets are split as the library splits them, whatever the server's STATUSMSG", () => {
+    const targets = ["#chan", "@#chan", "+#chan", "&chan", "@&chan", "~#chan", "%#chan", "nick", "@"];
+    for (const isupport of [null, "STATUSMSG=@+ CHANTYPES=#", "STATUSMSG=~&@%+ CHANTYPES=#&", "CHANTYPES=#"]) {
+      const client = libraryClient(isupport);
+      for (const target of targets) {
+        const line = `:alice!~a@host.example PRIVMSG ${target} :hi\r\n`;
+        const read = readPlainMessage(line, client.network as unknown as PlainMessageClient["network"]);
+        const library = libraryEvents(client, line);
+        assert.ok(read && library.length === 1, `${isupport}: ${target}`);
+        assert.deepEqual([read.event.target, read.event.group], [library[0][1].target, library[0][1].group], `${isupport}: ${target}`);
+      }
     }
   });
 

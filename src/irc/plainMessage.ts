@@ -49,7 +49,7 @@ export interface PlainMessageEvent {
 
 /** What of irc-framework's client this needs. */
 export interface PlainMessageClient {
-  network: { extractTargetGroup(target: string): { target: string; target_group: string } | null };
+  network: { supports(name: string): unknown; extractTargetGroup(target: string): { target: string; target_group: string } | null };
   raw_middleware: { stack: unknown[] };
   parsed_middleware: { stack: unknown[] };
   listenerCount(event: string): number;
@@ -79,6 +79,12 @@ function serverTime(tags: Record<string, string>): number | undefined {
   return time;
 }
 
+/** Whether `target` starts with one of the STATUSMSG prefixes (the library keeps them as a string, then an array of characters). */
+function startsWithStatusPrefix(target: string, statusMsg: unknown): boolean {
+  if (target.length === 0 || (typeof statusMsg !== "string" && !Array.isArray(statusMsg))) return false;
+  return statusMsg.indexOf(target[0]) !== -1;
+}
+
 /** The event irc-framework would emit for `line`, or null when the line is one left to it. */
 export function readPlainMessage(line: string, network: PlainMessageClient["network"]): { kind: PlainMessageKind; event: PlainMessageEvent } | null {
   const command = commandOf(line);
@@ -101,7 +107,9 @@ export function readPlainMessage(line: string, network: PlainMessageClient["netw
     text = message.substring(8, message.length - 1);
   }
   let group: string | undefined;
-  const grouped = network.extractTargetGroup(target);
+  // Asked of the library only when the target starts with a STATUSMSG prefix ("@#chan"): its
+  // lookup runs a lodash search with a closure for every line, nearly always to find nothing.
+  const grouped = startsWithStatusPrefix(target, network.supports("STATUSMSG")) ? network.extractTargetGroup(target) : null;
   if (grouped) {
     target = grouped.target;
     group = grouped.target_group;
