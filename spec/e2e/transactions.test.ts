@@ -53,6 +53,10 @@ describe("appservice transactions", { timeout: 240_000 }, () => {
     const wrong = await putTransaction("t-wrong", { events: [messageEvent("must not pass")] }, "not-the-token");
     assert.equal(wrong.status, 403);
     assert.equal(((await wrong.json()) as { errcode: string }).errcode, "M_FORBIDDEN");
+    // As long as the real one, with its last character changed: compared in full, not by length.
+    const real = stack.registration.hs_token;
+    const sameLength = await putTransaction("t-same-length", { events: [messageEvent("must not pass")] }, `${real.slice(0, -1)}${real.endsWith("x") ? "y" : "x"}`);
+    assert.equal(sameLength.status, 403);
     const missing = await putTransaction("t-missing", { events: [] }, null);
     assert.equal(missing.status, 401);
     assert.equal(((await missing.json()) as { errcode: string }).errcode, "M_UNAUTHORIZED");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { checkTxnId, deeperThan, MAX_JSON_DEPTH, readTransaction } from "../../src/matrix/transactionBody.js";
+import { checkTxnId, deeperThan, MAX_JSON_DEPTH, readTransaction, surelyShallow } from "../../src/matrix/transactionBody.js";
 
 const event = (extra: Record<string, unknown> = {}) => ({
   type: "m.room.message",
@@ -55,6 +55,23 @@ describe("transaction bodies", () => {
     for (let i = 0; i < 100; i++) fine = [fine];
     assert.ok(!deeperThan(fine, MAX_JSON_DEPTH));
     assert.ok(!refused({ events: [event({ content: { a: fine } })] }));
+  });
+
+  test("text with few brackets is known shallow without a walk; text that may be deep is walked", () => {
+    const nested = (depth: number) => "[".repeat(depth) + "1" + "]".repeat(depth);
+    assert.ok(surelyShallow(Buffer.from(JSON.stringify({ events: [event()] })), MAX_JSON_DEPTH));
+    assert.ok(surelyShallow(Buffer.from(nested(MAX_JSON_DEPTH)), MAX_JSON_DEPTH));
+    assert.ok(!surelyShallow(Buffer.from(nested(MAX_JSON_DEPTH + 1)), MAX_JSON_DEPTH));
+    // Many brackets, shallow: not known shallow from the text, so readTransaction walks it and takes it.
+    const wide = JSON.stringify({ events: [event({ content: { list: Array.from({ length: 600 }, () => ({})) } })] });
+    assert.ok(!surelyShallow(Buffer.from(wide), MAX_JSON_DEPTH));
+    assert.ok(!refused(JSON.parse(wide)));
+    // Brackets inside strings count too (the bound stays an upper bound on the depth).
+    assert.ok(!surelyShallow(Buffer.from(JSON.stringify({ s: "{".repeat(MAX_JSON_DEPTH + 1) })), MAX_JSON_DEPTH));
+    // Deep JSON is refused when its text was not known shallow.
+    const deepText = `{"events":[{"type":"t","event_id":"$e","room_id":"!r:x","sender":"@a:x","content":{"a":${"[".repeat(MAX_JSON_DEPTH + 5)}${"]".repeat(MAX_JSON_DEPTH + 5)}}}]}`;
+    assert.ok(!surelyShallow(Buffer.from(deepText), MAX_JSON_DEPTH));
+    assert.equal((readTransaction(JSON.parse(deepText)) as { error: string }).error, `JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
   });
 
   test("transaction IDs", () => {

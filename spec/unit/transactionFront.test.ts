@@ -217,6 +217,70 @@ describe("the transaction front on a real server", () => {
   });
 });
 
+describe("the transaction front's idle and request timers", () => {
+  let server: Server;
+  let port: number;
+  let front: TransactionFront;
+  const holdMs = 600;
+
+  before(async () => {
+    server = createServer((_req, res) => res.writeHead(418).end());
+    front = new TransactionFront(
+      server,
+      { ...tokenCheck, serve: (_txnId, _body, answer) => void setTimeout(() => answer.ok(), holdMs), ping: (_body, answer) => answer.ok() },
+      { maxHeaderBytes: 4096, maxBodyBytes: 1000, requestTimeoutMs: 2_000, idleTimeoutMs: 300 },
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(async () => {
+    front.closeConnections();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  /** A socket whose received text, close and its time are recorded. */
+  function client(): { socket: ReturnType<typeof connect>; text: () => string; closedAt: () => number | null } {
+    const socket = connect(port, "127.0.0.1");
+    let text = "";
+    let closedAt: number | null = null;
+    socket.on("data", (d) => (text += d.toString()));
+    socket.on("close", () => (closedAt = Date.now()));
+    socket.on("error", () => undefined);
+    return { socket, text: () => text, closedAt: () => closedAt };
+  }
+
+  test("a connection with no request is closed after the idle timeout", async () => {
+    const started = Date.now();
+    const c = client();
+    await waitUntil(() => c.closedAt() !== null);
+    assert.ok(c.closedAt()! - started >= 250, "not before the idle timeout");
+  });
+
+  test("a transaction served for longer than the idle timeout is answered, and the idle time counts from its answer", async () => {
+    const c = client();
+    c.socket.write(put("slow", '{"events":[]}'));
+    await waitUntil(() => c.text().includes("\r\n\r\n{}") || c.closedAt() !== null);
+    assert.match(c.text(), /^HTTP\/1\.1 200 /);
+    const answeredAt = Date.now();
+    assert.equal(c.closedAt(), null, "still open right after the answer");
+    await waitUntil(() => c.closedAt() !== null);
+    assert.ok(c.closedAt()! - answeredAt >= 250, "closed an idle timeout after the answer, not before");
+  });
+
+  test("a request still being read when the idle time passes is not cut: it has the request timeout", async () => {
+    const c = client();
+    const raw = put("split", '{"events":[]}');
+    c.socket.write(raw.slice(0, 20));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(c.closedAt(), null, "open past the idle timeout while the request is incomplete");
+    c.socket.write(raw.slice(20));
+    await waitUntil(() => c.text().includes("\r\n\r\n{}") || c.closedAt() !== null);
+    assert.match(c.text(), /^HTTP\/1\.1 200 /);
+    c.socket.destroy();
+  });
+});
+
 async function waitUntil(condition: () => boolean): Promise<void> {
   const deadline = Date.now() + 5_000;
   while (!condition()) {

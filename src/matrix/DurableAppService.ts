@@ -120,6 +120,7 @@ export class DurableAppService extends AppService {
   private httpServer: Server | null = null;
   private front: TransactionFront | null = null;
   private readonly hsTokenBytes: Buffer;
+  private readonly tokenScratch: Buffer;
 
   constructor(
     private readonly hsToken: string,
@@ -128,6 +129,7 @@ export class DurableAppService extends AppService {
   ) {
     super({ homeserverToken: hsToken });
     this.hsTokenBytes = Buffer.from(hsToken);
+    this.tokenScratch = Buffer.alloc(this.hsTokenBytes.length);
     this.sink = handlers.sink;
     this.aliasQuery = handlers.aliasQuery;
     this.userQuery = handlers.userQuery;
@@ -183,7 +185,7 @@ export class DurableAppService extends AppService {
     const server = createAsServer(this.route);
     this.httpServer = server;
     if (!(server instanceof HttpsServer)) {
-      const serve = (txnId: string, body: unknown, answer: TransactionAnswer) => this.serveTransaction(txnId, body, answer);
+      const serve = (txnId: string, body: unknown, answer: TransactionAnswer, shallow: boolean) => this.serveTransaction(txnId, body, answer, shallow);
       this.front = new TransactionFront(server, { tokenMatches: (token) => this.tokenMatches(token), serve, ping: answerPing }, FRONT_LIMITS);
       // A connection Node took over from the front for an odd request ends after this many, so
       // the homeserver's next connection comes to the front again.
@@ -245,24 +247,24 @@ export class DurableAppService extends AppService {
     return true;
   }
 
-  /** Compared in constant time. */
+  /** Compared in constant time, through a buffer kept for it (no allocation per request). */
   private tokenMatches(given: string | undefined): boolean {
-    if (given === undefined) return false;
-    const a = Buffer.from(given);
-    return a.length === this.hsTokenBytes.length && timingSafeEqual(a, this.hsTokenBytes);
+    if (given === undefined || Buffer.byteLength(given) !== this.hsTokenBytes.length) return false;
+    this.tokenScratch.write(given);
+    return timingSafeEqual(this.tokenScratch, this.hsTokenBytes);
   }
 
   /** Handles a transaction whose sender is checked; a failure is a 500, the transaction resent. */
-  private serveTransaction(txnId: string, body: unknown, answer: TransactionAnswer): void {
-    this.handleTransaction(txnId, body, answer).catch((err: Error) => {
+  private serveTransaction(txnId: string, body: unknown, answer: TransactionAnswer, shallow = false): void {
+    this.handleTransaction(txnId, body, answer, shallow).catch((err: Error) => {
       log.error("Transaction handling failed", { error: err.message });
       answer.fail(500, "M_UNKNOWN", "Internal error"); // ignored when already answered
     });
   }
 
-  async handleTransaction(txnId: string, body: unknown, answer: TransactionAnswer): Promise<void> {
+  async handleTransaction(txnId: string, body: unknown, answer: TransactionAnswer, shallow = false): Promise<void> {
     const arrived = relayClock();
-    const txn = checkTxnId(txnId) ?? readTransaction(body);
+    const txn = checkTxnId(txnId) ?? readTransaction(body, shallow);
     if ("errcode" in txn) {
       metrics.transactions.inc({ result: "refused" });
       log.warn("Refused a malformed transaction", { txnId: txnId.slice(0, 64), error: txn.error });

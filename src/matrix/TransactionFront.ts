@@ -23,6 +23,7 @@
 import { STATUS_CODES, type Server } from "node:http";
 import type { Socket } from "node:net";
 import { PLAIN_JSON } from "./asHttp.js";
+import { MAX_JSON_DEPTH, surelyShallow } from "./transactionBody.js";
 
 /** How a transaction taken here is answered (once). */
 export interface TransactionAnswer {
@@ -33,8 +34,8 @@ export interface TransactionAnswer {
 
 export interface FrontHandlers {
   tokenMatches(token: string): boolean;
-  /** Called with a parsed body; must answer through `answer`, once. */
-  serve(txnId: string, body: unknown, answer: TransactionAnswer): void;
+  /** Called with a parsed body (`shallow`: its text nests no deeper than MAX_JSON_DEPTH); must answer through `answer`, once. */
+  serve(txnId: string, body: unknown, answer: TransactionAnswer, shallow: boolean): void;
   /** The homeserver's ping (`txnId` is null then). */
   ping(body: unknown, answer: TransactionAnswer): void;
 }
@@ -49,10 +50,14 @@ export interface FrontLimits {
 }
 
 const REQUEST_LINE = /^(?:PUT \/_matrix\/app\/v1\/transactions\/([A-Za-z0-9._~=+:@-]{1,200})|POST \/_matrix\/app\/v1\/ping) HTTP\/1\.1$/;
-/** A header line with a token name and a value of visible ASCII, spaces and tabs only. */
-const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\x20-\x7e\t]*?)[ \t]*$/;
+/** A header name: a token. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A header value (with the spaces and tabs around it): visible ASCII, spaces and tabs only. */
+const HEADER_VALUE = /^[\x20-\x7e\t]*$/;
 /** Headers whose presence means "let Node do it". */
 const HANDED_OVER_HEADERS = new Set(["transfer-encoding", "expect", "upgrade"]);
+/** The lengths of the header names read here or handed over: any other header is only checked for syntax. */
+const READ_NAME_LENGTHS = new Set(["content-length", "content-type", "authorization", "content-encoding", "connection", ...HANDED_OVER_HEADERS].map((name) => name.length));
 
 interface PlainRequest {
   /** null for the ping. */
@@ -63,8 +68,8 @@ interface PlainRequest {
 
 /** The request's head (up to, not including, the blank line) if it is one this front serves, else null. */
 export function parsePlainHead(head: string, handlers: Pick<FrontHandlers, "tokenMatches">, maxBodyBytes: number): PlainRequest | null {
-  const lines = head.split("\r\n");
-  const requestLine = REQUEST_LINE.exec(lines[0]);
+  let lineEnd = head.indexOf("\r\n");
+  const requestLine = REQUEST_LINE.exec(lineEnd === -1 ? head : head.slice(0, lineEnd));
   if (!requestLine) return null;
   const txnId = requestLine[1] ?? null;
   if (txnId === "." || txnId === "..") return null;
@@ -72,11 +77,18 @@ export function parsePlainHead(head: string, handlers: Pick<FrontHandlers, "toke
   let type: string | null = null;
   let token: string | null = null;
   let close = false;
-  for (let i = 1; i < lines.length; i++) {
-    const match = HEADER_LINE.exec(lines[i]);
-    if (!match) return null;
-    const name = match[1].toLowerCase();
-    const value = match[2];
+  while (lineEnd !== -1) {
+    const start = lineEnd + 2;
+    lineEnd = head.indexOf("\r\n", start);
+    const line = lineEnd === -1 ? head.slice(start) : head.slice(start, lineEnd);
+    const colon = line.indexOf(":");
+    if (colon <= 0) return null;
+    const rawName = line.slice(0, colon);
+    const rawValue = line.slice(colon + 1);
+    if (!HEADER_NAME.test(rawName) || !HEADER_VALUE.test(rawValue)) return null;
+    if (!READ_NAME_LENGTHS.has(colon)) continue;
+    const name = rawName.toLowerCase();
+    const value = rawValue.trim(); // only spaces and tabs can be around it (HEADER_VALUE)
     if (HANDED_OVER_HEADERS.has(name)) return null;
     if (name === "content-length") {
       if (contentLength !== null || !/^\d{1,9}$/.test(value)) return null;
@@ -145,7 +157,13 @@ class FrontConnection {
   private ended = false;
   /** An answer is waiting in the socket's buffer (the client does not read): nothing more is read until it drains. */
   private draining = false;
-  private timer: NodeJS.Timeout | null = null;
+  /**
+   * Two timers, so that a request that comes whole in one read (each of Synapse's, nearly) sets
+   * none: the idle one is refreshed after each answer, the request one armed only while a
+   * request waits for the rest of its bytes.
+   */
+  private readonly idleTimer: NodeJS.Timeout;
+  private requestTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly socket: Socket,
@@ -159,7 +177,7 @@ class FrontConnection {
     socket.on("end", this.onEnd);
     socket.on("close", this.onClose);
     socket.on("drain", this.onDrain);
-    this.arm(limits.idleTimeoutMs);
+    this.idleTimer = setTimeout(this.onIdle, limits.idleTimeoutMs).unref();
   }
 
   /** Closes the connection when it is idle now, or once the answer being written is out. */
@@ -199,25 +217,23 @@ class FrontConnection {
   /** Serves every whole request buffered, one at a time; hands the connection over at the first it will not serve. */
   private pump(): void {
     while (!this.busy && !this.draining && !this.handedOver && this.buffer.length > 0) {
-      if (!this.inRequest) {
-        this.inRequest = true;
-        this.arm(this.limits.requestTimeoutMs);
-      }
+      this.inRequest = true;
       const headEnd = this.buffer.indexOf("\r\n\r\n");
       if (headEnd === -1) {
         // Not whole yet: hand over as soon as it cannot be one of ours (Node then answers at once).
         if (this.buffer.length > this.limits.maxHeaderBytes || !mayBePlainHead(this.buffer)) this.handOver();
+        else this.awaitRest();
         return;
       }
       if (hasBareLineFeed(this.buffer, headEnd)) return this.handOver();
       const request = headEnd <= this.limits.maxHeaderBytes ? parsePlainHead(this.buffer.toString("latin1", 0, headEnd), this.handlers, this.limits.maxBodyBytes) : null;
       if (!request) return this.handOver();
       const end = headEnd + 4 + request.contentLength;
-      if (this.buffer.length < end) return;
+      if (this.buffer.length < end) return this.awaitRest();
       const body = this.buffer.subarray(headEnd + 4, end);
       this.buffer = end === this.buffer.length ? EMPTY : this.buffer.subarray(end);
       this.inRequest = false;
-      this.disarm();
+      this.clearRequestTimer();
       this.busy = true;
       const answer = this.answerer(request.close || this.closing);
       let parsed: unknown;
@@ -228,11 +244,11 @@ class FrontConnection {
         return;
       }
       if (request.txnId === null) this.handlers.ping(parsed, answer);
-      else this.handlers.serve(request.txnId, parsed, answer);
+      else this.handlers.serve(request.txnId, parsed, answer, surelyShallow(body, MAX_JSON_DEPTH));
     }
     if (!this.busy && !this.draining && !this.inRequest && !this.handedOver) {
       if (this.closing) this.shut();
-      else this.arm(this.limits.idleTimeoutMs);
+      else this.idleTimer.refresh();
     }
   }
 
@@ -288,20 +304,29 @@ class FrontConnection {
     this.socket.resume();
   }
 
-  private arm(ms: number): void {
-    this.disarm();
-    this.timer = setTimeout(this.onTimeout, ms);
-    this.timer.unref();
+  /** A request's bytes are not all here: it has until the request timeout, from now (its first bytes) on. */
+  private awaitRest(): void {
+    this.requestTimer ??= setTimeout(this.onRequestTimeout, this.limits.requestTimeoutMs).unref();
+  }
+
+  private clearRequestTimer(): void {
+    if (this.requestTimer) clearTimeout(this.requestTimer);
+    this.requestTimer = null;
   }
 
   private disarm(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    clearTimeout(this.idleTimer);
+    this.clearRequestTimer();
   }
 
-  private readonly onTimeout = (): void => {
-    this.timer = null;
-    if (!this.inRequest) return void this.socket.destroy();
+  /** Closes a connection with no request for the idle timeout; one being served or read is refreshed once answered. */
+  private readonly onIdle = (): void => {
+    if (this.busy || this.draining || this.inRequest || this.handedOver) return;
+    this.socket.destroy();
+  };
+
+  private readonly onRequestTimeout = (): void => {
+    this.requestTimer = null;
     // As Node answers a request that did not arrive in time.
     const body = JSON.stringify({ errcode: "M_UNKNOWN", error: "Request not received in time" });
     this.socket.write(`HTTP/1.1 408 ${STATUS_CODES[408]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);

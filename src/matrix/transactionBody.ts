@@ -52,6 +52,19 @@ export function deeperThan(value: unknown, max: number): boolean {
   return false;
 }
 
+/**
+ * Whether JSON text surely nests no deeper than `max`: it has at most `max` opening brackets
+ * (counted, strings included, with the buffer's native search). Nearly every transaction is
+ * settled here without walking the parsed value (`deeperThan`).
+ */
+export function surelyShallow(json: Buffer, max: number): boolean {
+  let brackets = 0;
+  for (const bracket of [0x7b, 0x5b]) {
+    for (let at = json.indexOf(bracket); at !== -1; at = json.indexOf(bracket, at + 1)) if (++brackets > max) return false;
+  }
+  return true;
+}
+
 export function checkTxnId(txnId: string | undefined): BodyError | null {
   if (txnId && TXN_ID.test(txnId) && txnId !== "." && txnId !== "..") return null;
   return { errcode: "M_INVALID_PARAM", error: "Invalid transaction ID" };
@@ -78,12 +91,12 @@ function ephemeralProblem(list: unknown, key: string): string | null {
   return null;
 }
 
-/** The transaction's events, or why it is refused. */
-export function readTransaction(body: unknown): TransactionBody | BodyError {
+/** The transaction's events, or why it is refused. `shallow`: its text is known to nest no deeper than MAX_JSON_DEPTH (surelyShallow). */
+export function readTransaction(body: unknown, shallow = false): TransactionBody | BodyError {
   const bad = (error: string): BodyError => ({ errcode: "M_BAD_JSON", error });
   if (!isObject(body)) return bad("The body must be a JSON object");
   if (!Array.isArray(body.events)) return bad("'events' must be an array");
-  if (deeperThan(body, MAX_JSON_DEPTH)) return bad(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  if (!shallow && deeperThan(body, MAX_JSON_DEPTH)) return bad(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
   for (const [i, event] of body.events.entries()) {
     const problem = eventProblem(event, i);
     if (problem) return bad(problem);
