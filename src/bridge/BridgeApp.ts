@@ -15,7 +15,7 @@ import { configureLibraryLogging } from "../matrix/libraryLogging.js";
 import { installHttpTimeout } from "../matrix/httpTimeout.js";
 import { withRetry } from "../matrix/retry.js";
 import { sendEventAt } from "../matrix/sendAt.js";
-import { collectProcessMetrics, metrics, roomQueueDeepestSources } from "../metrics/metrics.js";
+import { collectProcessMetrics, metrics, relayMetrics, roomQueueDeepestSources } from "../metrics/metrics.js";
 import { Operations } from "../ops/Operations.js";
 import type { Registration } from "../registration.js";
 import { createDataStore } from "../store/createStore.js";
@@ -104,7 +104,7 @@ export class BridgeApp {
   ) {
     this.store = createDataStore(config.store);
     this.messageLinks = new MessageLinks(this.store, { max: config.store.maxMessageLinks });
-    this.roomQueue = this.cappedQueue("Room queue towards Matrix is full: new items are dropped (the homeserver is too slow?)", (depth) => metrics.roomQueueDepth.set(depth));
+    this.roomQueue = this.cappedQueue("Room queue towards Matrix is full: new items are dropped (the homeserver is too slow?)", (depth) => relayMetrics.roomQueueDepth.set(depth));
     this.toIrcQueue = this.cappedQueue("Room queue towards IRC is full: new messages are refused and their senders told");
     roomQueueDeepestSources.add(this.deepestRoomQueue);
     this.links = new RoomLinks(this.store, secrets);

@@ -12,7 +12,7 @@ import { getLogger } from "../logging.js";
 import type { Ghosts } from "../matrix/Ghosts.js";
 import { withRetry } from "../matrix/retry.js";
 import { newTxnId, sendEventAt } from "../matrix/sendAt.js";
-import { metrics } from "../metrics/metrics.js";
+import { metrics, relayMetrics } from "../metrics/metrics.js";
 import type { MessageLink } from "../store/DataStore.js";
 import { QueueFullError, type KeyedQueue } from "./KeyedQueue.js";
 import type { RoomLinks } from "./RoomLinks.js";
@@ -128,10 +128,11 @@ export class IrcToMatrix {
         onRetry: (err, attempt, delayMs) => log.warn("Homeserver refused a line; retrying", { roomId, attempt, delayMs, error: (err as Error).message }),
       },
     );
-    metrics.messagesRelayed.inc({ direction: "irc_to_matrix", network: pool.networkId });
+    relayMetrics.relayedToMatrix.of(pool.networkId).inc();
     pool.reachedMatrix(msg);
     if (msg.tags.msgid) this.hooks.onLinked([{ roomId, eventId, networkId: pool.networkId, msgid: msg.tags.msgid, at: Date.now() }]);
-    metrics.ircToMatrixLatency.observe((Date.now() - msg.receivedAt) / 1000);
-    metrics.relaySeconds.observe({ direction: "irc_to_matrix" }, Math.max(0, Date.now() - msg.receivedAt - homeserverMs) / 1000);
+    const now = Date.now();
+    relayMetrics.ircToMatrixDelivery.observe((now - msg.receivedAt) / 1000);
+    relayMetrics.secondsToMatrix.observe(Math.max(0, now - msg.receivedAt - homeserverMs) / 1000);
   }
 }

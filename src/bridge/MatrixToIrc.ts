@@ -16,7 +16,7 @@ import type { NetworkPool } from "../irc/NetworkPool.js";
 import { getLogger } from "../logging.js";
 import { KeepInJournal, type MatrixEvent } from "../matrix/DurableAppService.js";
 import type { MessageLink } from "../store/DataStore.js";
-import { metrics } from "../metrics/metrics.js";
+import { metrics, relayMetrics } from "../metrics/metrics.js";
 import { QueueFullError, type KeyedQueue } from "./KeyedQueue.js";
 import type { OutgoingText } from "./OutgoingText.js";
 import type { ChannelRef, RoomLinks } from "./RoomLinks.js";
@@ -193,7 +193,7 @@ export class MatrixToIrc {
       const channelKey = this.links.keyOf(ref.networkId, ref.channel);
       const { delivered } = await pool.enqueue(sender, { target: ref.channelName, channelKey, kind, lines, onFirstWritten, ...(tags ? { tags } : {}) });
       const linked = (msgids: (string | null)[]) => {
-        metrics.messagesRelayed.inc({ direction: "matrix_to_irc", network: ref.networkId });
+        relayMetrics.relayedToIrc.of(ref.networkId).inc();
         const at = Date.now();
         this.onLinked(msgids.flatMap((msgid) => (msgid ? [{ roomId, eventId, networkId: ref.networkId, msgid, at }] : [])));
       };

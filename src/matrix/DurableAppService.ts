@@ -26,7 +26,7 @@ import express, { type Application, type Request, type Response } from "express"
 import { AppService } from "matrix-appservice";
 import type { DataStore } from "../store/DataStore.js";
 import { getLogger } from "../logging.js";
-import { metrics } from "../metrics/metrics.js";
+import { metrics, relayMetrics } from "../metrics/metrics.js";
 import { createAsServer, finalHandlers, isPlainJsonRequest, jsonBody, MAX_BODY_BYTES, MAX_HEADER_BYTES, readJsonBody, REQUEST_TIMEOUT_MS } from "./asHttp.js";
 import { TransactionFront, type TransactionAnswer } from "./TransactionFront.js";
 import { sendMatrixError } from "./httpErrors.js";
@@ -295,7 +295,7 @@ export class DurableAppService extends AppService {
       this.inFlightTxns.delete(txnId);
     }
     answer.ok();
-    metrics.transactions.inc({ result: "accepted" });
+    relayMetrics.transactionsAccepted.inc();
     let seq = 0;
     for (const event of events) {
       if (seq < handled.length && handled[seq] === event) this.dispatch(txnId, seq++, event);

@@ -8,7 +8,7 @@
  * call made beside the SDK (a ghost's message, see sendAt) takes its ceiling and is observed here too.
  */
 import { setRequestFn } from "@vector-im/matrix-bot-sdk";
-import { metrics } from "../metrics/metrics.js";
+import { relayMetrics } from "../metrics/metrics.js";
 import { leanRequest, type RequestParams } from "./leanRequest.js";
 
 type Callback = (err: unknown, response: { statusCode?: number } | undefined, body: unknown) => void;
@@ -30,8 +30,8 @@ export function homeserverLastAnsweredAt(): number {
 
 /** Notes one call's outcome. 502-504 come from a proxy in front of a homeserver that did not answer. */
 export function observe(err: unknown, status: number | undefined): void {
-  if (err || status === undefined) return void metrics.homeserverRequests.inc({ outcome: "failed" });
-  metrics.homeserverRequests.inc({ outcome: status < 400 ? "ok" : status < 500 ? "client_error" : "server_error" });
+  if (err || status === undefined) return void relayMetrics.homeserverRequests.of("failed").inc();
+  relayMetrics.homeserverRequests.of(status < 400 ? "ok" : status < 500 ? "client_error" : "server_error").inc();
   if (status < 502 || status > 504) lastAnsweredAt = Date.now();
 }
 

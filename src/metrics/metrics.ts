@@ -3,6 +3,7 @@
  * process; the names follow Prometheus conventions (`_total` for counters).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { DeferredCount, DeferredCounts, DeferredGauge, DeferredObservations } from "./deferred.js";
 
 export const registry = new Registry();
 
@@ -312,6 +313,19 @@ export const metrics = {
     labelNames: ["kind", "direction"] as const,
     registers: [registry],
   }),
+};
+
+/** The updates made for every relayed message, held until the metrics are read (deferred.ts). */
+export const relayMetrics = {
+  relayedToIrc: new DeferredCounts(metrics.messagesRelayed, (network) => ({ direction: "matrix_to_irc", network })),
+  relayedToMatrix: new DeferredCounts(metrics.messagesRelayed, (network) => ({ direction: "irc_to_matrix", network })),
+  secondsToIrc: new DeferredObservations(metrics.relaySeconds, { direction: "matrix_to_irc" }),
+  secondsToMatrix: new DeferredObservations(metrics.relaySeconds, { direction: "irc_to_matrix" }),
+  ircToMatrixDelivery: new DeferredObservations(metrics.ircToMatrixLatency),
+  homeserverRequests: new DeferredCounts(metrics.homeserverRequests, (outcome) => ({ outcome })),
+  transactionsAccepted: new DeferredCount(metrics.transactions, { result: "accepted" }),
+  roomQueueDepth: new DeferredGauge(metrics.roomQueueDepth),
+  messageLinks: new DeferredGauge(metrics.messageLinks),
 };
 
 let defaultsCollected = false;

@@ -4,7 +4,7 @@
  * the IRC writer, so the time rides along with it, and is gone with the event.
  */
 import { performance } from "node:perf_hooks";
-import { metrics } from "./metrics.js";
+import { relayMetrics } from "./metrics.js";
 
 const receivedAt = new WeakMap<object, number>();
 
@@ -20,5 +20,5 @@ export function now(): number {
 export function onEventWritten(event: object): (() => void) | undefined {
   const since = receivedAt.get(event);
   if (since === undefined) return undefined;
-  return () => metrics.relaySeconds.observe({ direction: "matrix_to_irc" }, (performance.now() - since) / 1000);
+  return () => relayMetrics.secondsToIrc.observe((performance.now() - since) / 1000);
 }

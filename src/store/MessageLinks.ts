@@ -12,7 +12,7 @@
  * instead: a flush timer would cost a wakeup, more than the write it saves.
  */
 import { getLogger } from "../logging.js";
-import { metrics } from "../metrics/metrics.js";
+import { relayMetrics } from "../metrics/metrics.js";
 import type { DataStore, MessageLink } from "./DataStore.js";
 
 const log = getLogger("store/links");
@@ -130,7 +130,7 @@ export class MessageLinks {
   }
 
   private report(): void {
-    metrics.messageLinks.set(this.stored);
+    relayMetrics.messageLinks.set(this.stored);
   }
 
   private enqueue(job: () => Promise<void>): void {
