@@ -48,6 +48,15 @@ describe("templates and escaping", () => {
     assert.equal(escapeNickForLocalpart("a=b"), "a=3db");
   });
 
+  test("ghost user IDs made again (remembered) still depend on the mapping, template and domain", () => {
+    for (let round = 0; round < 2; round++) {
+      assert.equal(ghostUserId("irc_$NICK", "A[b]", "x.org", "rfc1459"), "@irc_a=7bb=7d:x.org");
+      assert.equal(ghostUserId("irc_$NICK", "A[b]", "x.org", "ascii"), "@irc_a=5bb=5d:x.org");
+      assert.equal(ghostUserId("oftc_$NICK", "A[b]", "x.org", "ascii"), "@oftc_a=5bb=5d:x.org");
+      assert.equal(ghostUserId("oftc_$NICK", "A[b]", "y.org", "ascii"), "@oftc_a=5bb=5d:y.org");
+    }
+  });
+
   test("aliases and fills", () => {
     assert.equal(portalAlias("irc_libera_$CHANNEL", "#rust", "example.org"), "#irc_libera_#rust:example.org");
     assert.equal(fillTemplate("$LOCALPART[m] $UNKNOWN", { LOCALPART: "bob" }), "bob[m] $UNKNOWN");

@@ -34,8 +34,19 @@ export function fillTemplate(template: string, values: Record<string, string>): 
   return template.replace(/\$([A-Z]+)/g, (whole, name: string) => values[name] ?? whole);
 }
 
+/** Ghost user IDs made lately: the same few nicks speak again and again, once per line relayed. */
+const recentGhostIds = new Map<string, string>();
+const RECENT_GHOST_IDS = 10_000;
+
 export function ghostUserId(template: string, nick: string, domain: string, mapping?: CaseMapping): string {
-  return `@${fillTemplate(template, { NICK: escapeNickForLocalpart(nick, mapping) })}:${domain}`;
+  const key = `${nick}\n${mapping ?? ""}\n${template}\n${domain}`;
+  let userId = recentGhostIds.get(key);
+  if (userId === undefined) {
+    userId = `@${fillTemplate(template, { NICK: escapeNickForLocalpart(nick, mapping) })}:${domain}`;
+    if (recentGhostIds.size >= RECENT_GHOST_IDS) recentGhostIds.clear();
+    recentGhostIds.set(key, userId);
+  }
+  return userId;
 }
 
 export function portalAlias(template: string, channel: string, domain: string): string {
