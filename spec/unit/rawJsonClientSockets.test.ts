@@ -75,19 +75,31 @@ describe("the raw client's sockets and framing, against a scripted server", () =
   });
 
   test("an answer in two reads keeps its first read's bytes (later reads do not overwrite them), on a reused socket too", async () => {
-    const bodies = ['{"event_id":"$AAAAAAAAAAAAAAAA"}', '{"event_id":"$BBBBBBBBBBBBBBBB"}', '{"event_id":"$CCCCCCCCCCCCCCCC"}'];
+    const bodies = ["A", "B", "C"].map((c) => `{"event_id":"$${c.repeat(300)}"}`);
     script = async (socket, n) => {
       const bytes = Buffer.from(withLength("Content-Type: application/json\r\n", bodies[n]));
-      // Split inside the body: the second read lands where the first one's bytes were read.
-      socket.write(bytes.subarray(0, bytes.length - 10));
+      // Split early in the body: the second read, longer than the first, lands over the first one's bytes if they were not kept.
+      socket.write(bytes.subarray(0, bytes.length - 250));
       await nextTurn(); // the client reads the first part (the poll phase comes before this turn's end)
       await nextTurn();
-      socket.write(bytes.subarray(bytes.length - 10));
+      socket.write(bytes.subarray(bytes.length - 250));
     };
     for (const body of bodies) {
       const { err, answer } = await call();
       assert.equal(err, null);
       assert.equal(answer?.body, body);
+    }
+    // Chunked: a whole chunk in the first read, a longer second read.
+    script = async (socket, n) => {
+      socket.write(`${SYNAPSE_HEAD}64\r\n{"event_id":"$${String(n).repeat(86)}\r\n`);
+      await nextTurn();
+      await nextTurn();
+      socket.write(`258\r\n${"x".repeat(598)}"}\r\n0\r\n\r\n`);
+    };
+    for (const n of [3, 4]) { // the socket's fourth and fifth requests
+      const { err, answer } = await call();
+      assert.equal(err, null);
+      assert.equal(answer?.body, `{"event_id":"$${String(n).repeat(86)}${"x".repeat(598)}"}`);
     }
     assert.equal(accepted.length, 1);
   });
