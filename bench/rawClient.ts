@@ -41,7 +41,7 @@ function serve(): void {
 async function measure(): Promise<void> {
   const calls = Number(process.env.BENCH_CALLS ?? 20_000);
   const warmup = Number(process.env.BENCH_WARMUP ?? 2_000);
-  const child = fork(process.argv[1], ["serve"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = fork(process.argv[1], ["serve"], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [] });
   const port = await new Promise<number>((resolve) => child.once("message", (m) => resolve(Number(m))));
   const client = new RawJsonClient("127.0.0.1", port);
   const headers = "Authorization: Bearer syt_YWJj_abcdefghijklmnopqrst_012345\r\nContent-Type: application/json\r\n";
