@@ -84,15 +84,14 @@ function parseHead(head: string, start: number): Head | string {
     for (let c = head.charCodeAt(to - 1); to > from && (c === 0x20 || c === 0x09); c = head.charCodeAt(--to - 1));
     const name = head.slice(pos, colon).toLowerCase();
     const value = head.slice(from, to);
-    // Only names of the framing headers' lengths are compared (17, 14, 10).
-    if (colon - pos === 17 && name === "transfer-encoding") {
+    if (name === "transfer-encoding") {
       // Only plain chunking, named once; a Content-Length beside it is a smuggling shape.
       if (length !== null || value.toLowerCase() !== "chunked") return "transfer-encoding";
       length = "chunked";
-    } else if (colon - pos === 14 && name === "content-length") {
+    } else if (name === "content-length") {
       if (length !== null || !/^\d{1,9}$/.test(value)) return "content-length";
       length = Number(value);
-    } else if (colon - pos === 10 && name === "connection" && value.toLowerCase().includes("close")) close = true;
+    } else if (name === "connection" && value.toLowerCase().includes("close")) close = true;
     // The record the callers get (a MatrixError reads Retry-After from it), as Node's client joins repeats.
     headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
   }
@@ -198,10 +197,12 @@ class Conn {
   };
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** One socket's single call in flight: reads its answer from the bytes as they come. */
 class Exchange {
   /** The answer's bytes so far: `buffer` is the filled start of `store`, which grows by doubling. */
-  private buffer: Buffer = Buffer.alloc(0);
+  private buffer: Buffer = EMPTY;
   private store: Buffer = this.buffer;
   private head: Head | null = null;
   private chunked: ChunkedBody | null = null;
