@@ -36,6 +36,12 @@ describe("case mapping", () => {
     assert.equal(casefold("Nick[A]\\~"), "nick{a}|^");
     assert.equal(casefold("Nick[A]\\~", "strict-rfc1459"), "nick{a}|~");
     assert.equal(casefold("Nick[A]\\~", "ascii"), "nick[a]\\~");
+    // Folded again (remembered): still by each mapping's own rules.
+    for (let round = 0; round < 2; round++) {
+      assert.equal(casefold("Nick[A]\\~"), "nick{a}|^");
+      assert.equal(casefold("Nick[A]\\~", "strict-rfc1459"), "nick{a}|~");
+      assert.equal(casefold("Nick[A]\\~", "ascii"), "nick[a]\\~");
+    }
   });
 });
 

@@ -79,14 +79,9 @@ describe("the transaction front on a real server", () => {
       },
       { maxHeaderBytes: 4096, maxBodyBytes: 1000, requestTimeoutMs: 500, idleTimeoutMs: 5_000 },
     );
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    port = (server.address() as AddressInfo).port;
+    port = await listening(server);
   });
-  after(async () => {
-    front.closeConnections();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => closeFront(front, server));
 
   /** Writes the chunks (with a pause between), and resolves with all that came back once `done` says so or the socket closes. */
   function exchange(chunks: string[], done: (text: string) => boolean): Promise<{ text: string; closed: boolean }> {
@@ -230,14 +225,9 @@ describe("the transaction front's idle and request timers", () => {
       { ...tokenCheck, serve: (_txnId, _body, answer) => void setTimeout(() => answer.ok(), holdMs), ping: (_body, answer) => answer.ok() },
       { maxHeaderBytes: 4096, maxBodyBytes: 1000, requestTimeoutMs: 2_000, idleTimeoutMs: 300 },
     );
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    port = (server.address() as AddressInfo).port;
+    port = await listening(server);
   });
-  after(async () => {
-    front.closeConnections();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => closeFront(front, server));
 
   /** A socket whose received text, close and its time are recorded. */
   function client(): { socket: ReturnType<typeof connect>; text: () => string; closedAt: () => number | null } {
@@ -280,6 +270,18 @@ describe("the transaction front's idle and request timers", () => {
     c.socket.destroy();
   });
 });
+
+/** Listens on a free local port, which it returns. */
+async function listening(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+async function closeFront(front: TransactionFront, server: Server): Promise<void> {
+  front.closeConnections();
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+}
 
 async function waitUntil(condition: () => boolean): Promise<void> {
   const deadline = Date.now() + 5_000;

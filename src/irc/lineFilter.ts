@@ -27,6 +27,14 @@ export function isAboutOthers(line: string, ownNick: string): boolean {
 }
 
 /** Whitespace that String.prototype.trimEnd removes, as latin1 bytes. */
+/**
+ * `buffer[start, end)` as latin1 text, by the buffer's native decoder: spreading the bytes into
+ * String.fromCharCode made an iterator, its results and an argument list for every line read.
+ */
+function latin1(buffer: Uint8Array, start: number, end: number): string {
+  return Buffer.isBuffer(buffer) ? buffer.toString("latin1", start, end) : Buffer.from(buffer.buffer, buffer.byteOffset + start, end - start).toString("latin1");
+}
+
 const TRAILING_SPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0xa0]);
 /** The longest command in ABOUT_OTHERS and LISTINGS. */
 const LONGEST_COMMAND = 7;
@@ -56,7 +64,7 @@ export function isAboutOthersIn(buffer: Uint8Array, start: number, end: number, 
   while (last > afterPrefix + 1 && TRAILING_SPACE.has(buffer[last - 1])) last--;
   const length = last - (afterPrefix + 1);
   if (length > LONGEST_COMMAND) return false;
-  const command = String.fromCharCode(...buffer.subarray(afterPrefix + 1, last));
+  const command = latin1(buffer, afterPrefix + 1, last);
   if (LISTINGS.has(command)) return true;
   if (!ABOUT_OTHERS.has(command)) return false;
   const bang = indexOf(0x21, i);
@@ -97,7 +105,7 @@ export function channelLineSender(buffer: Uint8Array, start: number, end: number
   const commandStart = i + 1;
   const targetAt = commandStart + saidLength(buffer, commandStart, limit) + 1;
   if (targetAt === commandStart + 1 || targetAt >= limit || !chanTypes.includes(String.fromCharCode(buffer[targetAt]))) return null;
-  return String.fromCharCode(...buffer.subarray(nickStart, nickEnd));
+  return latin1(buffer, nickStart, nickEnd);
 }
 
 const MSGID_TAG = Buffer.from("msgid=", "latin1");
@@ -124,7 +132,7 @@ export function channelLineMsgid(buffer: Uint8Array, start: number, end: number,
   const targetStart = i;
   while (i < end && buffer[i] > 0x20 && buffer[i] < 0x80) i++;
   if (i === targetStart || (i < end && buffer[i] !== 0x20 && buffer[i] !== 0x0d && buffer[i] !== 0x0a)) return null;
-  return { sender, target: String.fromCharCode(...buffer.subarray(targetStart, i)), msgid };
+  return { sender, target: latin1(buffer, targetStart, i), msgid };
 }
 
 /** The value of the tag `name` (which ends with "=") in `buffer[from, to)`; null if absent, empty, escaped or not ASCII. */
@@ -140,7 +148,7 @@ function tagValue(buffer: Uint8Array, from: number, to: number, name: Uint8Array
       if (buffer[v] === 0x5c /* \ */ || buffer[v] >= 0x80) return null;
       v++;
     }
-    return v === valueStart ? null : String.fromCharCode(...buffer.subarray(valueStart, v));
+    return v === valueStart ? null : latin1(buffer, valueStart, v);
   }
   return null;
 }
