@@ -26,7 +26,6 @@ export function isAboutOthers(line: string, ownNick: string): boolean {
   return line.slice(i + 1, nickEnd) !== ownNick;
 }
 
-/** Whitespace that String.prototype.trimEnd removes, as latin1 bytes. */
 /**
  * `buffer[start, end)` as latin1 text, by the buffer's native decoder: spreading the bytes into
  * String.fromCharCode made an iterator, its results and an argument list for every line read.
@@ -35,6 +34,7 @@ function latin1(buffer: Uint8Array, start: number, end: number): string {
   return Buffer.isBuffer(buffer) ? buffer.toString("latin1", start, end) : Buffer.from(buffer.buffer, buffer.byteOffset + start, end - start).toString("latin1");
 }
 
+/** Whitespace that String.prototype.trimEnd removes, as latin1 bytes. */
 const TRAILING_SPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0xa0]);
 /** The longest command in ABOUT_OTHERS and LISTINGS. */
 const LONGEST_COMMAND = 7;
