@@ -36,6 +36,27 @@ describe("hot-path metric updates held until the metrics are read", () => {
     assert.ok(Math.abs((await scraped(registry, 't_seconds_sum{direction="out"}'))! - (750 * 0.0005 + 750 * 0.5)) < 1e-6);
   });
 
+  test("a value the histogram refuses throws at its caller, and later observations and reads are unharmed", async () => {
+    const registry = new Registry();
+    const histogram = new Histogram({ name: "t_bad_seconds", help: "h", buckets: [1], registers: [registry] });
+    const series = new DeferredObservations(histogram);
+    series.observe(0.1);
+    assert.throws(() => series.observe(NaN));
+    series.observe(0.2);
+    assert.equal(await scraped(registry, "t_bad_seconds_count"), 2);
+  });
+
+  test("updates held when the metrics are reset are dropped with them", async () => {
+    const registry = new Registry();
+    const counter = new Counter({ name: "t_reset_total", help: "h", registers: [registry] });
+    const count = new DeferredCount(counter);
+    count.inc();
+    registry.resetMetrics();
+    assert.equal(await scraped(registry, "t_reset_total"), 0);
+    count.inc();
+    assert.equal(await scraped(registry, "t_reset_total"), 1);
+  });
+
   test("a gauge shows the latest value set, and a metric's own collect() still runs", async () => {
     const registry = new Registry();
     let ownCollects = 0;

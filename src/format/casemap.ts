@@ -9,7 +9,7 @@ export function parseCaseMapping(value: string | undefined): CaseMapping {
 }
 
 const RECENT_FOLDS_MAX = 4096;
-const RECENT_FOLDS: Record<string, Map<string, string> | undefined> = { rfc1459: new Map(), "strict-rfc1459": new Map(), ascii: new Map() };
+const RECENT_FOLDS = new Map<string, Map<string, string>>([["rfc1459", new Map()], ["strict-rfc1459", new Map()], ["ascii", new Map()]]);
 
 /**
  * Only A-Z (and rfc1459's punctuation) fold: IRC servers do not fold other letters, so
@@ -18,7 +18,7 @@ const RECENT_FOLDS: Record<string, Map<string, string> | undefined> = { rfc1459:
  */
 export function casefold(name: string, mapping: CaseMapping = "rfc1459"): string {
   // The same few names (a channel, a puppet's nick with its brackets) are folded for every line.
-  const recent = RECENT_FOLDS[mapping];
+  const recent = RECENT_FOLDS.get(mapping);
   if (!recent) return fold(name, mapping);
   let folded = recent.get(name);
   if (folded === undefined) {

@@ -8,24 +8,34 @@
  */
 import type { Counter, Gauge, Histogram, LabelValues } from "prom-client";
 
-type Collectable = { collect?: () => unknown };
-const flushesOf = new WeakMap<object, (() => void)[]>();
+type Collectable = { collect?: () => unknown; reset(): void };
+/** A series' pending updates: applied before a read, dropped by a reset of the metric. */
+interface Pending {
+  apply(): void;
+  drop(): void;
+}
+const pendingOf = new WeakMap<object, Pending[]>();
 
-/** Runs `flush` before the metric's own collect() each time the metric is read. */
-function beforeRead(metric: object, flush: () => void): void {
-  let flushes = flushesOf.get(metric);
-  if (!flushes) {
-    const all: (() => void)[] = [];
-    flushes = all;
-    flushesOf.set(metric, all);
+/** Applies `pending` before the metric's own collect() each time it is read, and drops it when the metric is reset. */
+function beforeRead(metric: object, pending: Pending): void {
+  let all = pendingOf.get(metric);
+  if (!all) {
+    const list: Pending[] = [];
+    all = list;
+    pendingOf.set(metric, list);
     const target = metric as Collectable;
-    const own = target.collect;
+    const ownCollect = target.collect;
+    const ownReset = target.reset;
     target.collect = function (this: unknown) {
-      for (const f of all) f();
-      return own?.call(this);
+      for (const p of list) p.apply();
+      return ownCollect?.call(this);
+    };
+    target.reset = function (this: unknown) {
+      for (const p of list) p.drop();
+      ownReset.call(this);
     };
   }
-  flushes.push(flush);
+  all.push(pending);
 }
 
 /** One series of a counter, counted in a plain number until read. */
@@ -33,10 +43,14 @@ export class DeferredCount {
   private pending = 0;
 
   constructor(counter: Counter<string>, labels: LabelValues<string> = {}) {
-    beforeRead(counter, () => {
-      if (this.pending === 0) return;
-      counter.inc(labels, this.pending);
-      this.pending = 0;
+    beforeRead(counter, {
+      apply: () => {
+        if (this.pending === 0) return;
+        const by = this.pending;
+        this.pending = 0;
+        counter.inc(labels, by);
+      },
+      drop: () => void (this.pending = 0),
     });
   }
 
@@ -76,17 +90,20 @@ export class DeferredObservations {
     private readonly histogram: Histogram<string>,
     private readonly labels: LabelValues<string> = {},
   ) {
-    beforeRead(histogram, () => this.apply());
+    beforeRead(histogram, { apply: () => this.apply(), drop: () => void (this.held = 0) });
   }
 
   observe(value: number): void {
+    // A value the histogram refuses throws here, at its caller, as it did before (never at a read).
+    if (!Number.isFinite(value)) return this.histogram.observe(this.labels, value);
     this.values[this.held++] = value;
     if (this.held === HELD_OBSERVATIONS) this.apply();
   }
 
   private apply(): void {
-    for (let i = 0; i < this.held; i++) this.histogram.observe(this.labels, this.values[i]);
+    const held = this.held;
     this.held = 0;
+    for (let i = 0; i < held; i++) this.histogram.observe(this.labels, this.values[i]);
   }
 }
 
@@ -95,10 +112,14 @@ export class DeferredGauge {
   private value: number | null = null;
 
   constructor(gauge: Gauge<string>) {
-    beforeRead(gauge, () => {
-      if (this.value === null) return;
-      gauge.set(this.value);
-      this.value = null;
+    beforeRead(gauge, {
+      apply: () => {
+        if (this.value === null) return;
+        const value = this.value;
+        this.value = null;
+        gauge.set(value);
+      },
+      drop: () => void (this.value = null),
     });
   }
 
