@@ -6,8 +6,8 @@
  * separate "message" copy, and only then the event itself: in CPU profiles of a steady few
  * lines a second (bench/relayCost.ts), about a sixth of the JavaScript run per relayed line.
  *
- * The line is parsed by the library's own parser and the event built as its messaging handler
- * builds it (same fields, same CTCP and STATUSMSG rules). Anything else is left to the library:
+ * The line is parsed as the library's parser parses it (ircLine.ts) and the event built as its
+ * messaging handler builds it (same fields, same CTCP and STATUSMSG rules). Anything else is left to the library:
  * another command, a line from the server itself, a line inside a batch, a CTCP other than
  * ACTION, and every line while something listens for raw lines or for the library's extra
  * "message" event, or has added middleware.
@@ -16,19 +16,7 @@
  * `ping_timeout` is 0, LinkWatch watches the link) and tell listeners of its command handler
  * or connection (`all`, `raw`, `message`), which nothing of ours adds. Check both if that changes.
  */
-import { createRequire } from "node:module";
-
-const require = createRequire(import.meta.url);
-
-interface ParsedLine {
-  tags: Record<string, string>;
-  nick: string;
-  ident: string;
-  hostname: string;
-  command: string;
-  params: string[];
-}
-const parseIrcLine = require("irc-framework/src/irclineparser") as (line: string) => ParsedLine | null;
+import { parseIrcLine } from "./ircLine.js";
 
 export type PlainMessageKind = "privmsg" | "notice" | "action";
 
@@ -91,10 +79,10 @@ export function readPlainMessage(line: string, network: PlainMessageClient["netw
   if (command !== "PRIVMSG" && command !== "NOTICE") return null;
   const parsed = parseIrcLine(line);
   if (!parsed || parsed.command !== command || parsed.params.length < 2 || !parsed.nick) return null;
-  // The library copies the tags (lodash clone: a plain object) and holds batched lines back.
-  // (A tag named __proto__ would be lost by the copy below, where lodash keeps it: the library reads that line.)
-  if (Object.hasOwn(parsed.tags, "__proto__")) return null;
-  const tags = Object.assign({}, parsed.tags) as Record<string, string>;
+  // The tags are a fresh plain object, as the library's lodash copy is (a line with a tag named
+  // __proto__, which that copy keeps, parses to null above: the library reads it). Batched lines
+  // are the library's to hold back.
+  const tags = parsed.tags;
   if (tags.batch) return null;
   const message = parsed.params[parsed.params.length - 1];
   let target = parsed.params[0];
