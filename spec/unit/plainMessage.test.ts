@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Client } from "irc-framework";
+import { malformedReason } from "../../src/irc/lineFilter.js";
 import { emitPlainMessage, readPlainMessage, type PlainMessageClient } from "../../src/irc/plainMessage.js";
 
 /** A bare irc-framework client whose server offers STATUSMSG=@+ (lines go in as if read from a socket). */
@@ -97,6 +98,34 @@ describe("PRIVMSG and NOTICE lines handed to the client without irc-framework's 
   test("lines it does not take are left to the library", () => {
     const client = libraryClient();
     for (const line of LEFT) assert.equal(readPlainMessage(line, client.network as unknown as PlainMessageClient["network"]), null, JSON.stringify(line));
+  });
+
+  test("a line it takes is never one malformedReason refuses (the transport checks only the lines left to the library)", () => {
+    const network = libraryClient().network as unknown as PlainMessageClient["network"];
+    let seed = 20261124;
+    const next = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 4294967296;
+    };
+    const pick = <T>(from: readonly T[]): T => from[Math.floor(next() * from.length)];
+    const spaces = () => " ".repeat(1 + Math.floor(next() * 3));
+    const words = ["#chan", "me", "", ":", "::", ":x y", "a:b", "\x01ACTION hi\x01", "@#chan", "x", "\t"];
+    let taken = 0;
+    for (let i = 0; i < 40_000; i++) {
+      let line = pick(["", "\r\n", "\n"]);
+      if (next() < 0.5) line += `@${pick(["a=b", "time=1", "msgid=m;account=a", "", "x=\\s"])}${spaces()}`;
+      if (next() < 0.8) line += `:${pick(["n!u@h", "n", "n@h", "irc.example.net", "", "!@", "a@b!c"])}${spaces()}`;
+      line += pick(["PRIVMSG", "NOTICE", "privmsg"]);
+      const params = Math.floor(next() * 4);
+      for (let p = 0; p < params; p++) line += spaces() + pick(words);
+      line += pick(["", "\r\n", " ", "\r"]);
+      const read = readPlainMessage(line, network);
+      if (read === null) continue;
+      taken++;
+      assert.equal(malformedReason(line), null, JSON.stringify(line));
+    }
+    for (const line of TAKEN) assert.equal(malformedReason(line), null, JSON.stringify(line));
+    assert.ok(taken > 1_000, `${taken} random lines taken`);
   });
 
   test("the event reaches the client's listeners; with a raw listener, a middleware or a 'message' listener the library handles the line", () => {

@@ -269,10 +269,14 @@ export class IrcTransport extends NetTransportBase {
       if (passed === null) return this.faults.report(listener.options.networkId, "malformed", "a batch start past the bound of open batches, or the end of a batch that is not open", line);
       line = passed;
     }
-    const malformed = malformedReason(line);
-    if (malformed) return this.faults.report(listener.options.networkId, "malformed", malformed, line);
     try {
-      if (!listener.plainMessage?.(line)) this.emit("line", line);
+      // A PRIVMSG or NOTICE the fast path takes has a nick and both parameters, so it is never one
+      // malformedReason refuses (spec/unit/lineFilter.test.ts): only lines left to irc-framework,
+      // which its handlers would throw on half-way, are checked.
+      if (listener.plainMessage?.(line)) return;
+      const malformed = malformedReason(line);
+      if (malformed) return this.faults.report(listener.options.networkId, "malformed", malformed, line);
+      this.emit("line", line);
     } catch (err) {
       this.faults.report(listener.options.networkId, "failed", (err as Error)?.message ?? String(err), line, err);
     }
