@@ -17,10 +17,11 @@
  * partial line must not swallow the next one). Memory changes before the append and is rolled
  * back if it fails, so a rewrite in the writer's turn never misses an acknowledged transaction.
  */
-import { existsSync, writeSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { open, readFile, rename, rm, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { PendingEvent } from "./DataStore.js";
+import { writeWhole } from "./writeWhole.js";
 
 type Line =
   | { t: "txn"; id: string; at: number; events: Record<string, unknown>[] }
@@ -35,13 +36,6 @@ interface Txn {
   line: string | null;
   /** Seqs of its events not handled yet. */
   pending: Set<number>;
-}
-
-/** Writes all of `text` at the file's position (a short write is continued, an error thrown). */
-function writeWhole(fd: number, text: string): void {
-  const bytes = Buffer.from(text, "utf8");
-  let offset = 0;
-  while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
 }
 
 /** Rewrite the file when it holds this many lines more than are live. */

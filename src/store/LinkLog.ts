@@ -12,9 +12,10 @@
  * to that one line their link. After a failed append the file is rewritten from memory before
  * the next one, so a partial line never swallows the next. Like NeDB, no fsync.
  */
-import { closeSync, existsSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import type { MessageLink } from "./DataStore.js";
+import { writeWhole } from "./writeWhole.js";
 
 /** One link as a line: [roomId, eventId, networkId, msgid, at]. */
 type Row = [string, string, string, string, number];
@@ -74,10 +75,8 @@ export class LinkLog {
     if (this.fd === null) throw new Error("the message links are not open");
     for (const l of links) this.apply({ roomId: l.roomId, eventId: l.eventId, networkId: l.networkId, msgid: l.msgid, at: l.at });
     if (this.damaged) return this.rewrite();
-    const data = Buffer.from(`${links.map(row).join("\n")}\n`, "utf8");
     try {
-      let off = 0;
-      while (off < data.length) off += writeSync(this.fd, data, off);
+      writeWhole(this.fd, `${links.map(row).join("\n")}\n`);
     } catch (err) {
       // Maybe a partial line in the file: the next put rewrites it from memory (which has these links).
       this.damaged = true;
@@ -154,11 +153,7 @@ export class LinkLog {
     try {
       const lines: string[] = [];
       for (const l of this.byEventId.values()) lines.push(row(l));
-      if (lines.length > 0) {
-        const data = Buffer.from(`${lines.join("\n")}\n`, "utf8");
-        let off = 0;
-        while (off < data.length) off += writeSync(out, data, off);
-      }
+      if (lines.length > 0) writeWhole(out, `${lines.join("\n")}\n`);
       renameSync(tmp, this.file);
     } catch (err) {
       closeSync(out);
