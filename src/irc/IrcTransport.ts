@@ -21,7 +21,7 @@ import { isUtf8 } from "node:buffer";
 import { createRequire } from "node:module";
 import { connect as netConnect, type Socket } from "node:net";
 import { TLSSocket } from "node:tls";
-import { channelLineMsgid, channelLineSender, isAboutOthersIn, malformedReason } from "./lineFilter.js";
+import { channelLineSender, channelLineTargetAndMsgid, isAboutOthersIn, malformedReason } from "./lineFilter.js";
 import { BatchBound } from "./batchBound.js";
 import { lineFaults as defaultFaults, type LineFaults } from "./lineFaults.js";
 
@@ -252,15 +252,14 @@ export class IrcTransport extends NetTransportBase {
     if (listener.options.quiet && !listener.hearsAll && isAboutOthersIn(buffer, start, end, listener.nick, HEAD_BYTES)) return;
     // A puppet's channel line reaches every connection of ours in the channel: the sender's own
     // reads it as its echo; for the others it is a line the bridge never relays (see NetworkPool).
-    if (listener.sentByAnotherPuppet !== undefined) {
-      const sender = channelLineSender(buffer, start, end, listener.chanTypes ?? "#&", HEAD_BYTES);
-      if (sender !== null && listener.sentByAnotherPuppet(sender)) return;
-    }
     // A channel line with a msgid reaches every connection of ours in the channel; the first
     // copy read goes to the broker, which keeps only that one: later copies are skipped unparsed.
-    if (listener.deliveredElsewhere !== undefined) {
-      const line = channelLineMsgid(buffer, start, end, listener.chanTypes ?? "#&", HEAD_BYTES);
-      if (line !== null && listener.deliveredElsewhere(line.sender, line.target, line.msgid)) return;
+    const asks = listener.sentByAnotherPuppet !== undefined || listener.deliveredElsewhere !== undefined;
+    const sender = asks ? channelLineSender(buffer, start, end, listener.chanTypes ?? "#&", HEAD_BYTES) : null;
+    if (sender !== null) {
+      if (listener.sentByAnotherPuppet?.(sender)) return;
+      const copy = listener.deliveredElsewhere !== undefined ? channelLineTargetAndMsgid(buffer, start, end, HEAD_BYTES) : null;
+      if (copy !== null && listener.deliveredElsewhere?.(sender, copy.target, copy.msgid)) return;
     }
     let line = decodeLine(buffer.subarray(start, end), this.encoding, listener.options.encodingFallback ?? null);
     // Made for the connections that see a batch at all (memory counts per puppet).
@@ -271,7 +270,7 @@ export class IrcTransport extends NetTransportBase {
     }
     try {
       // A PRIVMSG or NOTICE the fast path takes has a nick and both parameters, so it is never one
-      // malformedReason refuses (spec/unit/lineFilter.test.ts): only lines left to irc-framework,
+      // malformedReason refuses (spec/unit/plainMessage.test.ts): only lines left to irc-framework,
       // which its handlers would throw on half-way, are checked.
       if (listener.plainMessage?.(line)) return;
       const malformed = malformedReason(line);

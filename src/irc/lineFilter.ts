@@ -111,13 +111,13 @@ export function channelLineSender(buffer: Uint8Array, start: number, end: number
 const MSGID_TAG = Buffer.from("msgid=", "latin1");
 
 /**
- * The sender's nick, target and msgid of a raw PRIVMSG, NOTICE or TAGMSG to a channel that is not part of a
- * batch, read from the bytes without decoding them; null for any other line, a line without a
- * msgid, and one whose msgid or target is not plain ASCII or has escapes.
+ * The target and msgid of a line `channelLineSender` found a sender in (a PRIVMSG, NOTICE or
+ * TAGMSG to a channel, not in a batch: the caller has its sender already), read from the bytes
+ * without decoding them; null for a line without tags or a msgid, and one whose msgid or target
+ * is not plain ASCII or has escapes.
  */
-export function channelLineMsgid(buffer: Uint8Array, start: number, end: number, chanTypes: string, headBytes = Infinity): { sender: string; target: string; msgid: string } | null {
-  const sender = buffer[start] === 64 /* @ tags */ ? channelLineSender(buffer, start, end, chanTypes, headBytes) : null;
-  if (sender === null) return null;
+export function channelLineTargetAndMsgid(buffer: Uint8Array, start: number, end: number, headBytes = Infinity): { target: string; msgid: string } | null {
+  if (buffer[start] !== 64 /* @ tags */) return null;
   const limit = Math.min(end, start + headBytes);
   let tagsEnd = start;
   while (tagsEnd < limit && buffer[tagsEnd] !== 0x20) tagsEnd++;
@@ -132,7 +132,7 @@ export function channelLineMsgid(buffer: Uint8Array, start: number, end: number,
   const targetStart = i;
   while (i < end && buffer[i] > 0x20 && buffer[i] < 0x80) i++;
   if (i === targetStart || (i < end && buffer[i] !== 0x20 && buffer[i] !== 0x0d && buffer[i] !== 0x0a)) return null;
-  return { sender, target: latin1(buffer, targetStart, i), msgid };
+  return { target: latin1(buffer, targetStart, i), msgid };
 }
 
 /** The value of the tag `name` (which ends with "=") in `buffer[from, to)`; null if absent, empty, escaped or not ASCII. */
