@@ -1,21 +1,14 @@
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { describe, test } from "node:test";
-import { decodeTagValue, parseIrcLine } from "../../src/irc/ircLine.js";
+import { decodeTagValue, parseIrcLine, type IrcLine } from "../../src/irc/ircLine.js";
 
 const require = createRequire(import.meta.url);
-interface LibraryLine {
-  tags: Record<string, string>;
-  nick: string;
-  ident: string;
-  hostname: string;
-  command: string;
-  params: string[];
-}
-const libraryParse = require("irc-framework/src/irclineparser") as (line: string) => LibraryLine;
+/** The library's parser (its message object has these fields, and more we do not read). */
+const libraryParse = require("irc-framework/src/irclineparser") as (line: string) => IrcLine;
 
 /** The fields we read, from the library's parse of `line` (its tags copied to a plain object). */
-function library(line: string): LibraryLine {
+function library(line: string): IrcLine {
   const parsed = libraryParse(line);
   return { tags: { ...parsed.tags }, nick: parsed.nick, ident: parsed.ident, hostname: parsed.hostname, command: parsed.command, params: parsed.params };
 }
