@@ -250,10 +250,10 @@ export class IrcTransport extends NetTransportBase {
   private deliver(buffer: Buffer, start: number, end: number): void {
     const listener = this.listener;
     if (listener.options.quiet && !listener.hearsAll && isAboutOthersIn(buffer, start, end, listener.nick, HEAD_BYTES)) return;
-    // A puppet's channel line reaches every connection of ours in the channel: the sender's own
-    // reads it as its echo; for the others it is a line the bridge never relays (see NetworkPool).
-    // A channel line with a msgid reaches every connection of ours in the channel; the first
-    // copy read goes to the broker, which keeps only that one: later copies are skipped unparsed.
+    // A channel line reaches every connection of ours in the channel. A puppet's line is read by
+    // its own connection as the echo; the others drop it, as the bridge never relays it (see
+    // NetworkPool). Of another's line with a msgid, the first copy read goes to the broker, which
+    // keeps only that one: the later copies are skipped unparsed. The sender is read once for both.
     const asks = listener.sentByAnotherPuppet !== undefined || listener.deliveredElsewhere !== undefined;
     const sender = asks ? channelLineSender(buffer, start, end, listener.chanTypes ?? "#&", HEAD_BYTES) : null;
     if (sender !== null) {

@@ -8,8 +8,7 @@ import { writeSync } from "node:fs";
  */
 export function writeWhole(fd: number, text: string): void {
   const written = writeSync(fd, text, null, "utf8");
-  const length = text.length === 0 ? 0 : Buffer.byteLength(text, "utf8");
-  if (written >= length) return;
+  if (written >= Buffer.byteLength(text, "utf8")) return;
   const bytes = Buffer.from(text, "utf8");
   let offset = written;
   while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
