@@ -46,7 +46,10 @@ export class TcpProxy {
   async start(): Promise<void> {
     this.port = await freePort();
     this.server = createServer((client) => this.accept(client));
-    await new Promise<void>((resolve) => this.server!.listen(this.port, "127.0.0.1", () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once("error", reject);
+      this.server!.listen(this.port, "127.0.0.1", () => resolve());
+    });
   }
 
   private accept(client: Socket): void {
