@@ -59,6 +59,23 @@ describe("IRC → HTML", () => {
     });
     assert.equal(plainOf("\x0304,05a\x04ffffffb\x0fc"), "abc");
   });
+
+  test("a line without formatting codes gets the content a full parse gives it (pills, escapes, mentions)", () => {
+    const users: Record<string, string> = { "alice[m]": "@alice:hs", bob: "@irc_bob:hs", "x&y": "@never:hs" };
+    const userIdOf = (nick: string) => users[nick] ?? null;
+    // What ircContent built for every line before plain lines were taken apart: a full parse.
+    const parsed = (text: string) => {
+      const { html: formatted, userIds } = ircToHtml(text, userIdOf);
+      const body = plainOf(text);
+      const content: Record<string, unknown> = { msgtype: "m.text", body };
+      const escaped = body.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+      if (formatted !== escaped) Object.assign(content, { format: "org.matrix.custom.html", formatted_body: formatted });
+      if (userIds.size > 0) content["m.mentions"] = { user_ids: [...userIds] };
+      return content;
+    };
+    const lines = ["", "hello", "plain <text> & \"quotes\"", "alice[m]: hi", "hi alice[m], bob & <bob>", "bob bob bob", "alice[m]bob", "x&y", "über alice[m] 🎉", "\x01ACTION-like\x01 bob", "tab\there"];
+    for (const line of lines) assert.deepEqual(ircContent("m.text", line, userIdOf), parsed(line), JSON.stringify(line));
+  });
 });
 
 describe("HTML → IRC", () => {

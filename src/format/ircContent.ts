@@ -8,6 +8,8 @@
 import { parseIrc, plainOf, type IrcStyle } from "./ircFormat.js";
 
 const NICK_RUN = /[A-Za-z0-9[\]\\`_^{|}-]+/g;
+/** Any character that starts a formatting code (ircFormat's CODE). */
+const ANY_CODE = /[\x02-\x04\x0f\x11\x16\x1d-\x1f]/;
 
 export function escapeHtml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
@@ -55,6 +57,8 @@ export function ircToHtml(line: string, userIdOf: (nick: string) => string | nul
  * or null. Extra fields (`m.relates_to` of a reply) are the caller's.
  */
 export function ircContent(msgtype: string, text: string, userIdOf: (nick: string) => string | null = () => null): Record<string, unknown> {
+  // Most lines have no formatting code: their body is the text, and they need HTML only for pills.
+  if (!ANY_CODE.test(text)) return plainContent(msgtype, text, userIdOf);
   const body = plainOf(text);
   const { html, userIds } = ircToHtml(text, userIdOf);
   const content: Record<string, unknown> = { msgtype, body };
@@ -63,5 +67,23 @@ export function ircContent(msgtype: string, text: string, userIdOf: (nick: strin
     content.formatted_body = html;
   }
   if (userIds.size > 0) content["m.mentions"] = { user_ids: [...userIds] };
+  return content;
+}
+
+/** ircContent of a line without formatting codes (the same content, without parsing runs). */
+function plainContent(msgtype: string, text: string, userIdOf: (nick: string) => string | null): Record<string, unknown> {
+  const content: Record<string, unknown> = { msgtype, body: text };
+  let anyPill = false;
+  for (const match of text.matchAll(NICK_RUN)) {
+    if (userIdOf(match[0])) {
+      anyPill = true;
+      break;
+    }
+  }
+  if (!anyPill) return content;
+  const userIds = new Set<string>();
+  content.format = "org.matrix.custom.html";
+  content.formatted_body = withPills(text, userIdOf, userIds);
+  content["m.mentions"] = { user_ids: [...userIds] };
   return content;
 }
