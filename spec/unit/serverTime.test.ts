@@ -76,7 +76,7 @@ function setup(options: { failFirst?: boolean; links?: MessageLink[]; membership
     },
     matrixClient: { homeserverUrl, accessToken: "as-token", impersonatedUserId: "@irc_net_bob:example.org" },
   };
-  const ghosts = { userIdFor: () => intent.userId, intentFor: async () => intent } as unknown as Ghosts;
+  const ghosts = { userIdFor: () => intent.userId, intentFor: async () => intent, preparedIntent: () => undefined } as unknown as Ghosts;
   const links = { roomsOf: () => [ROOM] } as unknown as RoomLinks;
   const config = { networks: { net: {} } } as unknown as BridgeConfig;
   const reached: string[] = [];

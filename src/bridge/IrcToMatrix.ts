@@ -82,15 +82,13 @@ export class IrcToMatrix {
     const ghost = this.ghosts.userIdFor(this.config.networks[pool.networkId], msg.nick, pool.bot.caseMapping);
     for (const roomId of rooms) {
       const release = this.hooks.onQueued(roomId, ghost);
-      this.roomQueue
-        .push(roomId, () => this.deliver(pool, roomId, msg, content), "irc_line")
-        .catch((err: Error) => {
-          metrics.messagesFailed.inc({ direction: "irc_to_matrix", network: pool.networkId });
-          // A full queue logs its own refusals (once per episode, with counts), not one error per line.
-          if (err instanceof QueueFullError) return;
-          log.error("Line from IRC could not be delivered to Matrix", { network: pool.networkId, channel: msg.target, nick: msg.nick, roomId, error: err.message });
-        })
-        .finally(release);
+      this.roomQueue.push(roomId, () => this.deliver(pool, roomId, msg, content, ghost), "irc_line").then(release, (err: Error) => {
+        release();
+        metrics.messagesFailed.inc({ direction: "irc_to_matrix", network: pool.networkId });
+        // A full queue logs its own refusals (once per episode, with counts), not one error per line.
+        if (err instanceof QueueFullError) return;
+        log.error("Line from IRC could not be delivered to Matrix", { network: pool.networkId, channel: msg.target, nick: msg.nick, roomId, error: err.message });
+      });
     }
   }
 
@@ -99,7 +97,8 @@ export class IrcToMatrix {
     return userId && this.hooks.wantsMentions(userId) ? userId : null;
   }
 
-  private async deliver(pool: NetworkPool, roomId: string, msg: IrcMessage, content: Record<string, unknown>): Promise<void> {
+  /** `ghost` is the speaker's user ID (onChannelLine has it). */
+  private async deliver(pool: NetworkPool, roomId: string, msg: IrcMessage, content: Record<string, unknown>, ghost: string): Promise<void> {
     const network = this.config.networks[pool.networkId];
     // A replayed line may be in this room already (delivered just before a crash, its position
     // not yet stored): its msgid's link says so. (Of a channel with several rooms, one link is kept.)
@@ -114,8 +113,9 @@ export class IrcToMatrix {
     let homeserverMs = 0;
     const { event_id: eventId } = await withRetry(
       async () => {
-        const intent = await this.ghosts.intentFor(pool.networkId, network, msg.nick, pool.bot.caseMapping);
-        const withRelation = await withReply(content, pool.networkId, roomId, msg.tags, this.hooks.linkOfMsgid);
+        // Per line, nothing is awaited that is known already: the ghost's intent, and content with no reply.
+        const intent = this.ghosts.preparedIntent(ghost, msg.nick) ?? (await this.ghosts.intentFor(pool.networkId, network, msg.nick, pool.bot.caseMapping));
+        const withRelation = replyMsgidOf(msg.tags) === null ? content : await withReply(content, pool.networkId, roomId, msg.tags, this.hooks.linkOfMsgid);
         // Stamped with the IRC time, so lines that waited (a slow homeserver, a replay) read as said.
         const asked = Date.now();
         const sent = await sendEventAt(intent, roomId, "m.room.message", withRelation, msg.time, txnId).finally(() => (homeserverMs += Date.now() - asked));

@@ -9,8 +9,13 @@ import { isValidNick } from "../format/nick.js";
 import { ghostUserId, readTemplate, unescapeLocalpart } from "../format/template.js";
 import type { DataStore } from "../store/DataStore.js";
 
+function readyKey(userId: string, nick: string, nameIfNew: boolean): string {
+  return `${userId}\u0000${nick}\u0000${nameIfNew}`;
+}
+
 export class Ghosts {
-  private readonly ready = new Map<string, Promise<Intent>>();
+  /** Each ghost's intent, by user ID and nick: the promise while it is being prepared, then the intent. */
+  private readonly ready = new Map<string, Intent | Promise<Intent>>();
 
   constructor(
     private readonly bridge: Bridge,
@@ -52,16 +57,32 @@ export class Ghosts {
    * The ghost's intent, registered and named after `nick`. With `nameIfNew`, an existing
    * ghost keeps its name: for nicks read back from a user ID, which are casefolded.
    */
-  async intentFor(networkId: string, network: NetworkConfig, nick: string, mapping?: CaseMapping, nameIfNew = false): Promise<Intent> {
-    const userId = this.userIdFor(network, nick, mapping);
-    const key = `${userId}\u0000${nick}\u0000${nameIfNew}`;
-    let ready = this.ready.get(key);
-    if (!ready) {
-      ready = this.prepare(networkId, userId, nick, nameIfNew);
-      this.ready.set(key, ready);
-      ready.catch(() => this.ready.delete(key));
+  intentFor(networkId: string, network: NetworkConfig, nick: string, mapping?: CaseMapping, nameIfNew = false): Promise<Intent> {
+    let userId: string;
+    try {
+      userId = this.userIdFor(network, nick, mapping);
+    } catch (err) {
+      return Promise.reject(err);
     }
+    const key = readyKey(userId, nick, nameIfNew);
+    const known = this.ready.get(key);
+    if (known) return known instanceof Promise ? known : Promise.resolve(known);
+    const ready = this.prepare(networkId, userId, nick, nameIfNew);
+    this.ready.set(key, ready);
+    ready.then(
+      (intent) => this.ready.get(key) === ready && this.ready.set(key, intent),
+      () => this.ready.get(key) === ready && this.ready.delete(key),
+    );
     return ready;
+  }
+
+  /**
+   * The ghost's intent when intentFor has prepared it for this user ID and nick already: the
+   * relay takes it as it is, without waiting on a promise for each line.
+   */
+  preparedIntent(userId: string, nick: string): Intent | undefined {
+    const known = this.ready.get(readyKey(userId, nick, false));
+    return known instanceof Promise ? undefined : known;
   }
 
   private async prepare(networkId: string, userId: string, nick: string, nameIfNew: boolean): Promise<Intent> {
