@@ -55,6 +55,9 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   private readonly watch: LinkWatch;
   // Made on first use: most puppets never need them (memory counts per puppet).
   private serverCommands: ServerCommands | null = null;
+  /** chanTypes as last read (ISUPPORT CHANTYPES, as irc-framework keeps it) and joined. */
+  private chanTypesFrom: unknown = undefined;
+  private chanTypesJoined = "#&";
   private echoTracker: EchoTracker | null = null;
 
   constructor(readonly options: IrcConnectionOptions) {
@@ -120,8 +123,13 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
 
   /** The server's channel prefixes (CHANTYPES), e.g. "#&". */
   get chanTypes(): string {
+    // Read per line by the transport: joined again only when the server's ISUPPORT changes it.
     const types = this.client.network.options.CHANTYPES;
-    return Array.isArray(types) ? types.join("") : (types ?? "#&");
+    if (types !== this.chanTypesFrom) {
+      this.chanTypesFrom = types;
+      this.chanTypesJoined = Array.isArray(types) ? types.join("") : ((types as string | undefined) ?? "#&");
+    }
+    return this.chanTypesJoined;
   }
 
   casefold(name: string): string {
