@@ -30,6 +30,9 @@ const log = getLogger("irc/connection");
 
 export type { ConnectionState, IrcConnectionEvents, IrcConnectionOptions, IrcMessage, IrcMessageKind, IrcRedaction, IrcTagMessage, RawMembership } from "./connectionTypes.js";
 
+/** irc-framework's CHANTYPES arrays (a new one per ISUPPORT), joined once each: chanTypes is read per line. */
+const JOINED_CHANTYPES = new WeakMap<string[], string>();
+
 /** How long a link check (PING) may wait for its PONG. */
 const LINK_CHECK_TIMEOUT_MS = 10_000;
 
@@ -55,9 +58,6 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
   private readonly watch: LinkWatch;
   // Made on first use: most puppets never need them (memory counts per puppet).
   private serverCommands: ServerCommands | null = null;
-  /** chanTypes as last read (ISUPPORT CHANTYPES, as irc-framework keeps it) and joined. */
-  private chanTypesFrom: unknown = undefined;
-  private chanTypesJoined = "#&";
   private echoTracker: EchoTracker | null = null;
 
   constructor(readonly options: IrcConnectionOptions) {
@@ -121,15 +121,13 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     return parsePrefix(this.client.network.options.PREFIX);
   }
 
-  /** The server's channel prefixes (CHANTYPES), e.g. "#&". */
+  /** The server's channel prefixes (CHANTYPES), e.g. "#&": read per line, joined again only when ISUPPORT changes it. */
   get chanTypes(): string {
-    // Read per line by the transport: joined again only when the server's ISUPPORT changes it.
-    const types = this.client.network.options.CHANTYPES;
-    if (types !== this.chanTypesFrom) {
-      this.chanTypesFrom = types;
-      this.chanTypesJoined = Array.isArray(types) ? types.join("") : ((types as string | undefined) ?? "#&");
-    }
-    return this.chanTypesJoined;
+    const types = this.client.network.options.CHANTYPES as string[] | string | undefined;
+    if (!Array.isArray(types)) return types ?? "#&";
+    let joined = JOINED_CHANTYPES.get(types);
+    if (joined === undefined) JOINED_CHANTYPES.set(types, (joined = types.join("")));
+    return joined;
   }
 
   casefold(name: string): string {
