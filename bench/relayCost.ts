@@ -14,15 +14,18 @@
  *   BENCH_BURST_I2M=300    IRC lines sent at once
  *   BENCH_FLOOD=off        lift the IRCd's and the bridge's flood control (the default; "on" keeps both)
  *   BENCH_PROFILE=<dir>    run the bridge with --cpu-prof, writing the profile into <dir> at stop
+ *   BENCH_PERF=1           record each window's main thread with Linux perf and print the top
+ *                          functions by CPU (see perfTop.ts: V8's sampler counts wall-clock time)
  *   BENCH_ONLY=m2i|i2m     run one direction only (for a profile of it)
  *   BENCH_IDLE=20          seconds of no traffic over which the bridge's idle CPU is measured first
  *                          (at a steady 5/s, every 5 ms/s of idle CPU adds 1 ms to each message)
  */
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import type { MessageEvent } from "irc-framework";
 import { Stack } from "../spec/harness/stack.js";
 import { waitFor } from "../spec/harness/wait.js";
+import { PerfRecording } from "./perfTop.js";
 import { percentile, runBench } from "./stats.js";
 
 const STEADY = Number(process.env.BENCH_STEADY ?? 300);
@@ -31,6 +34,7 @@ const BURST_M2I = Number(process.env.BENCH_BURST_M2I ?? 100);
 const BURST_I2M = Number(process.env.BENCH_BURST_I2M ?? 300);
 const FLOOD = process.env.BENCH_FLOOD === "on";
 const PROFILE_DIR = process.env.BENCH_PROFILE;
+const PERF = process.env.BENCH_PERF === "1";
 const ONLY = process.env.BENCH_ONLY;
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE ?? 20);
 /** The schema's default sendRate, written out (as in spec/e2e/flood.test.ts). */
@@ -100,6 +104,8 @@ function report(w: Window): string {
 async function main(): Promise<void> {
   const stack = await Stack.start({ floodLimits: FLOOD });
   const windows: Window[] = [];
+  const profiles: string[] = [];
+  let bridgePid: number | undefined;
   try {
     const alice = await stack.matrixUser("alice");
     const roomId = await alice.createRoom({ name: "bench" });
@@ -109,10 +115,12 @@ async function main(): Promise<void> {
     config.networks.testnet.sendRate = FLOOD ? DEFAULT_SEND_RATE : { burst: 10_000, linesPerSecond: 10_000 };
     stack.bridge.writeConfig(config);
     if (PROFILE_DIR) stack.bridge.nodeArgs = ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`];
+    if (PERF) stack.bridge.nodeArgs = [...stack.bridge.nodeArgs, "--perf-basic-prof"];
     if (process.env.BENCH_NODE_ARGS) stack.bridge.nodeArgs = [...(stack.bridge.nodeArgs ?? []), ...process.env.BENCH_NODE_ARGS.split(" ")];
     await stack.bridge.start();
     const bob = await stack.ircUser("bob", ["#bench"]);
     const pid = stack.bridge.pid!;
+    bridgePid = pid;
 
     const seenOnIrc = new Map<string, number>();
     bob.client.on("privmsg", (e: MessageEvent) => seenOnIrc.set(e.message, performance.now()));
@@ -133,12 +141,14 @@ async function main(): Promise<void> {
     const measure = async (label: string, direction: string, bodies: string[], send: (bodies: string[], sentAt: Map<string, number>) => Promise<void>, seen: Map<string, number>) => {
       const sentAt = new Map<string, number>();
       const added0 = await relayHistogram(stack, direction);
+      const recording = PERF ? await PerfRecording.start(pid) : null;
       const cpu0 = await cpuSeconds(pid);
       const t0 = performance.now();
       await send(bodies, sentAt);
       await waitFor(`${label}: all delivered`, () => bodies.every((b) => seen.has(b)), 600_000, 50);
       const elapsedMs = Math.max(...bodies.map((b) => seen.get(b)!)) - t0;
       const cpu = (await cpuSeconds(pid)) - cpu0;
+      if (recording) profiles.push(`perf profile of "${label}":\n${await recording.stop()}`);
       const added1 = await relayHistogram(stack, direction);
       windows.push({ label, messages: bodies.length, cpu, elapsedMs, latencies: bodies.map((b) => seen.get(b)! - sentAt.get(b)!), added: [added0, added1] });
     };
@@ -181,11 +191,14 @@ async function main(): Promise<void> {
         `Relay cost benchmark, Node ${process.version}, flood control ${FLOOD ? "on (IRCd limits, default send rate)" : "lifted"}`,
         `Idle: bridge CPU ${idleMsPerSecond.toFixed(2)} ms per second over ${IDLE_SECONDS} s with no traffic`,
         ...windows.map(report),
+        ...profiles,
         "",
       ].join("\n"),
     );
   } finally {
     await stack.stop();
+    // The bridge's --perf-basic-prof map (V8 writes it to /tmp).
+    if (bridgePid !== undefined && PERF) await rm(`/tmp/perf-${bridgePid}.map`, { force: true });
   }
 }
 
