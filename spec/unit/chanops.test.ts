@@ -1,6 +1,7 @@
 /** Chanop sync's pure rules: PREFIX, levels from modes, merging without lowering admins' levels, channel modes. */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { chanTypesOf } from "../../src/format/prefix.js";
 import { EVENTS_DEFAULT, levelForModes, mergePowerLevels, modeForLevel, parsePrefix, shrinkPowerLevels } from "../../src/bridge/chanopLevels.js";
 import { applyModeChanges, relevantModes } from "../../src/bridge/ChannelModes.js";
 import { EventEmitter } from "node:events";
@@ -25,6 +26,17 @@ describe("chanop levels", () => {
     assert.equal(parsePrefix([{ symbol: "@", mode: "o o" }, null, 3]), "");
     assert.equal(parsePrefix(undefined), "");
     assert.equal(parsePrefix("garbage"), "");
+  });
+
+  test("CHANTYPES: irc-framework's array joined (once per array), the raw token, and #& until the server says", () => {
+    const types = ["#", "&"];
+    assert.equal(chanTypesOf(types), "#&");
+    types.push("!"); // irc-framework replaces the array at each ISUPPORT; the same array is not joined again
+    assert.equal(chanTypesOf(types), "#&");
+    assert.equal(chanTypesOf(["#"]), "#");
+    assert.equal(chanTypesOf("#"), "#");
+    assert.equal(chanTypesOf(undefined), "#&");
+    assert.equal(chanTypesOf(true), "#&");
   });
 
   test("a level is the highest of the modes still held, among those the server offers, below the bot", () => {

@@ -22,16 +22,13 @@ import { ServerCommands } from "./ServerCommands.js";
 import { IrcWriter, oneLine } from "./IrcWriter.js";
 import { REDACTION_CAP } from "./ircv3Events.js";
 import { ChannelJoins } from "./ChannelJoins.js";
-import { parsePrefix } from "../format/prefix.js";
+import { chanTypesOf, parsePrefix } from "../format/prefix.js";
 import { explainNumeric, NUMERIC_EVENT, type NumericReply } from "./numerics.js";
 import { emitPlainMessage, type PlainMessageClient } from "./plainMessage.js";
 
 const log = getLogger("irc/connection");
 
 export type { ConnectionState, IrcConnectionEvents, IrcConnectionOptions, IrcMessage, IrcMessageKind, IrcRedaction, IrcTagMessage, RawMembership } from "./connectionTypes.js";
-
-/** irc-framework's CHANTYPES arrays (a new one per ISUPPORT), joined once each: chanTypes is read per line. */
-const JOINED_CHANTYPES = new WeakMap<string[], string>();
 
 /** How long a link check (PING) may wait for its PONG. */
 const LINK_CHECK_TIMEOUT_MS = 10_000;
@@ -121,13 +118,9 @@ export class IrcConnection extends EventEmitter<IrcConnectionEvents> {
     return parsePrefix(this.client.network.options.PREFIX);
   }
 
-  /** The server's channel prefixes (CHANTYPES), e.g. "#&": read per line, joined again only when ISUPPORT changes it. */
+  /** The server's channel prefixes (CHANTYPES), e.g. "#&". */
   get chanTypes(): string {
-    const types = this.client.network.options.CHANTYPES as string[] | string | undefined;
-    if (!Array.isArray(types)) return types ?? "#&";
-    let joined = JOINED_CHANTYPES.get(types);
-    if (joined === undefined) JOINED_CHANTYPES.set(types, (joined = types.join("")));
-    return joined;
+    return chanTypesOf(this.client.network.options.CHANTYPES);
   }
 
   casefold(name: string): string {
